@@ -1,0 +1,274 @@
+//! The error values of the runtime core.
+//!
+//! Each failure the caller can handle is a value with a `Display` message
+//! that says what went wrong and what to do about it. Misuse that cannot be
+//! reported as a value (a re-entrant `block_on`, a timer polled outside any
+//! loop) panics with a message of the same kind instead.
+
+use std::fmt;
+use std::io;
+
+/// Why [`PoolBuilder::build`](crate::PoolBuilder::build) or
+/// [`PoolBuilder::build_global`](crate::PoolBuilder::build_global) failed.
+///
+/// # Examples
+///
+/// ```
+/// let err = knotwork::Pool::builder().threads(0).build().unwrap_err();
+/// assert!(err.is_zero_threads());
+/// assert!(err.to_string().contains("at least one thread"));
+/// ```
+#[derive(Debug)]
+pub struct BuildError {
+    kind: BuildErrorKind,
+}
+
+#[derive(Debug)]
+enum BuildErrorKind {
+    ZeroThreads,
+    InvalidThreadName(String),
+    GlobalAlreadyInitialized,
+    Spawn(io::Error),
+}
+
+impl BuildError {
+    pub(crate) fn zero_threads() -> Self {
+        BuildError {
+            kind: BuildErrorKind::ZeroThreads,
+        }
+    }
+
+    pub(crate) fn invalid_thread_name(name: String) -> Self {
+        BuildError {
+            kind: BuildErrorKind::InvalidThreadName(name),
+        }
+    }
+
+    pub(crate) fn global_already_initialized() -> Self {
+        BuildError {
+            kind: BuildErrorKind::GlobalAlreadyInitialized,
+        }
+    }
+
+    pub(crate) fn spawn(err: io::Error) -> Self {
+        BuildError {
+            kind: BuildErrorKind::Spawn(err),
+        }
+    }
+
+    /// The builder was asked for a pool of zero threads.
+    pub fn is_zero_threads(&self) -> bool {
+        matches!(self.kind, BuildErrorKind::ZeroThreads)
+    }
+
+    /// `build_global` was called after the global pool already existed
+    /// (built by an earlier `build_global` or lazily by [`Pool::global`](crate::Pool::global)).
+    pub fn is_global_already_initialized(&self) -> bool {
+        matches!(self.kind, BuildErrorKind::GlobalAlreadyInitialized)
+    }
+
+    /// The thread-name prefix contained a NUL byte.
+    pub fn is_invalid_thread_name(&self) -> bool {
+        matches!(self.kind, BuildErrorKind::InvalidThreadName(_))
+    }
+
+    /// The operating system refused to start a worker thread; this is its error.
+    pub fn spawn_error(&self) -> Option<&io::Error> {
+        match &self.kind {
+            BuildErrorKind::Spawn(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            BuildErrorKind::ZeroThreads => f.write_str(
+                "a knotwork pool needs at least one thread: call .threads(n) with n >= 1, \
+                 or leave it unset to use the available parallelism",
+            ),
+            BuildErrorKind::InvalidThreadName(name) => write!(
+                f,
+                "the thread-name prefix {name:?} contains a NUL byte, which thread names cannot hold"
+            ),
+            BuildErrorKind::GlobalAlreadyInitialized => f.write_str(
+                "the global knotwork pool already exists: call build_global() once, \
+                 before anything uses Pool::global() or a free function such as knotwork::scope",
+            ),
+            BuildErrorKind::Spawn(e) => write!(f, "could not start a knotwork worker thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            BuildErrorKind::Spawn(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Work was refused because its pool is shut down, or `shutdown` was called
+/// where it would deadlock.
+///
+/// # Examples
+///
+/// ```
+/// let pool = knotwork::Pool::builder().threads(1).build().unwrap();
+/// pool.shutdown().unwrap();
+/// let err = pool.spawn(|| ()).unwrap_err();
+/// assert!(err.is_shut_down());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShutdownError {
+    kind: ShutdownErrorKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ShutdownErrorKind {
+    ShutDown,
+    CalledFromWorker,
+}
+
+impl ShutdownError {
+    pub(crate) fn shut_down() -> Self {
+        ShutdownError {
+            kind: ShutdownErrorKind::ShutDown,
+        }
+    }
+
+    pub(crate) fn called_from_worker() -> Self {
+        ShutdownError {
+            kind: ShutdownErrorKind::CalledFromWorker,
+        }
+    }
+
+    /// The pool no longer accepts new top-level work.
+    pub fn is_shut_down(&self) -> bool {
+        self.kind == ShutdownErrorKind::ShutDown
+    }
+
+    /// [`Pool::shutdown`](crate::Pool::shutdown) was called on one of the
+    /// pool's own worker threads, which would have to join itself.
+    pub fn is_called_from_worker(&self) -> bool {
+        self.kind == ShutdownErrorKind::CalledFromWorker
+    }
+}
+
+impl fmt::Display for ShutdownError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            ShutdownErrorKind::ShutDown => f.write_str(
+                "the knotwork pool is shut down and accepts no new top-level work; \
+                 submit to another pool or build a new one",
+            ),
+            ShutdownErrorKind::CalledFromWorker => f.write_str(
+                "Pool::shutdown was called from one of that pool's own worker threads, \
+                 which would wait for itself to exit; call it from a thread outside the pool",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ShutdownError {}
+
+/// Why a task produced no value: it panicked or it was cancelled.
+///
+/// Returned by awaiting a [`LocalTask`](crate::LocalTask).
+///
+/// # Examples
+///
+/// ```
+/// let err = knotwork::block_on(async {
+///     knotwork::spawn_local(async { panic!("boom") }).await.unwrap_err()
+/// });
+/// assert!(err.is_panic());
+/// assert_eq!(*err.into_panic().downcast::<&str>().unwrap(), "boom");
+/// ```
+pub struct TaskError {
+    repr: TaskErrorRepr,
+}
+
+enum TaskErrorRepr {
+    Cancelled,
+    Panicked(Box<dyn std::any::Any + Send + 'static>),
+}
+
+impl TaskError {
+    pub(crate) fn cancelled() -> Self {
+        TaskError {
+            repr: TaskErrorRepr::Cancelled,
+        }
+    }
+
+    pub(crate) fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> Self {
+        TaskError {
+            repr: TaskErrorRepr::Panicked(payload),
+        }
+    }
+
+    /// The task panicked; [`into_panic`](Self::into_panic) gives the payload.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.repr, TaskErrorRepr::Panicked(_))
+    }
+
+    /// The task was cancelled before it finished.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.repr, TaskErrorRepr::Cancelled)
+    }
+
+    /// The original panic payload, for `std::panic::resume_unwind`.
+    ///
+    /// # Panics
+    ///
+    /// If the task was cancelled rather than panicked; check
+    /// [`is_panic`](Self::is_panic) or use [`try_into_panic`](Self::try_into_panic).
+    pub fn into_panic(self) -> Box<dyn std::any::Any + Send + 'static> {
+        self.try_into_panic()
+            .unwrap_or_else(|_| panic!("TaskError::into_panic called on a cancelled task; check is_panic() first"))
+    }
+
+    /// The panic payload, or the error back if the task was cancelled.
+    pub fn try_into_panic(self) -> Result<Box<dyn std::any::Any + Send + 'static>, TaskError> {
+        match self.repr {
+            TaskErrorRepr::Panicked(p) => Ok(p),
+            TaskErrorRepr::Cancelled => Err(self),
+        }
+    }
+}
+
+/// The panic message, when the payload is a string.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}
+
+impl fmt::Debug for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            TaskErrorRepr::Cancelled => f.write_str("TaskError::Cancelled"),
+            TaskErrorRepr::Panicked(p) => f
+                .debug_tuple("TaskError::Panicked")
+                .field(&panic_message(&**p).unwrap_or("<non-string payload>"))
+                .finish(),
+        }
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            TaskErrorRepr::Cancelled => f.write_str("the task was cancelled before it finished"),
+            TaskErrorRepr::Panicked(p) => match panic_message(&**p) {
+                Some(msg) => write!(f, "the task panicked: {msg}"),
+                None => f.write_str("the task panicked with a non-string payload"),
+            },
+        }
+    }
+}
+
+impl std::error::Error for TaskError {}

@@ -1,0 +1,106 @@
+//! `block_on`: drive this thread's loop until one future completes.
+//!
+//! ```text
+//!  loop {
+//!      if the root future was woken: poll it (Ready → return)
+//!      fire due timers, pull remote wakes, poll up to BUDGET ready tasks
+//!      if nothing is runnable: park until the next deadline or an unpark
+//!  }
+//! ```
+//!
+//! The root future is woken through a small `Arc` holding a flag and the
+//! thread's unparker; tasks are woken through their own wakers, which push
+//! them to the local or remote queue (and unpark this thread). Because the
+//! parker keeps a permit, a wake that lands between "nothing runnable" and
+//! `park` makes `park` return at once.
+
+use super::core::{self, PollGuard};
+use crate::sync::{AtomicBool, Ordering, Unparker, with_thread_parker};
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Wake, Waker};
+
+/// How many ready tasks run between two looks at the root future.
+const BUDGET: usize = 64;
+
+const REENTRANT_MSG: &str = "knotwork::block_on was called from inside a task that this thread's loop is \
+                             already running (asyncio: \"This event loop is already running\"); \
+                             use .await inside async code instead of block_on";
+
+struct RootWaker {
+    woken: AtomicBool,
+    unparker: Unparker,
+}
+
+impl Wake for RootWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        // ORDERING: Release pairs with the Acquire swap in `block_on`: what
+        // the waker did before waking is visible to the next poll.
+        self.woken.store(true, Ordering::Release);
+        self.unparker.unpark();
+    }
+}
+
+/// Runs `fut` to completion on this thread's loop, driving the loop's other
+/// tasks and timers meanwhile.
+///
+/// The loop is created on first use and cached for the thread's life (the
+/// `ensure_thread_event_loop` idea); inside a pool job it is that worker's
+/// own loop.
+///
+/// # Panics
+///
+/// If called from inside a task this thread's loop is already polling
+/// (including inside the future of an outer `block_on`): that would poll the
+/// loop from within one of its own tasks. Use `.await` there. A panic of
+/// `fut` itself propagates to the caller.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let v = knotwork::block_on(async {
+///     knotwork::sleep(Duration::from_millis(1)).await;
+///     42
+/// });
+/// assert_eq!(v, 42);
+/// ```
+pub fn block_on<F: Future>(fut: F) -> F::Output {
+    let core = core::current();
+    if core.is_polling() {
+        panic!("{REENTRANT_MSG}");
+    }
+    // The root waker is a std `Arc` because `Waker::from` needs one; the
+    // flag inside is a facade atomic, so loom still sees every wake.
+    let root = std::sync::Arc::new(RootWaker {
+        woken: AtomicBool::new(true),
+        unparker: core.shared.unparker.clone(),
+    });
+    let waker = Waker::from(root.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = pin!(fut);
+    loop {
+        // ORDERING: Acquire pairs with the Release store in `wake_by_ref`.
+        if root.woken.swap(false, Ordering::Acquire) {
+            let guard = PollGuard::enter(&core);
+            let poll = fut.as_mut().poll(&mut cx);
+            drop(guard);
+            if let Poll::Ready(out) = poll {
+                return out;
+            }
+        }
+        if core.tick(BUDGET) {
+            continue;
+        }
+        // ORDERING: Relaxed: a hint only; a wake after it leaves a permit.
+        if root.woken.load(Ordering::Relaxed) || core.has_ready() {
+            continue;
+        }
+        let deadline = core.next_deadline();
+        with_thread_parker(|parker| parker.park(deadline));
+    }
+}

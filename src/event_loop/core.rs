@@ -1,0 +1,340 @@
+//! The thread-owned part of a loop, and the thread-local that caches it.
+//!
+//! # Lifetime of a thread's loop
+//!
+//! ```text
+//!   Empty ──first Loop::current()/block_on/spawn_local──▶ Live(core) ──thread exit──▶ Dead
+//!                                                          (or a worker's explicit teardown)
+//! ```
+//!
+//! * **Lazy, exactly one.** The slot starts `Empty`; the first call that
+//!   needs a loop creates it and caches it; every later call returns the same
+//!   `Rc`. A thread's slot is only ever touched by that thread, so there is no
+//!   race to create two.
+//! * **Torn down exactly once.** Pool workers tear their loop down explicitly
+//!   before their thread returns (loom's `join` may return before thread-local
+//!   destructors have run, so the pool cannot rely on them); every other
+//!   thread's loop is torn down by the thread-local's destructor. Both paths
+//!   first move the slot to `Dead`, so teardown runs once and no loop is ever
+//!   created again on that thread (a late `Loop::current()` panics with a
+//!   message instead).
+//! * **Teardown** closes the remote wake queue (later wakes from other
+//!   threads do nothing), drops queued entries, cancels every task still in
+//!   the table — dropping each future exactly once, on this thread — drops the
+//!   timers, and runs the `on_teardown` hooks.
+//!
+//! # Re-entrancy
+//!
+//! `polling` is true while this thread is inside a poll of one of the loop's
+//! tasks (or of a `block_on` root future). `block_on` refuses to start then:
+//! it would have to poll the loop's tasks from inside one of them.
+
+use super::shared::LoopShared;
+use super::task::{LocalTask, RunOutcome, TaskRef, allocate};
+use super::timer::Timers;
+use crate::sync::time::Instant;
+use crate::sync::{Arc, IdCounter, with_thread_parker};
+use slab::Slab;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+
+/// Ids for loops: unique for every loop ever created in the process.
+static LOOP_IDS: IdCounter = IdCounter::new();
+
+pub(crate) struct LoopCore {
+    /// What other threads may touch (remote wakes).
+    pub(crate) shared: Arc<LoopShared>,
+    /// Tasks ready to be polled, each entry owning one reference.
+    ready: RefCell<VecDeque<TaskRef>>,
+    /// Every live task (one reference each): what teardown cancels.
+    tasks: RefCell<Slab<TaskRef>>,
+    /// Sleeping futures' deadlines.
+    pub(crate) timers: RefCell<Timers>,
+    /// Inside a poll of one of this loop's tasks (see module docs).
+    polling: Cell<bool>,
+    /// Set once by teardown.
+    torn_down: Cell<bool>,
+    /// Run at teardown, in registration order.
+    on_teardown: RefCell<Vec<Box<dyn FnOnce()>>>,
+}
+
+enum Slot {
+    Empty,
+    Live(Rc<LoopCore>),
+    Dead,
+}
+
+/// The thread-local cell; its destructor is the teardown fallback.
+struct ThreadLoop(RefCell<Slot>);
+
+impl Drop for ThreadLoop {
+    fn drop(&mut self) {
+        if let Slot::Live(core) = std::mem::replace(self.0.get_mut(), Slot::Dead) {
+            core.teardown();
+        }
+    }
+}
+
+crate::sync::thread_local_key! {
+    static CURRENT: ThreadLoop = ThreadLoop(RefCell::new(Slot::Empty));
+}
+
+const DEAD_MSG: &str = "this thread's knotwork loop has already been torn down (the thread is exiting); \
+                        no new loop is created for it";
+
+/// This thread's loop, created on first use.
+///
+/// # Panics
+/// If the thread's loop was already torn down.
+pub(crate) fn current() -> Rc<LoopCore> {
+    CURRENT.with(|slot| {
+        if let Slot::Live(core) = &*slot.0.borrow() {
+            return core.clone();
+        }
+        create(slot)
+    })
+}
+
+#[cold]
+fn create(slot: &ThreadLoop) -> Rc<LoopCore> {
+    let mut slot = slot.0.borrow_mut();
+    match &*slot {
+        Slot::Live(core) => core.clone(),
+        Slot::Dead => panic!("{DEAD_MSG}"),
+        Slot::Empty => {
+            let unparker = with_thread_parker(|p| p.unparker());
+            let core = Rc::new(LoopCore {
+                shared: Arc::new(LoopShared::new(LOOP_IDS.next(), unparker)),
+                ready: RefCell::new(VecDeque::new()),
+                tasks: RefCell::new(Slab::new()),
+                timers: RefCell::new(Timers::default()),
+                polling: Cell::new(false),
+                torn_down: Cell::new(false),
+                on_teardown: RefCell::new(Vec::new()),
+            });
+            *slot = Slot::Live(core.clone());
+            core
+        }
+    }
+}
+
+/// This thread's loop if it exists; never creates one.
+pub(crate) fn try_current() -> Option<Rc<LoopCore>> {
+    CURRENT
+        .try_with(|slot| match &*slot.0.try_borrow().ok()? {
+            Slot::Live(core) => Some(core.clone()),
+            _ => None,
+        })
+        .ok()
+        .flatten()
+}
+
+/// Tears down this thread's loop now, if it has one, and marks the thread
+/// as having no loop for the rest of its life. Used by pool workers.
+pub(crate) fn teardown_current() {
+    let slot = CURRENT.try_with(|slot| std::mem::replace(&mut *slot.0.borrow_mut(), Slot::Dead));
+    if let Ok(Slot::Live(core)) = slot {
+        core.teardown();
+    }
+}
+
+/// The local fast path of a wake: if `shared` is this thread's loop, queue
+/// the task directly and return `None`; otherwise hand the task back.
+pub(crate) fn schedule_local(shared: &LoopShared, task: TaskRef) -> Option<TaskRef> {
+    let mut task = Some(task);
+    let _ = CURRENT.try_with(|slot| {
+        if let Ok(slot) = slot.0.try_borrow() {
+            if let Slot::Live(core) = &*slot {
+                if std::ptr::eq(Arc::as_ptr(&core.shared), shared) {
+                    if let Ok(mut ready) = core.ready.try_borrow_mut() {
+                        ready.push_back(task.take().expect("taken once"));
+                    }
+                }
+            }
+        }
+    });
+    task
+}
+
+/// Restores `polling` when a poll ends, even by unwinding.
+pub(crate) struct PollGuard<'a> {
+    core: &'a LoopCore,
+    prev: bool,
+}
+
+impl<'a> PollGuard<'a> {
+    pub(crate) fn enter(core: &'a LoopCore) -> Self {
+        PollGuard {
+            core,
+            prev: core.polling.replace(true),
+        }
+    }
+}
+
+impl Drop for PollGuard<'_> {
+    fn drop(&mut self) {
+        self.core.polling.set(self.prev);
+    }
+}
+
+impl LoopCore {
+    pub(crate) fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    /// Inside a poll of one of this loop's tasks or of a `block_on` root.
+    pub(crate) fn is_polling(&self) -> bool {
+        self.polling.get()
+    }
+
+    pub(crate) fn is_torn_down(&self) -> bool {
+        self.torn_down.get()
+    }
+
+    pub(crate) fn task_count(&self) -> usize {
+        self.tasks.borrow().len()
+    }
+
+    /// Spawns a task onto this loop (called on the loop's thread).
+    pub(crate) fn spawn_local<F: Future + 'static>(&self, fut: F) -> LocalTask<F::Output> {
+        // SAFETY: the task goes into this loop's table and ready queue (or is
+        // cancelled right here), so it is polled and dropped only on this
+        // thread; `F: 'static` borrows nothing.
+        let new = unsafe { allocate(fut, self.shared.clone()) };
+        if self.torn_down.get() {
+            // A future dropped during teardown spawned this: it never runs.
+            drop(new.queued);
+            // SAFETY: this thread owns the loop; the task was never queued.
+            unsafe { new.table.cancel_in_place() };
+            return LocalTask::new(new.handle);
+        }
+        let mut tasks = self.tasks.borrow_mut();
+        let entry = tasks.vacant_entry();
+        new.table.set_key(entry.key());
+        entry.insert(new.table);
+        drop(tasks);
+        self.ready.borrow_mut().push_back(new.queued);
+        LocalTask::new(new.handle)
+    }
+
+    /// Fires due timers and polls up to `budget` ready tasks. Returns whether
+    /// anything happened.
+    pub(crate) fn tick(&self, budget: usize) -> bool {
+        let fired = self.fire_timers(Instant::now());
+        self.shared.drain_remote(&mut *self.ready.borrow_mut());
+        let mut ran = 0;
+        while ran < budget {
+            let Some(task) = self.ready.borrow_mut().pop_front() else {
+                break;
+            };
+            ran += 1;
+            let key = task.key();
+            let guard = PollGuard::enter(self);
+            // SAFETY: this is the loop's thread, and the reference came from
+            // its ready queue.
+            let outcome = unsafe { task.run() };
+            drop(guard);
+            if let RunOutcome::Completed = outcome {
+                let removed = self.tasks.borrow_mut().try_remove(key);
+                drop(removed);
+            }
+        }
+        fired || ran > 0
+    }
+
+    fn fire_timers(&self, now: Instant) -> bool {
+        let mut fired = false;
+        loop {
+            // Pop one at a time so no borrow is held while waking.
+            let waker = self.timers.borrow_mut().pop_due(now);
+            match waker {
+                Some(waker) => {
+                    fired = true;
+                    waker.wake();
+                }
+                None => return fired,
+            }
+        }
+    }
+
+    /// Whether polling could make progress right now.
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.ready.borrow().is_empty() || self.shared.has_remote()
+    }
+
+    /// The earliest timer deadline, for parking.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.timers.borrow_mut().next_deadline()
+    }
+
+    pub(crate) fn on_teardown(&self, hook: Box<dyn FnOnce()>) {
+        if self.torn_down.get() {
+            run_hook(hook);
+        } else {
+            self.on_teardown.borrow_mut().push(hook);
+        }
+    }
+
+    /// Tears the loop down (see the module docs). Idempotent.
+    pub(crate) fn teardown(&self) {
+        if self.torn_down.replace(true) {
+            return;
+        }
+        drop(self.shared.close());
+        loop {
+            let ready = std::mem::take(&mut *self.ready.borrow_mut());
+            let tasks = std::mem::take(&mut *self.tasks.borrow_mut());
+            if ready.is_empty() && tasks.is_empty() {
+                break;
+            }
+            drop(ready);
+            for (_, task) in tasks {
+                // SAFETY: this is the loop's thread and no task is running
+                // (teardown never happens inside a poll: the slot is already
+                // `Dead` or being destroyed, so no driver is on the stack).
+                unsafe { task.cancel_in_place() };
+            }
+        }
+        drop(std::mem::take(&mut *self.timers.borrow_mut()));
+        let hooks = std::mem::take(&mut *self.on_teardown.borrow_mut());
+        for hook in hooks {
+            run_hook(hook);
+        }
+    }
+}
+
+fn run_hook(hook: Box<dyn FnOnce()>) {
+    if catch_unwind(AssertUnwindSafe(hook)).is_err() {
+        eprintln!("knotwork: a Loop::on_teardown hook panicked; the panic was discarded");
+    }
+}
+
+/// Clears this thread's `polling` flag for a scope (restoring it on drop):
+/// a pool job run while a task waits further up the stack is not part of
+/// that task, so it may `block_on` (driving the loop, which never re-polls
+/// the waiting task: a `RUNNING` task is not in any queue).
+pub(crate) struct PollGuardOff {
+    core: Option<(Rc<LoopCore>, bool)>,
+}
+
+impl PollGuardOff {
+    pub(crate) fn enter() -> Self {
+        PollGuardOff {
+            core: try_current().map(|core| {
+                let prev = core.polling.replace(false);
+                (core, prev)
+            }),
+        }
+    }
+}
+
+impl Drop for PollGuardOff {
+    fn drop(&mut self) {
+        if let Some((core, prev)) = &self.core {
+            core.polling.set(*prev);
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! The per-thread loop: a minimal single-threaded executor with timers.
+//!
+//! Every thread — pool worker or not — gets at most one loop, created lazily
+//! the first time it needs one and cached in a thread-local for the thread's
+//! whole life (the Python original's `ensure_thread_event_loop`, with the
+//! teardown it lacks). See `core.rs` for the lifecycle argument.
+//!
+//! ```text
+//!              other threads                         the loop's thread
+//!   Waker::wake ──▶ LoopShared.remote (Mutex<Vec>) ──┐
+//!                   + unpark the thread               │ drain
+//!   Waker::wake (same thread) ──────────────────────▶ ready: VecDeque<TaskRef> ──▶ poll
+//!   Sleep ──▶ timers (heap) ── deadline passed ──▶ wake                             │
+//!   tasks: Slab<TaskRef>  (every live task; teardown cancels what is left) ◀──────┘
+//! ```
+//!
+//! * [`block_on`]: run one future to completion, driving the loop.
+//! * [`spawn_local`]: add a task to this thread's loop.
+//! * [`sleep`], [`timeout`], [`yield_now`]: time and fairness.
+//! * [`Loop`]: a handle to this thread's loop (id, teardown hooks).
+//!
+//! Pool workers drive their loop between jobs (see `pool::worker`), so tasks
+//! pinned to a worker keep running while it also runs jobs.
+
+mod block_on;
+pub(crate) mod core;
+pub(crate) mod shared;
+pub(crate) mod task;
+mod time;
+mod timer;
+
+pub use block_on::block_on;
+pub use task::LocalTask;
+pub use time::{Elapsed, Sleep, Timeout, YieldNow, sleep, timeout, yield_now};
+
+use std::fmt;
+use std::future::Future;
+use std::rc::Rc;
+
+/// A handle to one thread's loop.
+///
+/// Obtained with [`Loop::current`], which creates the loop on first use.
+/// The handle is `!Send`: a loop belongs to its thread.
+///
+/// # Examples
+///
+/// ```
+/// use knotwork::Loop;
+/// let here = Loop::current();
+/// assert_eq!(here.id(), Loop::current().id()); // cached: the same loop
+/// let there = std::thread::spawn(|| Loop::current().id()).join().unwrap();
+/// assert_ne!(here.id(), there); // every thread has its own
+/// ```
+#[derive(Clone)]
+pub struct Loop {
+    core: Rc<core::LoopCore>,
+}
+
+/// The id of a loop: unique for every loop created in this process.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LoopId(u64);
+
+impl LoopId {
+    /// The id as a number (ids start at 1 and are never reused).
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for LoopId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "loop#{}", self.0)
+    }
+}
+
+impl Loop {
+    /// This thread's loop, created on first use and cached.
+    ///
+    /// # Panics
+    ///
+    /// If the thread's loop has already been torn down (the thread is
+    /// exiting, or it is a pool worker that has shut down).
+    pub fn current() -> Loop {
+        Loop {
+            core: core::current(),
+        }
+    }
+
+    /// This thread's loop if it already exists; never creates one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// std::thread::spawn(|| {
+    ///     assert!(knotwork::Loop::try_current().is_none());
+    ///     let id = knotwork::Loop::current().id();
+    ///     assert_eq!(knotwork::Loop::try_current().unwrap().id(), id);
+    /// }).join().unwrap();
+    /// ```
+    pub fn try_current() -> Option<Loop> {
+        core::try_current().map(|core| Loop { core })
+    }
+
+    /// The loop's process-unique id.
+    pub fn id(&self) -> LoopId {
+        LoopId(self.core.id())
+    }
+
+    /// Spawns `fut` as a task on this loop; see [`spawn_local`].
+    pub fn spawn_local<F>(&self, fut: F) -> LocalTask<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.core.spawn_local(fut)
+    }
+
+    /// Registers `hook` to run when this loop is torn down (at thread exit,
+    /// or when a pool worker shuts down), after every remaining task has
+    /// been cancelled. Runs at once if the loop is already torn down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// static TORN_DOWN: AtomicUsize = AtomicUsize::new(0);
+    /// std::thread::spawn(|| {
+    ///     knotwork::Loop::current().on_teardown(|| { TORN_DOWN.fetch_add(1, Ordering::SeqCst); });
+    /// }).join().unwrap();
+    /// assert_eq!(TORN_DOWN.load(Ordering::SeqCst), 1);
+    /// ```
+    pub fn on_teardown(&self, hook: impl FnOnce() + 'static) {
+        self.core.on_teardown(Box::new(hook));
+    }
+
+    /// Whether this loop has been torn down.
+    pub fn is_torn_down(&self) -> bool {
+        self.core.is_torn_down()
+    }
+
+    /// How many tasks the loop holds (spawned and not yet finished).
+    pub fn task_count(&self) -> usize {
+        self.core.task_count()
+    }
+
+    /// How many timers are registered on the loop.
+    pub fn timer_count(&self) -> usize {
+        self.core.timers.borrow().len()
+    }
+}
+
+impl fmt::Debug for Loop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Loop")
+            .field("id", &self.core.id())
+            .field("tasks", &self.core.task_count())
+            .field("torn_down", &self.core.is_torn_down())
+            .finish()
+    }
+}
+
+/// Spawns `fut` as a task on this thread's loop (created on first use).
+///
+/// The task runs whenever the loop is driven: inside [`block_on`] on this
+/// thread, or — on a pool worker — whenever the worker is between jobs.
+/// Awaiting the returned [`LocalTask`] gives its output; dropping it lets
+/// the task run on, detached. A task still pending when the loop is torn
+/// down is dropped then, on this thread.
+///
+/// # Examples
+///
+/// ```
+/// let sum = knotwork::block_on(async {
+///     let a = knotwork::spawn_local(async { 1 });
+///     let b = knotwork::spawn_local(async { 2 });
+///     a.await.unwrap() + b.await.unwrap()
+/// });
+/// assert_eq!(sum, 3);
+/// ```
+pub fn spawn_local<F>(fut: F) -> LocalTask<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    core::current().spawn_local(fut)
+}

@@ -1,0 +1,97 @@
+//! The part of a loop that other threads may touch: its id, the remote wake
+//! queue, and the unparker of the thread that runs it.
+//!
+//! A waker fired on another thread pushes the task here and unparks the
+//! loop's thread. The queue is a plain mutex-protected `Vec` (one
+//! uncontended lock per cross-thread wake); wakes on the loop's own thread
+//! take the lock-free local path in `core.rs` instead.
+//!
+//! **Dead loops.** Teardown sets `closed` under the lock and empties the
+//! queue. A wake that finds the queue closed drops its task reference *after*
+//! releasing the lock: dropping the last reference frees the task, whose
+//! header owns an `Arc` of this very struct, so it must never happen while a
+//! guard into it is alive. Waking a dead loop therefore does nothing, and
+//! touches no freed memory.
+
+use super::core;
+use super::task::TaskRef;
+use crate::sync::{AtomicBool, Mutex, Ordering, Unparker};
+
+pub(crate) struct LoopShared {
+    /// Unique for every loop ever created in this process.
+    pub(crate) id: u64,
+    /// Tasks woken from other threads, waiting to be moved to the ready queue.
+    remote: Mutex<Remote>,
+    /// Set (under the lock) when `remote.tasks` became non-empty; lets the
+    /// loop skip the lock when nothing arrived.
+    remote_pending: AtomicBool,
+    /// Wakes the loop's thread (its thread parker).
+    pub(crate) unparker: Unparker,
+}
+
+struct Remote {
+    tasks: Vec<TaskRef>,
+    closed: bool,
+}
+
+impl LoopShared {
+    pub(crate) fn new(id: u64, unparker: Unparker) -> Self {
+        LoopShared {
+            id,
+            remote: Mutex::new(Remote {
+                tasks: Vec::new(),
+                closed: false,
+            }),
+            remote_pending: AtomicBool::new(false),
+            unparker,
+        }
+    }
+
+    /// Queues a task that was woken (or cancelled) for its next run.
+    pub(crate) fn schedule(&self, task: TaskRef) {
+        if let Some(task) = core::schedule_local(self, task) {
+            self.schedule_remote(task);
+        }
+    }
+
+    fn schedule_remote(&self, task: TaskRef) {
+        let mut remote = self.remote.lock();
+        if remote.closed {
+            drop(remote);
+            // The loop is gone; its tasks were cancelled at teardown. See the
+            // module docs for why this drop happens after the unlock.
+            drop(task);
+            return;
+        }
+        remote.tasks.push(task);
+        // ORDERING: Relaxed under the lock; the loop reads it with `swap`
+        // and then takes the same lock, which orders the push before the drain.
+        self.remote_pending.store(true, Ordering::Relaxed);
+        drop(remote);
+        self.unparker.unpark();
+    }
+
+    /// Moves remotely woken tasks into `out`.
+    pub(crate) fn drain_remote(&self, out: &mut impl Extend<TaskRef>) {
+        // ORDERING: Acquire pairs with the unlock after the Relaxed store;
+        // the lock below is what actually orders the data.
+        if self.remote_pending.swap(false, Ordering::Acquire) {
+            let tasks = std::mem::take(&mut self.remote.lock().tasks);
+            out.extend(tasks);
+        }
+    }
+
+    /// Whether tasks are waiting in the remote queue.
+    pub(crate) fn has_remote(&self) -> bool {
+        // ORDERING: a hint; a wake after this read also unparks the thread.
+        self.remote_pending.load(Ordering::Relaxed)
+    }
+
+    /// Closes the remote queue for good; returns what was left in it, for the
+    /// caller to drop outside the lock.
+    pub(crate) fn close(&self) -> Vec<TaskRef> {
+        let mut remote = self.remote.lock();
+        remote.closed = true;
+        std::mem::take(&mut remote.tasks)
+    }
+}

@@ -1,0 +1,114 @@
+//! Tasks: futures owned by a loop, polled only on the loop's thread.
+//!
+//! * [`state`]: the state word, one named bit per fact.
+//! * [`raw`]: the single allocation (header + future + output), its
+//!   transitions and its `Waker`.
+//! * [`LocalTask`]: the handle returned by [`spawn_local`](crate::spawn_local).
+
+mod raw;
+mod state;
+
+pub(crate) use raw::{RunOutcome, TaskRef, allocate};
+
+use crate::TaskError;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+/// A handle to a task spawned on this thread's loop with
+/// [`spawn_local`](crate::spawn_local).
+///
+/// Awaiting it gives the task's output, or a [`TaskError`] if the task
+/// panicked or was cancelled. Dropping the handle does **not** cancel the
+/// task (it keeps running on the loop, detached, and its output is dropped
+/// on the loop's thread); call [`cancel`](Self::cancel) for that.
+///
+/// The handle is `!Send`: it belongs to the thread whose loop runs the task.
+///
+/// # Examples
+///
+/// ```
+/// let out = knotwork::block_on(async {
+///     let task = knotwork::spawn_local(async { 6 * 7 });
+///     task.await.unwrap()
+/// });
+/// assert_eq!(out, 42);
+/// ```
+#[must_use = "dropping a LocalTask detaches the task: it still runs, but its output is discarded"]
+pub struct LocalTask<T> {
+    raw: Option<TaskRef>,
+    _marker: PhantomData<(fn() -> T, Rc<()>)>,
+}
+
+impl<T> LocalTask<T> {
+    pub(crate) fn new(raw: TaskRef) -> Self {
+        LocalTask {
+            raw: Some(raw),
+            _marker: PhantomData,
+        }
+    }
+
+    fn raw(&self) -> &TaskRef {
+        self.raw.as_ref().expect("LocalTask polled after it returned its output")
+    }
+
+    /// Requests cancellation. The future is dropped on the loop's thread the
+    /// next time the loop runs; awaiting the handle then gives an error
+    /// whose [`is_cancelled`](TaskError::is_cancelled) is true. A task that
+    /// already finished keeps its output.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = knotwork::block_on(async {
+    ///     let task = knotwork::spawn_local(std::future::pending::<()>());
+    ///     task.cancel();
+    ///     task.await.unwrap_err()
+    /// });
+    /// assert!(err.is_cancelled());
+    /// ```
+    pub fn cancel(&self) {
+        self.raw().cancel();
+    }
+
+    /// Whether the task has finished (with a value, a panic or a cancellation).
+    pub fn is_finished(&self) -> bool {
+        self.raw().is_completed()
+    }
+}
+
+impl<T> Future for LocalTask<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: this handle's reference, and `T` is the output type of the
+        // future `spawn_local` allocated the task for.
+        let poll = unsafe { self.raw().poll_output::<T>(cx) };
+        if poll.is_ready() {
+            // The output is taken: release the claim and the reference now.
+            if let Some(raw) = self.raw.take() {
+                raw.drop_handle();
+            }
+        }
+        poll
+    }
+}
+
+impl<T> Drop for LocalTask<T> {
+    fn drop(&mut self) {
+        if let Some(raw) = self.raw.take() {
+            raw.drop_handle();
+        }
+    }
+}
+
+impl<T> fmt::Debug for LocalTask<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalTask")
+            .field("finished", &self.raw.as_ref().is_none_or(TaskRef::is_completed))
+            .finish()
+    }
+}

@@ -1,0 +1,42 @@
+//! The task state word: flag bits in the low bits, a reference count above.
+//!
+//! One `AtomicUsize` per task holds everything another thread may need to
+//! know, so that every transition is a single atomic read-modify-write and
+//! the order of those RMWs decides every race (the total modification order
+//! of one atomic is what the arguments in `raw.rs` lean on).
+
+/// The task sits in a ready queue (local or remote), or was woken while
+/// [`RUNNING`] and must be queued again when the poll returns. A task is in
+/// at most one queue at a time: only the transition that sets this bit may
+/// push it.
+pub(crate) const SCHEDULED: usize = 1 << 0;
+
+/// The loop's thread is polling the future right now. Set and cleared only
+/// by that thread.
+pub(crate) const RUNNING: usize = 1 << 1;
+
+/// The loop is done with the task: the future has been dropped and the stage
+/// holds the final result (or nothing, if no handle wanted it). From here on
+/// only the handle touches the stage. Never cleared.
+pub(crate) const COMPLETED: usize = 1 << 2;
+
+/// Cancellation was requested. The loop drops the future the next time it
+/// looks at the task (which the requester guarantees by scheduling it) and
+/// completes it with a "cancelled" error.
+pub(crate) const CLOSED: usize = 1 << 3;
+
+/// A handle exists and owns the right to the output. Whoever of
+/// {completion, handle drop} observes the other one's bit already gone
+/// drops the output.
+pub(crate) const HANDLE: usize = 1 << 4;
+
+/// The handle stored a waker in the header's `awaiter` slot; completion must
+/// take and wake it.
+pub(crate) const AWAITER: usize = 1 << 5;
+
+/// One reference. Holders: the loop's task table, the queue entry that
+/// [`SCHEDULED`] stands for, every `Waker`, and the handle.
+pub(crate) const REFERENCE: usize = 1 << 6;
+
+/// The mask of the reference count.
+pub(crate) const REFERENCE_MASK: usize = !(REFERENCE - 1);

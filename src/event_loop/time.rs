@@ -1,0 +1,205 @@
+//! Time on the loop: [`sleep`], [`timeout`] and [`yield_now`].
+//!
+//! A [`Sleep`] registers a timer with the loop that polls it (the loop of
+//! the current thread) and is woken by that loop when the deadline passes;
+//! the loop parks no longer than its earliest deadline. Timers therefore
+//! need a driver: a `Sleep` polled outside any knotwork loop (say by another
+//! executor) panics with a message rather than hanging forever.
+
+use super::core::{self, LoopCore};
+use super::timer::TimerKey;
+use crate::sync::time::Instant;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+const NO_LOOP_MSG: &str = "a knotwork timer (sleep/timeout) was polled outside a knotwork loop; \
+                           run it under knotwork::block_on, in a task spawned with knotwork::spawn_local, \
+                           or in a pool task";
+
+/// Waits until `duration` has passed.
+///
+/// Must be awaited inside a knotwork loop: under [`block_on`](crate::block_on),
+/// in a [`spawn_local`](crate::spawn_local) task or in a pool task.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let start = Instant::now();
+/// knotwork::block_on(knotwork::sleep(Duration::from_millis(5)));
+/// assert!(start.elapsed() >= Duration::from_millis(5));
+/// ```
+pub fn sleep(duration: Duration) -> Sleep {
+    let now = Instant::now();
+    // A duration too large to represent sleeps "forever" (until ~30 years).
+    let deadline = now
+        .checked_add(duration)
+        .unwrap_or_else(|| now + Duration::from_secs(60 * 60 * 24 * 365 * 30));
+    Sleep {
+        deadline,
+        registration: None,
+    }
+}
+
+/// The future returned by [`sleep`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    deadline: Instant,
+    /// The loop id and timer this sleep is registered with, if any.
+    registration: Option<(u64, TimerKey)>,
+}
+
+impl Sleep {
+    fn deregister(&mut self) {
+        if let Some((loop_id, timer)) = self.registration.take() {
+            // A sleep moved to another thread cannot reach its old loop's
+            // timers; that stale entry fires once, spuriously, and is gone.
+            if let Some(core) = core::try_current().filter(|c| c.id() == loop_id) {
+                core.timers.borrow_mut().cancel(timer);
+            }
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.deadline {
+            self.deregister();
+            return Poll::Ready(());
+        }
+        let core = polling_core();
+        let mut timers = core.timers.borrow_mut();
+        match self.registration {
+            Some((loop_id, timer)) if loop_id == core.id() && timers.update(timer, cx.waker()) => {}
+            _ => {
+                let timer = timers.register(self.deadline, cx.waker().clone());
+                self.registration = Some((core.id(), timer));
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.deregister();
+    }
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep")
+            .field("remaining", &self.deadline.saturating_duration_since(Instant::now()))
+            .finish()
+    }
+}
+
+/// The loop of this thread, which must be polling a task right now.
+fn polling_core() -> std::rc::Rc<LoopCore> {
+    match core::try_current() {
+        Some(core) if core.is_polling() => core,
+        _ => panic!("{NO_LOOP_MSG}"),
+    }
+}
+
+/// Runs `fut` but gives up after `duration`, dropping it.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let slow = knotwork::block_on(knotwork::timeout(Duration::from_millis(1), std::future::pending::<()>()));
+/// assert!(slow.is_err());
+/// let fast = knotwork::block_on(knotwork::timeout(Duration::from_secs(5), async { 7 }));
+/// assert_eq!(fast, Ok(7));
+/// ```
+pub fn timeout<F: Future>(duration: Duration, fut: F) -> Timeout<F> {
+    Timeout {
+        fut,
+        sleep: sleep(duration),
+    }
+}
+
+/// The future returned by [`timeout`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Timeout<F> {
+    fut: F,
+    sleep: Sleep,
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning: `fut` is never moved out of the pinned
+        // `Timeout`, and `Timeout` has no `Unpin` impl that would allow it.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above.
+        let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
+        if let Poll::Ready(out) = fut.poll(cx) {
+            return Poll::Ready(Ok(out));
+        }
+        match Pin::new(&mut this.sleep).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<F> fmt::Debug for Timeout<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timeout").field("sleep", &self.sleep).finish()
+    }
+}
+
+/// The error of a [`timeout`] whose duration passed first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed(());
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the knotwork timeout elapsed before the future completed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+/// Gives the loop's other ready tasks a turn, then resumes.
+///
+/// # Examples
+///
+/// ```
+/// knotwork::block_on(async {
+///     let other = knotwork::spawn_local(async { 1 });
+///     knotwork::yield_now().await; // `other` runs here
+///     assert!(other.is_finished());
+/// });
+/// ```
+pub fn yield_now() -> YieldNow {
+    YieldNow { yielded: false }
+}
+
+/// The future returned by [`yield_now`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct YieldNow {
+    yielded: bool,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}

@@ -1,0 +1,92 @@
+//! # knotwork
+//!
+//! A structured-concurrency runtime: a from-scratch work-stealing pool, and a
+//! minimal single-threaded loop that every thread gets lazily, on first use.
+//!
+//! It re-imagines a Python library built on `asyncio.to_thread`: run sync or
+//! async work on a pool thread, give every thread its own event loop, set a
+//! global default pool. knotwork adds what the original lacks — exact
+//! shutdown, loops that are torn down, and (in the nursery layer built on
+//! this core) joins that are guaranteed.
+//!
+//! ## The pieces
+//!
+//! | piece | what | where |
+//! |---|---|---|
+//! | [`Pool`] | work-stealing threads: per-worker deques, a global injector, random-victim stealing, parking idle workers | `src/pool/` |
+//! | [`Loop`] | one per thread, created lazily and cached: tasks, timers, cross-thread wakes | `src/event_loop/` |
+//! | [`block_on`], [`spawn_local`], [`sleep`], [`timeout`], [`yield_now`] | run async code on this thread's loop | `src/event_loop/` |
+//! | `sync` | the facade every atomic, lock and thread goes through, so loom checks the real code | `src/sync/` |
+//!
+//! ## A first look
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! // Use case 1 of the original: async code offloads a blocking function.
+//! let pool = knotwork::Pool::builder().threads(2).build()?;
+//! let total = knotwork::block_on(async {
+//!     knotwork::sleep(Duration::from_millis(1)).await;
+//!     pool.run(|| (1..=10).sum::<u32>())
+//! })?;
+//! assert_eq!(total, 55);
+//!
+//! // Use case 5: sync code calls an async function, on a worker's own loop.
+//! let v = pool.run(|| knotwork::block_on(async { knotwork::yield_now().await; 7 }))?;
+//! assert_eq!(v, 7);
+//! pool.shutdown()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Guarantees
+//!
+//! docs/guarantees.md states each guarantee (shutdown, loop lifetime) and
+//! names the test that shows it; docs/architecture.md draws the pool and the
+//! loop.
+
+#![warn(missing_docs, missing_debug_implementations)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod error;
+mod event_loop;
+mod pool;
+mod sync;
+
+pub use error::{BuildError, ShutdownError, TaskError};
+pub use event_loop::{
+    Elapsed, LocalTask, Loop, LoopId, Sleep, Timeout, YieldNow, block_on, sleep, spawn_local, timeout, yield_now,
+};
+pub use pool::{Pool, PoolBuilder};
+
+/// Runs `a` and `b`, potentially in parallel, on the current pool (the one
+/// whose worker this is, else the global pool). See [`Pool::join`].
+///
+/// # Panics
+///
+/// If the global pool is needed and is shut down.
+///
+/// # Examples
+///
+/// ```
+/// let (a, b) = knotwork::join(|| 1 + 1, || 2 + 2);
+/// assert_eq!((a, b), (2, 4));
+/// ```
+pub fn join<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    Pool::current_or_global()
+        .join(a, b)
+        .unwrap_or_else(|e| panic!("knotwork::join: {e}"))
+}
+
+/// Internals that the loom models (a separate crate) need to reach.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod __loom {
+    pub use crate::sync::time::advance as advance_clock;
+}

@@ -1,0 +1,172 @@
+//! `PoolBuilder`: configure and start a pool (or install the global one).
+
+use super::Pool;
+use super::global;
+use super::registry::{PanicHandler, Registry};
+use super::sleep::Sleep;
+use super::worker;
+use crate::BuildError;
+use crate::sync::deque::Worker;
+use crate::sync::{Arc, IdCounter, Parker, thread};
+use std::any::Any;
+use std::fmt;
+
+static POOL_IDS: IdCounter = IdCounter::new();
+
+/// Configures a [`Pool`]. Made by [`Pool::builder`].
+///
+/// # Examples
+///
+/// ```
+/// let pool = knotwork::Pool::builder()
+///     .threads(2)
+///     .thread_name("render")
+///     .stack_size(4 << 20)
+///     .build()?;
+/// assert_eq!(pool.threads(), 2);
+/// # Ok::<(), knotwork::BuildError>(())
+/// ```
+#[must_use = "a builder does nothing until .build() or .build_global()"]
+pub struct PoolBuilder {
+    threads: Option<usize>,
+    thread_name: String,
+    stack_size: Option<usize>,
+    panic_handler: Option<PanicHandler>,
+}
+
+impl Default for PoolBuilder {
+    fn default() -> Self {
+        PoolBuilder {
+            threads: None,
+            thread_name: "knotwork".to_owned(),
+            stack_size: None,
+            panic_handler: None,
+        }
+    }
+}
+
+impl PoolBuilder {
+    /// The number of worker threads. Defaults to
+    /// `std::thread::available_parallelism()`. Zero is a [`BuildError`].
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = Some(n);
+        self
+    }
+
+    /// Worker threads are named `"{prefix}-{index}"` (default prefix `knotwork`).
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
+        self.thread_name = prefix.into();
+        self
+    }
+
+    /// The stack size of each worker thread, in bytes (default: the
+    /// platform's default for spawned threads).
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// What to do with the panic of a job started with [`Pool::spawn`]
+    /// (nobody joins those). By default the message is printed to stderr
+    /// and the worker carries on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// let panics = Arc::new(AtomicUsize::new(0));
+    /// let seen = panics.clone();
+    /// let pool = knotwork::Pool::builder()
+    ///     .threads(1)
+    ///     .panic_handler(move |_payload| { seen.fetch_add(1, Ordering::SeqCst); })
+    ///     .build()?;
+    /// pool.spawn(|| panic!("oops"))?;
+    /// pool.shutdown()?;
+    /// assert_eq!(panics.load(Ordering::SeqCst), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn panic_handler(mut self, handler: impl Fn(Box<dyn Any + Send>) + Send + Sync + 'static) -> Self {
+        self.panic_handler = Some(Box::new(handler));
+        self
+    }
+
+    /// Starts the pool's worker threads.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError`] if `threads(0)` was asked for, the thread name holds a
+    /// NUL byte, or the operating system refused to start a thread (then the
+    /// threads already started are shut down and joined first).
+    pub fn build(self) -> Result<Pool, BuildError> {
+        let threads = match self.threads {
+            Some(0) => return Err(BuildError::zero_threads()),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        if self.thread_name.contains('\0') {
+            return Err(BuildError::invalid_thread_name(self.thread_name));
+        }
+        let parkers: Vec<Parker> = (0..threads).map(|_| Parker::new()).collect();
+        let deques: Vec<Worker<_>> = (0..threads).map(|_| Worker::new_lifo()).collect();
+        let registry = Arc::new(Registry::new(
+            POOL_IDS.next(),
+            deques.iter().map(Worker::stealer).collect(),
+            Sleep::new(parkers.iter().map(Parker::unparker).collect()),
+            self.panic_handler,
+        ));
+        let pool = Pool::from_registry(registry.clone());
+        let mut handles = Vec::with_capacity(threads);
+        for (index, (deque, parker)) in deques.into_iter().zip(parkers).enumerate() {
+            let mut builder = thread::Builder::new().name(format!("{}-{index}", self.thread_name));
+            if let Some(bytes) = self.stack_size {
+                builder = builder.stack_size(bytes);
+            }
+            let for_worker = registry.clone();
+            match builder.spawn(move || worker::main(for_worker, index, deque, parker)) {
+                Ok(handle) => handles.push(handle),
+                Err(err) => {
+                    registry.set_threads(handles);
+                    // Dropping the only handle shuts down and joins what started.
+                    drop(pool);
+                    return Err(BuildError::spawn(err));
+                }
+            }
+        }
+        registry.set_threads(handles);
+        Ok(pool)
+    }
+
+    /// Builds the pool and installs it as the global default (the one
+    /// [`Pool::global`] returns and free functions use off-pool).
+    ///
+    /// # Errors
+    ///
+    /// Everything [`build`](Self::build) can fail with, and
+    /// [`BuildError::is_global_already_initialized`] if the global pool
+    /// already exists — whether from an earlier `build_global` or because
+    /// something already called [`Pool::global`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// knotwork::Pool::builder().threads(2).build_global()?;
+    /// assert_eq!(knotwork::Pool::global().threads(), 2);
+    /// assert!(knotwork::Pool::builder().build_global().unwrap_err().is_global_already_initialized());
+    /// # Ok::<(), knotwork::BuildError>(())
+    /// ```
+    pub fn build_global(self) -> Result<(), BuildError> {
+        global::install(self)
+    }
+}
+
+impl fmt::Debug for PoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("threads", &self.threads)
+            .field("thread_name", &self.thread_name)
+            .field("stack_size", &self.stack_size)
+            .field("panic_handler", &self.panic_handler.as_ref().map(|_| ".."))
+            .finish()
+    }
+}

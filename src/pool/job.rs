@@ -1,0 +1,164 @@
+//! Jobs: type-erased pointers to work, and the two ways to allocate them.
+//!
+//! A [`JobRef`] is two words — a data pointer and the function that runs it —
+//! so queues hold no `Box<dyn FnOnce>` and the submitter chooses where the
+//! job lives:
+//!
+//! * [`HeapJob`]: one `Box` holding the closure (fire-and-forget spawns:
+//!   exactly one heap allocation per job);
+//! * [`StackJob`]: on the stack of a thread that waits for it (`join`,
+//!   `Pool::run`): no allocation at all. The waiter blocks on the job's
+//!   [`Latch`] before the stack frame can go away.
+//!
+//! Every `JobRef` in a queue stands for one unit of the registry's
+//! outstanding-work count; the worker that executes it releases that unit.
+
+use crate::sync::{AtomicBool, Ordering, UnsafeCell, Unparker};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr::NonNull;
+
+/// A pointer to a job and the function that executes it, once.
+pub(crate) struct JobRef {
+    data: NonNull<()>,
+    execute_fn: unsafe fn(NonNull<()>),
+}
+
+// SAFETY: the constructors require the job's closure and result to be
+// `Send`; the pointer itself is just moved to the thread that executes it.
+unsafe impl Send for JobRef {}
+
+impl JobRef {
+    /// Runs the job. A panic of a heap job's closure propagates to the
+    /// caller (the worker reports it); stack jobs catch their own.
+    ///
+    /// # Safety
+    /// Called at most once per job (a `JobRef` is not `Clone`, and queues
+    /// hand each entry to exactly one taker).
+    pub(crate) unsafe fn execute(self) {
+        // SAFETY: the constructor paired `data` with its matching function
+        // and guaranteed the data lives until this call.
+        unsafe { (self.execute_fn)(self.data) }
+    }
+}
+
+/// A job that owns its closure in one heap allocation.
+pub(crate) struct HeapJob;
+
+impl HeapJob {
+    /// Boxes `f` as a job.
+    pub(crate) fn new<F: FnOnce() + Send + 'static>(f: F) -> JobRef {
+        // SAFETY: `F: 'static`, so nothing it borrows can go away before it runs.
+        unsafe { Self::new_unchecked(f) }
+    }
+
+    /// Boxes `f` as a job without requiring `'static`.
+    ///
+    /// # Safety
+    /// Everything `f` borrows must outlive its execution; the caller proves
+    /// this (for instance by waiting for the job before the borrow ends).
+    pub(crate) unsafe fn new_unchecked<F: FnOnce() + Send>(f: F) -> JobRef {
+        unsafe fn execute<F: FnOnce()>(data: NonNull<()>) {
+            // SAFETY: `data` came from `Box::into_raw` below and is executed once.
+            let f = unsafe { Box::from_raw(data.cast::<F>().as_ptr()) };
+            f();
+        }
+        let data = NonNull::from(Box::leak(Box::new(f))).cast::<()>();
+        JobRef {
+            data,
+            execute_fn: execute::<F>,
+        }
+    }
+}
+
+/// A one-shot flag a waiting thread blocks on; setting it unparks the waiter.
+pub(crate) struct Latch {
+    done: AtomicBool,
+    waiter: Unparker,
+}
+
+impl Latch {
+    /// A latch whose `set` wakes the thread owning `waiter`.
+    pub(crate) fn new(waiter: Unparker) -> Self {
+        Latch {
+            done: AtomicBool::new(false),
+            waiter,
+        }
+    }
+
+    /// Whether the latch is set. Once true, everything the setter did before
+    /// `set` is visible.
+    pub(crate) fn probe(&self) -> bool {
+        // ORDERING: Acquire pairs with the Release store in `set`.
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// Sets the latch and wakes the waiter.
+    ///
+    /// # Safety
+    /// `this` is live on entry. The waiter may free the latch the instant
+    /// `done` becomes true, so nothing behind `this` is touched afterwards:
+    /// the unparker is cloned first.
+    unsafe fn set(this: *const Latch) {
+        // SAFETY: live on entry, per the caller.
+        let waiter = unsafe { (*this).waiter.clone() };
+        // ORDERING: Release publishes the job's result to `probe`'s Acquire.
+        // SAFETY: still live: `done` is not yet true, so the waiter is still waiting.
+        unsafe { (*this).done.store(true, Ordering::Release) };
+        waiter.unpark();
+    }
+}
+
+/// A job that lives on the stack of the thread that waits for it.
+pub(crate) struct StackJob<F, R> {
+    func: UnsafeCell<Option<F>>,
+    result: UnsafeCell<Option<std::thread::Result<R>>>,
+    pub(crate) latch: Latch,
+}
+
+impl<F: FnOnce() -> R + Send, R: Send> StackJob<F, R> {
+    pub(crate) fn new(f: F, latch: Latch) -> Self {
+        StackJob {
+            func: UnsafeCell::new(Some(f)),
+            result: UnsafeCell::new(None),
+            latch,
+        }
+    }
+
+    /// A reference to this job for a queue.
+    ///
+    /// # Safety
+    /// The job must stay where it is until its latch is set (the owner waits
+    /// for `latch.probe()` before moving or dropping it), and the `JobRef` is
+    /// executed at most once.
+    pub(crate) unsafe fn as_job_ref(&self) -> JobRef {
+        unsafe fn execute<F: FnOnce() -> R, R>(data: NonNull<()>) {
+            let this = data.cast::<StackJob<F, R>>().as_ptr().cast_const();
+            // SAFETY: the owner keeps the job live until the latch is set,
+            // and before that only this (single) execution touches `func`
+            // and `result`.
+            let func = unsafe { (*this).func.with_mut(|f| (*f).take()) }.expect("a stack job ran twice");
+            let result = catch_unwind(AssertUnwindSafe(func));
+            // SAFETY: as above; the owner reads `result` only after `probe`.
+            unsafe { (*this).result.with_mut(|r| *r = Some(result)) };
+            // SAFETY: live until the latch is set; `set` touches nothing after.
+            unsafe { Latch::set(&raw const (*this).latch) };
+        }
+        JobRef {
+            data: NonNull::from(self).cast(),
+            execute_fn: execute::<F, R>,
+        }
+    }
+
+    /// The result, once the latch is set.
+    ///
+    /// # Panics
+    /// If called before the latch is set (a bug in the caller).
+    pub(crate) fn into_result(self) -> std::thread::Result<R> {
+        assert!(self.latch.probe(), "StackJob result read before its latch was set");
+        // SAFETY: the latch is set, so the executor is done with the cell,
+        // and its write happens-before (Release/Acquire on the latch).
+        self.result
+            .with_mut(|r| unsafe { (*r).take() })
+            .expect("a set latch always has a result")
+    }
+}

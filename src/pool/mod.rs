@@ -1,0 +1,302 @@
+//! The work-stealing pool.
+//!
+//! * [`builder`]: `PoolBuilder`, which starts the workers;
+//! * `registry`: the state handles and workers share, including the
+//!   outstanding-work count that makes shutdown exact;
+//! * `job`: type-erased jobs (`HeapJob`: one allocation; `StackJob`: none);
+//! * `worker`: a worker's main loop, stealing and helping while waiting;
+//! * `sleep`: the idle protocol and its no-lost-wake-up argument;
+//! * `global`: the process-wide default pool.
+//!
+//! How a job travels: `Pool::spawn` on a worker pushes to that worker's
+//! deque, off-pool it pushes to the injector; either way one sleeping worker
+//! is woken if any sleeps. Workers pop their own deque LIFO, then take a
+//! batch from the injector, then steal FIFO from a random victim; they run
+//! the job, release its unit of outstanding work, and go round again.
+//! docs/architecture.md draws it.
+
+mod builder;
+mod global;
+pub(crate) mod job;
+pub(crate) mod registry;
+mod sleep;
+pub(crate) mod worker;
+
+pub use builder::PoolBuilder;
+
+use crate::ShutdownError;
+use crate::sync::{Arc, with_thread_parker};
+use job::{HeapJob, Latch, StackJob};
+use registry::Registry;
+use std::fmt;
+use std::panic::resume_unwind;
+use worker::WorkerThread;
+
+/// A handle to a work-stealing pool of threads.
+///
+/// Cheap to clone (`Clone + Send + Sync`); all clones drive the same pool.
+/// Dropping the last handle shuts the pool down exactly as
+/// [`shutdown`](Self::shutdown) does.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+///
+/// let pool = knotwork::Pool::builder().threads(4).build()?;
+/// let count = Arc::new(AtomicUsize::new(0));
+/// for _ in 0..100 {
+///     let count = count.clone();
+///     pool.spawn(move || { count.fetch_add(1, Ordering::Relaxed); })?;
+/// }
+/// pool.shutdown()?; // runs everything accepted, then joins the workers
+/// assert_eq!(count.load(Ordering::Relaxed), 100);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Pool {
+    registry: Arc<Registry>,
+}
+
+impl Pool {
+    /// A builder for a new pool.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::default()
+    }
+
+    /// The global default pool, built on first use with one thread per
+    /// available core unless [`PoolBuilder::build_global`] installed one.
+    ///
+    /// # Panics
+    ///
+    /// If the global pool has to be built and the operating system refuses
+    /// to start its threads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let answer = knotwork::Pool::global().run(|| 6 * 7).unwrap();
+    /// assert_eq!(answer, 42);
+    /// ```
+    pub fn global() -> &'static Pool {
+        global::get()
+    }
+
+    /// The pool whose worker thread this is, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = knotwork::Pool::builder().threads(1).build()?;
+    /// assert!(knotwork::Pool::current().is_none());
+    /// let inside = pool.run(|| knotwork::Pool::current().map(|p| p.threads()))?;
+    /// assert_eq!(inside, Some(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn current() -> Option<Pool> {
+        WorkerThread::with_current(|w| w.map(|w| Pool::from_registry_clone(&w.registry)))
+    }
+
+    /// The pool free functions use here: [`Pool::current`], else [`Pool::global`].
+    pub fn current_or_global() -> Pool {
+        Pool::current().unwrap_or_else(|| Pool::global().clone())
+    }
+
+    pub(crate) fn from_registry(registry: Arc<Registry>) -> Pool {
+        Pool { registry }
+    }
+
+    fn from_registry_clone(registry: &Arc<Registry>) -> Pool {
+        registry.add_handle();
+        Pool {
+            registry: registry.clone(),
+        }
+    }
+
+    /// The number of worker threads.
+    pub fn threads(&self) -> usize {
+        self.registry.num_threads()
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) has begun (from any handle, or
+    /// by dropping the last one).
+    pub fn is_shut_down(&self) -> bool {
+        self.registry.is_shut_down()
+    }
+
+    /// Runs `f` on a worker, fire-and-forget, in one heap allocation.
+    ///
+    /// Called on one of this pool's workers (from work the pool already
+    /// runs), the job goes to that worker's deque and is accepted even while
+    /// the pool drains after [`shutdown`](Self::shutdown); called from
+    /// anywhere else it goes to the injector. A panic in `f` is caught and
+    /// given to the [panic handler](PoolBuilder::panic_handler).
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownError`] if the pool is shut down (for calls from outside
+    /// the pool, as soon as shutdown has begun).
+    pub fn spawn<F>(&self, f: F) -> Result<(), ShutdownError>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        WorkerThread::with_current(|worker| match worker {
+            Some(w) if w.belongs_to(&self.registry) => {
+                self.registry.accept_child()?;
+                w.push(HeapJob::new(f));
+                Ok(())
+            }
+            _ => {
+                self.registry.accept_top_level()?;
+                self.registry.inject(HeapJob::new(f));
+                Ok(())
+            }
+        })
+    }
+
+    /// Runs `f` on one of the pool's workers and waits for its result (the
+    /// Python original's `exec_in_executor_threading_future(...).result()`).
+    ///
+    /// On one of this pool's own workers, `f` simply runs in place. Off-pool,
+    /// the job lives on the caller's stack (no allocation) and the caller
+    /// parks until it is done. A panic in `f` is resumed here.
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownError`] if the pool is shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = knotwork::Pool::builder().threads(2).build()?;
+    /// let data = vec![1, 2, 3];
+    /// let sum: i32 = pool.run(|| data.iter().sum())?; // may borrow
+    /// assert_eq!(sum, 6);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn run<F, R>(&self, f: F) -> Result<R, ShutdownError>
+    where
+        F: FnOnce() -> R + Send,
+        R: Send,
+    {
+        if WorkerThread::with_current(|w| w.is_some_and(|w| w.belongs_to(&self.registry))) {
+            return Ok(f());
+        }
+        self.registry.accept_top_level()?;
+        let job = StackJob::new(f, Latch::new(with_thread_parker(|p| p.unparker())));
+        // SAFETY: `job` stays on this stack frame until its latch is set: the
+        // loop below returns only then, and parking cannot unwind.
+        self.registry.inject(unsafe { job.as_job_ref() });
+        while !job.latch.probe() {
+            with_thread_parker(|p| p.park(None));
+        }
+        match job.into_result() {
+            Ok(value) => Ok(value),
+            Err(payload) => resume_unwind(payload),
+        }
+    }
+
+    /// Runs `a` and `b`, potentially in parallel, and returns both results
+    /// (rayon's `join`, without allocation).
+    ///
+    /// On a worker, `b` is pushed to the worker's deque where an idle worker
+    /// may steal it, `a` runs here, and then — if `b` was stolen — this
+    /// worker keeps running other jobs until `b` is done, so nested joins
+    /// never deadlock, even on one thread. Off-pool, the whole join is first
+    /// moved onto a worker with [`run`](Self::run). If either closure panics,
+    /// the panic is resumed after both have finished.
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownError`] if called off-pool on a shut-down pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fn fib(pool: &knotwork::Pool, n: u64) -> u64 {
+    ///     if n < 2 { return n; }
+    ///     let (a, b) = pool.join(|| fib(pool, n - 1), || fib(pool, n - 2)).unwrap();
+    ///     a + b
+    /// }
+    /// let pool = knotwork::Pool::builder().threads(2).build()?;
+    /// assert_eq!(fib(&pool, 20), 6765);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn join<A, B, RA, RB>(&self, a: A, b: B) -> Result<(RA, RB), ShutdownError>
+    where
+        A: FnOnce() -> RA + Send,
+        B: FnOnce() -> RB + Send,
+        RA: Send,
+        RB: Send,
+    {
+        let on_own_worker = WorkerThread::with_current(|w| w.is_some_and(|w| w.belongs_to(&self.registry)));
+        if !on_own_worker {
+            return self.run(|| self.join(a, b))?;
+        }
+        WorkerThread::with_current(|w| {
+            let worker = w.expect("checked above");
+            self.registry.accept_child()?;
+            let job_b = StackJob::new(b, Latch::new(with_thread_parker(|p| p.unparker())));
+            // SAFETY: `job_b` stays on this frame until its latch is set:
+            // `wait_until` below returns only then, and `a` cannot unwind
+            // past it (it runs under `catch_unwind`).
+            worker.push(unsafe { job_b.as_job_ref() });
+            let result_a = std::panic::catch_unwind(std::panic::AssertUnwindSafe(a));
+            worker.wait_until(|| job_b.latch.probe());
+            let result_b = job_b.into_result();
+            match (result_a, result_b) {
+                (Ok(ra), Ok(rb)) => Ok((ra, rb)),
+                (Err(payload), _) | (_, Err(payload)) => resume_unwind(payload),
+            }
+        })
+    }
+
+    /// Shuts the pool down, gracefully and exactly.
+    ///
+    /// New top-level work is refused from now on; every job already
+    /// accepted — and all the work it spawns on the pool — runs to the end;
+    /// then every worker tears down its loop (once), exits, and is joined
+    /// before this returns. Calling it again, from any clone, waits for the
+    /// same end and returns `Ok`.
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownError::is_called_from_worker`] if called on one of this
+    /// pool's own workers, which would have to wait for itself.
+    pub fn shutdown(&self) -> Result<(), ShutdownError> {
+        if WorkerThread::with_current(|w| w.is_some_and(|w| w.belongs_to(&self.registry))) {
+            return Err(ShutdownError::called_from_worker());
+        }
+        self.registry.begin_shutdown();
+        self.registry.join_workers();
+        Ok(())
+    }
+}
+
+impl Clone for Pool {
+    fn clone(&self) -> Self {
+        Pool::from_registry_clone(&self.registry)
+    }
+}
+
+impl Drop for Pool {
+    /// Dropping the last handle shuts the pool down like
+    /// [`shutdown`](Pool::shutdown). If that last handle is dropped on one of
+    /// the pool's own workers (a job owned it), the workers cannot be joined
+    /// from there: shutdown begins, and they exit on their own once drained.
+    fn drop(&mut self) {
+        if self.registry.drop_handle() && self.shutdown().is_err() {
+            self.registry.begin_shutdown();
+        }
+    }
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("id", &self.registry.id)
+            .field("threads", &self.threads())
+            .field("shut_down", &self.is_shut_down())
+            .finish()
+    }
+}

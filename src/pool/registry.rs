@@ -1,0 +1,195 @@
+//! The state shared by a pool's handles and workers.
+//!
+//! # The outstanding-work count and shutdown
+//!
+//! `state` packs a [`SHUTDOWN`] bit and a count of *outstanding work*: jobs
+//! accepted and not yet finished (queued or running), plus any lease that
+//! code above the pool holds to keep the pool open while it may still submit
+//! (a scope, in the next layer). One word, so that "is the pool shut down
+//! and empty?" is a single atomic read and every transition is one RMW:
+//!
+//! * **top-level accept** (`accept_top_level`): `fetch_add(ONE)`; if the old
+//!   value had `SHUTDOWN`, undo and refuse with `ShutdownError`.
+//! * **child accept** (`accept_child`, from code already running on behalf
+//!   of accepted work): `fetch_add(ONE)`; refused only if the old value was
+//!   exactly `SHUTDOWN` (shut down *and* drained), which cannot happen while
+//!   the caller's own unit is still counted.
+//! * **finish** (`release`): `fetch_sub(ONE)`; whoever moves the word to
+//!   exactly `SHUTDOWN` wakes every worker.
+//! * **shutdown** (`begin_shutdown`): `fetch_or(SHUTDOWN)`; if the count was
+//!   already zero, wake every worker.
+//! * a worker exits only when it reads exactly `SHUTDOWN`: shut down, and no
+//!   unit outstanding — so no queued job, no running job, no open lease. An
+//!   accepted job is never dropped: it holds a unit until a worker ran it.
+//!
+//! The undo after a refused accept can briefly lift the count from zero;
+//! workers that saw the non-zero value go back to sleep and the undo's
+//! `release` wakes them again, so termination is only delayed.
+
+use super::job::JobRef;
+use super::sleep::Sleep;
+use crate::ShutdownError;
+use crate::sync::deque::{Injector, Stealer};
+use crate::sync::thread::JoinHandle;
+use crate::sync::{AtomicUsize, Mutex, Ordering};
+use std::any::Any;
+
+/// The shutdown flag in `Registry::state`.
+const SHUTDOWN: usize = 1;
+/// One unit of outstanding work in `Registry::state`.
+const ONE: usize = 2;
+
+/// What the pool does with the panic of a fire-and-forget job.
+pub(crate) type PanicHandler = Box<dyn Fn(Box<dyn Any + Send>) + Send + Sync>;
+
+pub(crate) struct Registry {
+    /// Process-unique pool id (for `Debug` and, later, traces).
+    pub(crate) id: u64,
+    /// `SHUTDOWN` bit | outstanding-work count × `ONE`; see the module docs.
+    state: AtomicUsize,
+    /// Work submitted from outside the pool.
+    pub(crate) injector: Injector<JobRef>,
+    /// Handles for stealing from each worker's deque, by worker index.
+    pub(crate) stealers: Box<[Stealer<JobRef>]>,
+    /// The idle protocol.
+    pub(crate) sleep: Sleep,
+    /// Called with the payload of a panicking `Pool::spawn` job.
+    panic_handler: Option<PanicHandler>,
+    /// Worker join handles; taken (under the lock, so concurrent callers
+    /// wait for the joins) by the first shutdown.
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Number of `Pool` handles alive; the last one to go shuts down.
+    handles: AtomicUsize,
+}
+
+impl Registry {
+    pub(crate) fn new(
+        id: u64,
+        stealers: Vec<Stealer<JobRef>>,
+        sleep: Sleep,
+        panic_handler: Option<PanicHandler>,
+    ) -> Self {
+        Registry {
+            id,
+            state: AtomicUsize::new(0),
+            injector: Injector::new(),
+            stealers: stealers.into_boxed_slice(),
+            sleep,
+            panic_handler,
+            threads: Mutex::new(Vec::new()),
+            handles: AtomicUsize::new(1),
+        }
+    }
+
+    pub(crate) fn num_threads(&self) -> usize {
+        self.stealers.len()
+    }
+
+    pub(crate) fn set_threads(&self, threads: Vec<JoinHandle<()>>) {
+        *self.threads.lock() = threads;
+    }
+
+    /// Counts a unit of new top-level work, unless the pool is shut down.
+    pub(crate) fn accept_top_level(&self) -> Result<(), ShutdownError> {
+        // ORDERING: Acquire so a refusal is ordered after the shutdown it
+        // observed; the increment itself publishes nothing.
+        let prev = self.state.fetch_add(ONE, Ordering::Acquire);
+        if prev & SHUTDOWN != 0 {
+            self.release();
+            return Err(ShutdownError::shut_down());
+        }
+        Ok(())
+    }
+
+    /// Counts a unit of work submitted on behalf of already-accepted work;
+    /// refused only once the pool is shut down and fully drained.
+    pub(crate) fn accept_child(&self) -> Result<(), ShutdownError> {
+        // ORDERING: as in `accept_top_level`.
+        let prev = self.state.fetch_add(ONE, Ordering::Acquire);
+        if prev == SHUTDOWN {
+            self.release();
+            return Err(ShutdownError::shut_down());
+        }
+        Ok(())
+    }
+
+    /// Releases one unit (a job ran, or a lease ended).
+    pub(crate) fn release(&self) {
+        // ORDERING: Release so the finished work happens-before a worker's
+        // Acquire read of the terminated state (and so before `shutdown`
+        // returns); Acquire for the waker's own view.
+        let prev = self.state.fetch_sub(ONE, Ordering::AcqRel);
+        debug_assert!(prev >= ONE, "outstanding-work count underflow");
+        if prev == SHUTDOWN + ONE {
+            self.sleep.wake_all();
+        }
+    }
+
+    /// Stops accepting top-level work; workers exit once everything drains.
+    pub(crate) fn begin_shutdown(&self) {
+        // ORDERING: AcqRel: the flag is published to accepters' Acquire.
+        let prev = self.state.fetch_or(SHUTDOWN, Ordering::AcqRel);
+        if prev == 0 {
+            self.sleep.wake_all();
+        }
+    }
+
+    /// Shut down and nothing outstanding: workers may exit.
+    pub(crate) fn is_terminated(&self) -> bool {
+        // ORDERING: Acquire pairs with the Release of the last `release`.
+        self.state.load(Ordering::Acquire) == SHUTDOWN
+    }
+
+    /// Whether `shutdown` has begun.
+    pub(crate) fn is_shut_down(&self) -> bool {
+        // ORDERING: a status read; Acquire to see what preceded the shutdown.
+        self.state.load(Ordering::Acquire) & SHUTDOWN != 0
+    }
+
+    /// Queues a job from outside the pool (already accepted) and wakes a worker.
+    pub(crate) fn inject(&self, job: JobRef) {
+        self.injector.push(job);
+        self.sleep.notify_one();
+    }
+
+    /// Joins every worker thread. Concurrent callers wait for the first.
+    pub(crate) fn join_workers(&self) {
+        let mut threads = self.threads.lock();
+        for handle in threads.drain(..) {
+            if handle.join().is_err() {
+                // Workers catch every job panic; reaching this is a knotwork bug.
+                panic!("a knotwork worker thread panicked outside any job (this is a bug in knotwork)");
+            }
+        }
+    }
+
+    /// Reports the panic of a fire-and-forget job.
+    pub(crate) fn handle_panic(&self, payload: Box<dyn Any + Send>) {
+        match &self.panic_handler {
+            Some(handler) => {
+                // A panicking handler must not take the worker down with it.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(payload)));
+            }
+            None => {
+                let msg = crate::error::panic_message(&*payload).unwrap_or("<non-string payload>");
+                eprintln!(
+                    "knotwork: a job spawned with Pool::spawn panicked: {msg} \
+                     (set PoolBuilder::panic_handler to handle this yourself)"
+                );
+            }
+        }
+    }
+
+    /// A new `Pool` handle was made.
+    pub(crate) fn add_handle(&self) {
+        // ORDERING: like `Arc::clone`: made from a live handle, publishes nothing.
+        self.handles.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A `Pool` handle was dropped; true if it was the last.
+    pub(crate) fn drop_handle(&self) -> bool {
+        // ORDERING: AcqRel, like `Arc::drop`: every handle's use happens-before
+        // the shutdown the last one starts.
+        self.handles.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+}

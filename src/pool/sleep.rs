@@ -1,0 +1,130 @@
+//! The idle protocol: how out-of-work workers park and how new work wakes
+//! them, with no lost wake-ups.
+//!
+//! # State
+//!
+//! * `idle`: under a mutex, the stack of parked-or-parking workers and a flag
+//!   per worker saying whether it is on that stack;
+//! * `sleepers`: the stack's length, readable without the lock;
+//! * each worker's thread parker (permit-based, see `sync::parker`).
+//!
+//! # Protocol
+//!
+//! ```text
+//!  submitter                               worker out of work
+//!  ─────────                               ──────────────────
+//!  push job (deque or injector)            lock; push self on `idle`; sleepers += 1; unlock
+//!  fence(SeqCst)                  (F1)     fence(SeqCst)                               (F2)
+//!  if sleepers > 0:                        if any queue non-empty / terminated / loop busy:
+//!      lock; pop a worker W; unlock            remove self from `idle`; go back to work
+//!      unpark(W)                           park (until unparked or the loop's next deadline)
+//!                                          remove self from `idle` if still there
+//! ```
+//!
+//! **No lost wake-up.** F1 and F2 are `SeqCst` fences, so they are totally
+//! ordered. If F1 comes first, the worker's check after F2 sees the pushed
+//! job (the push is sequenced before F1). If F2 comes first, the submitter's
+//! load after F1 sees `sleepers > 0` (the increment is sequenced before F2),
+//! so it wakes *some* idle worker, which then finds the job. And an unpark
+//! that lands before the worker has actually parked is not lost either: it
+//! leaves a permit, so `park` returns at once.
+//!
+//! Shutdown wakes every worker (`wake_all`) once the outstanding-work count
+//! reaches zero; a worker checks for termination after F2, so the same
+//! argument covers it. Cross-thread wakes of tasks on a worker's loop unpark
+//! the same parker directly.
+
+use crate::sync::{AtomicUsize, Mutex, Ordering, Unparker, fence};
+
+pub(crate) struct Sleep {
+    /// Number of workers on the idle stack; a lock-free hint for submitters.
+    sleepers: AtomicUsize,
+    idle: Mutex<IdleSet>,
+    /// Each worker's unparker, by index.
+    unparkers: Box<[Unparker]>,
+}
+
+struct IdleSet {
+    /// Idle workers, most recently idle last (woken first: its caches are warm).
+    stack: Vec<usize>,
+    /// `on_stack[i]`: worker `i` is on `stack`.
+    on_stack: Vec<bool>,
+}
+
+impl Sleep {
+    pub(crate) fn new(unparkers: Vec<Unparker>) -> Self {
+        let n = unparkers.len();
+        Sleep {
+            sleepers: AtomicUsize::new(0),
+            idle: Mutex::new(IdleSet {
+                stack: Vec::with_capacity(n),
+                on_stack: vec![false; n],
+            }),
+            unparkers: unparkers.into_boxed_slice(),
+        }
+    }
+
+    /// Called after making a job visible: wakes one idle worker, if any.
+    #[inline]
+    pub(crate) fn notify_one(&self) {
+        // ORDERING: F1 in the module docs.
+        fence(Ordering::SeqCst);
+        // ORDERING: Relaxed after the fence: the fence pair is what orders it.
+        if self.sleepers.load(Ordering::Relaxed) != 0 {
+            self.wake_one();
+        }
+    }
+
+    #[cold]
+    fn wake_one(&self) {
+        let woken = {
+            let mut idle = self.idle.lock();
+            let woken = idle.stack.pop();
+            if let Some(i) = woken {
+                idle.on_stack[i] = false;
+                // ORDERING: Relaxed: only written under the lock.
+                self.sleepers.fetch_sub(1, Ordering::Relaxed);
+            }
+            woken
+        };
+        if let Some(i) = woken {
+            self.unparkers[i].unpark();
+        }
+    }
+
+    /// Wakes every worker (termination).
+    pub(crate) fn wake_all(&self) {
+        for unparker in self.unparkers.iter() {
+            unparker.unpark();
+        }
+    }
+
+    /// Puts worker `i` on the idle stack; the caller then re-checks for work
+    /// and parks (or calls [`wake_up`](Self::wake_up) if it found some).
+    pub(crate) fn prepare_to_sleep(&self, i: usize) {
+        {
+            let mut idle = self.idle.lock();
+            if !idle.on_stack[i] {
+                idle.on_stack[i] = true;
+                idle.stack.push(i);
+                // ORDERING: Relaxed: written under the lock; F2 publishes it.
+                self.sleepers.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        // ORDERING: F2 in the module docs.
+        fence(Ordering::SeqCst);
+    }
+
+    /// Takes worker `i` off the idle stack if it is still there.
+    pub(crate) fn wake_up(&self, i: usize) {
+        let mut idle = self.idle.lock();
+        if idle.on_stack[i] {
+            idle.on_stack[i] = false;
+            if let Some(pos) = idle.stack.iter().rposition(|&w| w == i) {
+                idle.stack.remove(pos);
+            }
+            // ORDERING: Relaxed: only written under the lock.
+            self.sleepers.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! A worker thread: its deque, its main loop, and helping while waiting.
+//!
+//! # Main loop
+//!
+//! ```text
+//!  loop {
+//!      tick this thread's loop (due timers, woken tasks) if it exists
+//!      job = pop own deque (LIFO) ─or─ steal a batch from the injector
+//!            ─or─ steal from the other workers, starting at a random one
+//!      if job: run it, release its unit of work; continue
+//!      if the pool is terminated (shut down, nothing outstanding): exit
+//!      spin a little, then follow the idle protocol (`sleep.rs`) and park
+//!      until new work, a task wake, or the loop's next timer deadline
+//!  }
+//!  tear down this thread's loop (explicitly, before the thread returns)
+//! ```
+//!
+//! # Helping while waiting
+//!
+//! A worker that must wait for something (a `join`'s stolen half) does not
+//! block: [`WorkerThread::wait_until`] keeps running jobs — and its loop's
+//! tasks, when it is not inside one of them — until the condition holds,
+//! parking through the same idle protocol when there is nothing to do. This
+//! is what lets nested fork/join run on a pool of one thread.
+
+use super::job::JobRef;
+use super::registry::Registry;
+use crate::event_loop::core::{self as loop_core, PollGuardOff};
+use crate::sync::deque::{Steal, Worker};
+use crate::sync::time::Instant;
+use crate::sync::{Arc, Parker, SPIN_ROUNDS, install_thread_parker, thread, with_thread_parker};
+use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr;
+
+/// How many of the loop's ready tasks a worker polls between two looks at
+/// the job queues.
+const LOOP_BUDGET: usize = 32;
+
+pub(crate) struct WorkerThread {
+    index: usize,
+    pub(crate) registry: Arc<Registry>,
+    deque: Worker<JobRef>,
+    /// xorshift state for picking the first victim to steal from.
+    rng: Cell<u64>,
+}
+
+crate::sync::thread_local_key! {
+    /// The worker running on this thread, if any. Points to a `WorkerThread`
+    /// on this thread's stack for as long as `main` runs.
+    static WORKER: Cell<*const WorkerThread> = Cell::new(ptr::null());
+}
+
+/// The body of worker thread `index`.
+pub(crate) fn main(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>, parker: Parker) {
+    install_thread_parker(parker);
+    let worker = WorkerThread {
+        index,
+        registry,
+        deque,
+        rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
+    };
+    WORKER.with(|w| w.set(&worker));
+    worker.run();
+    // Explicit teardown before the thread returns: `join` (loom's in
+    // particular) may return before thread-local destructors have run, and
+    // `shutdown` promises the loops are gone when it returns.
+    loop_core::teardown_current();
+    WORKER.with(|w| w.set(ptr::null()));
+}
+
+impl WorkerThread {
+    /// Runs `f` with the current thread's worker, if it is one.
+    #[inline]
+    pub(crate) fn with_current<R>(f: impl FnOnce(Option<&WorkerThread>) -> R) -> R {
+        let ptr = WORKER.try_with(Cell::get).unwrap_or(ptr::null());
+        // SAFETY: a non-null pointer was set by `main` on this thread and
+        // points to its stack frame, which outlives every use here (it is
+        // cleared before `main` returns).
+        f(unsafe { ptr.as_ref() })
+    }
+
+    /// Whether this worker belongs to `registry`.
+    pub(crate) fn belongs_to(&self, registry: &Registry) -> bool {
+        ptr::eq(&*self.registry, registry)
+    }
+
+    /// Pushes an accepted job onto this worker's deque and wakes a sleeper.
+    pub(crate) fn push(&self, job: JobRef) {
+        self.deque.push(job);
+        self.registry.sleep.notify_one();
+    }
+
+    fn run(&self) {
+        let mut idle_rounds = 0;
+        loop {
+            let loop_busy = self.tick_loop();
+            if let Some(job) = self.find_work() {
+                self.execute(job);
+                idle_rounds = 0;
+                continue;
+            }
+            if loop_busy {
+                idle_rounds = 0;
+                continue;
+            }
+            if self.registry.is_terminated() {
+                return;
+            }
+            if idle_rounds < SPIN_ROUNDS {
+                backoff(idle_rounds);
+                idle_rounds += 1;
+                continue;
+            }
+            idle_rounds = 0;
+            self.sleep(|| false);
+        }
+    }
+
+    /// Runs jobs (and loop tasks) until `done()` holds.
+    pub(crate) fn wait_until(&self, done: impl Fn() -> bool) {
+        let mut idle_rounds = 0;
+        while !done() {
+            if let Some(job) = self.find_work() {
+                // A job run here is not part of any task this thread may be
+                // polling further up the stack; let it use the loop freely.
+                let _off = PollGuardOff::enter();
+                self.execute(job);
+                idle_rounds = 0;
+                continue;
+            }
+            if self.tick_loop() {
+                idle_rounds = 0;
+                continue;
+            }
+            if idle_rounds < SPIN_ROUNDS {
+                backoff(idle_rounds);
+                idle_rounds += 1;
+                continue;
+            }
+            idle_rounds = 0;
+            self.sleep(&done);
+        }
+    }
+
+    /// Polls this thread's loop if it exists and no task of it is being
+    /// polled further up the stack. Returns whether anything ran.
+    fn tick_loop(&self) -> bool {
+        match loop_core::try_current() {
+            Some(core) if !core.is_polling() => core.tick(LOOP_BUDGET),
+            _ => false,
+        }
+    }
+
+    fn loop_state(&self) -> (bool, Option<Instant>) {
+        match loop_core::try_current() {
+            Some(core) if !core.is_polling() => (core.has_ready(), core.next_deadline()),
+            _ => (false, None),
+        }
+    }
+
+    /// Runs one job and releases its unit of outstanding work.
+    pub(crate) fn execute(&self, job: JobRef) {
+        // SAFETY: the job came out of a queue, which hands it to one taker.
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| unsafe { job.execute() })) {
+            self.registry.handle_panic(payload);
+        }
+        self.registry.release();
+    }
+
+    fn find_work(&self) -> Option<JobRef> {
+        self.deque.pop().or_else(|| self.steal())
+    }
+
+    fn steal(&self) -> Option<JobRef> {
+        let stealers = &self.registry.stealers;
+        loop {
+            let mut retry = false;
+            match self.registry.injector.steal_batch_and_pop(&self.deque) {
+                Steal::Success(job) => return Some(job),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+            let n = stealers.len();
+            let start = self.next_random() as usize % n;
+            for k in 0..n {
+                let victim = (start + k) % n;
+                if victim == self.index {
+                    continue;
+                }
+                match stealers[victim].steal() {
+                    Steal::Success(job) => return Some(job),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    fn has_visible_work(&self) -> bool {
+        !self.deque.is_empty()
+            || !self.registry.injector.is_empty()
+            || self.registry.stealers.iter().any(|s| !s.is_empty())
+    }
+
+    /// The idle protocol (see `sleep.rs`): announce, re-check, park.
+    fn sleep(&self, done: impl Fn() -> bool) {
+        let sleep = &self.registry.sleep;
+        sleep.prepare_to_sleep(self.index);
+        let (loop_ready, deadline) = self.loop_state();
+        if loop_ready || done() || self.has_visible_work() || self.registry.is_terminated() {
+            sleep.wake_up(self.index);
+            return;
+        }
+        with_thread_parker(|parker| parker.park(deadline));
+        sleep.wake_up(self.index);
+        // Whoever woke us may have had a job for us; if more work is queued
+        // than we will take, pass the wake on so it is not absorbed.
+        if self.has_visible_work() {
+            sleep.notify_one();
+        }
+    }
+
+    fn next_random(&self) -> u64 {
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.set(x);
+        x
+    }
+}
+
+/// Spin (then yield) a little before parking: work often arrives within
+/// microseconds of running out, and a park/unpark round trip costs more.
+fn backoff(round: u32) {
+    if round < 6 {
+        for _ in 0..(1u32 << round) {
+            crate::sync::spin_loop();
+        }
+    } else {
+        thread::yield_now();
+    }
+}

@@ -1,0 +1,174 @@
+//! The synchronisation facade: every primitive the pool and the loop use.
+//!
+//! knotwork's concurrency claims are checked with [loom], which can only see
+//! the operations that go through its own types. So no other module names
+//! `std::sync`, `parking_lot`, `crossbeam` or `std::thread` directly: they
+//! import from here, and this module decides what they get.
+//!
+//! | item | normal build | `--cfg loom` |
+//! |---|---|---|
+//! | [`Arc`], atomics, [`fence`] | `std` | `loom` |
+//! | [`Mutex`] | `parking_lot::Mutex` | `loom::sync::Mutex` (poisoning unwrapped) |
+//! | [`UnsafeCell`] | `std::cell::UnsafeCell` with loom's `with`/`with_mut` shape | `loom::cell::UnsafeCell` |
+//! | `thread_local_key!` | `std::thread_local!` | `loom::thread_local!` |
+//! | [`thread`] (spawn, join) | `std::thread` | `loom::thread` |
+//! | [`Parker`] | `parking_lot` mutex + condvar, with a deadline | loom mutex + condvar; deadlines ignored |
+//! | [`time::Instant`] | `std::time::Instant` | a virtual clock the model advances by hand |
+//! | [`deque`] | `crossbeam-deque` | a mutex-protected `VecDeque` with the same API |
+//! | [`IdCounter`] | `std` atomic | `std` atomic (not modelled, see its docs) |
+//!
+//! Call sites never carry `#[cfg(loom)]`: the normal types are given loom's
+//! method shapes (`UnsafeCell::with_mut`, `Mutex::lock` without poisoning) so
+//! that the same code compiles both ways. docs/architecture.md explains why
+//! each loom stand-in is a faithful model of the real type.
+//!
+//! [loom]: https://docs.rs/loom
+
+pub(crate) mod deque;
+mod parker;
+pub(crate) mod time;
+
+pub(crate) use parker::{Parker, Unparker, install_thread_parker, with_thread_parker};
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::Arc;
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+
+#[cfg(loom)]
+pub(crate) use loom::sync::Arc;
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+
+/// Thread spawning and joining.
+pub(crate) mod thread {
+    #[cfg(not(loom))]
+    pub(crate) use std::thread::{Builder, JoinHandle, yield_now};
+
+    #[cfg(loom)]
+    pub(crate) use loom::thread::{Builder, JoinHandle, yield_now};
+}
+
+/// A mutual-exclusion lock whose `lock` returns the guard directly.
+///
+/// parking_lot's locks do not poison; loom's do, and a poisoned loom lock can
+/// only come from a panic that already failed the model, so the loom variant
+/// unwraps.
+#[cfg(not(loom))]
+pub(crate) use parking_lot::{Mutex, MutexGuard};
+
+#[cfg(loom)]
+pub(crate) use loom_mutex::{Mutex, MutexGuard};
+
+#[cfg(loom)]
+mod loom_mutex {
+    pub(crate) use loom::sync::MutexGuard;
+
+    /// loom's mutex without poisoning, shaped like `parking_lot::Mutex`.
+    #[derive(Debug)]
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(loom::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock().expect("a loom thread panicked while holding a knotwork lock")
+        }
+
+        pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+            self.0.try_lock().ok()
+        }
+    }
+}
+
+/// An `UnsafeCell` with loom's closure-based access shape.
+///
+/// Under loom every access is checked for races against the accesses of other
+/// threads; normally the closures compile away.
+#[cfg(not(loom))]
+#[derive(Debug, Default)]
+pub(crate) struct UnsafeCell<T: ?Sized>(std::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        UnsafeCell(std::cell::UnsafeCell::new(value))
+    }
+}
+
+#[cfg(not(loom))]
+impl<T: ?Sized> UnsafeCell<T> {
+    /// Writes through a unique pointer; the caller proves exclusive access.
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
+/// Declares a thread-local through the facade.
+///
+/// Normally this is `std::thread_local!` with a `const` initialiser (the
+/// cheapest form: no lazy-init check on access). Under loom it is
+/// `loom::thread_local!`, whose values are per loom thread and reset between
+/// iterations. Only `with` and `try_with` may be used on the key, since that
+/// is all loom offers.
+macro_rules! thread_local_key {
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = $init:expr;) => {
+        #[cfg(not(loom))]
+        ::std::thread_local!($(#[$attr])* $vis static $name: $t = const { $init };);
+        #[cfg(loom)]
+        ::loom::thread_local!($(#[$attr])* $vis static $name: $t = $init;);
+    };
+}
+pub(crate) use thread_local_key;
+
+/// A process-wide source of unique, never-reused ids (loop ids, pool ids).
+///
+/// This is a plain `std` atomic in both builds on purpose: a `fetch_add`
+/// counter has no interleaving worth exploring, and keeping it outside loom
+/// means ids stay unique across loom iterations too (a loom static would be
+/// reset and hand out the same ids again, hiding exactly the bug a test of
+/// "ids are unique" looks for).
+pub(crate) struct IdCounter(std::sync::atomic::AtomicU64);
+
+impl IdCounter {
+    pub(crate) const fn new() -> Self {
+        IdCounter(std::sync::atomic::AtomicU64::new(1))
+    }
+
+    /// Returns the next id, starting at 1.
+    pub(crate) fn next(&self) -> u64 {
+        // ORDERING: uniqueness needs only the atomicity of the RMW; no other
+        // memory is published through the counter.
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The lazy-initialisation cell for the process-wide default pool.
+///
+/// This is `std::sync::OnceLock` in both builds: the global pool is a
+/// `'static` that outlives any loom iteration, so loom models never use it;
+/// they build their own pools with `Pool::builder()`.
+pub(crate) use std::sync::OnceLock;
+
+/// Spin-wait hint used by [`Backoff`](crate::pool) style loops.
+#[inline(always)]
+pub(crate) fn spin_loop() {
+    #[cfg(not(loom))]
+    std::hint::spin_loop();
+    #[cfg(loom)]
+    loom::hint::spin_loop();
+}
+
+/// How many rounds an out-of-work pool thread spins (then yields) before it
+/// parks. Zero under loom, where every spin is a schedule point that would
+/// only blow up the state space without changing what the protocol allows.
+#[cfg(not(loom))]
+pub(crate) const SPIN_ROUNDS: u32 = 10;
+#[cfg(loom)]
+pub(crate) const SPIN_ROUNDS: u32 = 0;

@@ -1,0 +1,65 @@
+//! The clock seam.
+//!
+//! Normally [`Instant`] is `std::time::Instant`. loom has no notion of time,
+//! so under `--cfg loom` it is a virtual instant: nanoseconds on a per-model
+//! counter that only [`advance`] moves. Timers therefore fire in a model
+//! exactly when the model says time has passed, which makes the loop's
+//! park-until-deadline path checkable.
+
+#[cfg(not(loom))]
+pub(crate) use std::time::Instant;
+
+#[cfg(loom)]
+pub(crate) use virtual_clock::{Instant, advance};
+
+#[cfg(loom)]
+mod virtual_clock {
+    use std::ops::{Add, Sub};
+    use std::time::Duration;
+
+    loom::lazy_static! {
+        /// Virtual nanoseconds since the start of the model iteration.
+        static ref NOW: loom::sync::atomic::AtomicU64 = loom::sync::atomic::AtomicU64::new(0);
+    }
+
+    /// A point on the model's virtual clock.
+    #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub struct Instant(u64);
+
+    impl Instant {
+        pub fn now() -> Instant {
+            Instant(NOW.load(loom::sync::atomic::Ordering::SeqCst))
+        }
+
+        pub fn saturating_duration_since(&self, earlier: Instant) -> Duration {
+            Duration::from_nanos(self.0.saturating_sub(earlier.0))
+        }
+
+        pub fn duration_since(&self, earlier: Instant) -> Duration {
+            self.saturating_duration_since(earlier)
+        }
+
+        pub fn checked_add(&self, d: Duration) -> Option<Instant> {
+            self.0.checked_add(d.as_nanos() as u64).map(Instant)
+        }
+    }
+
+    impl Add<Duration> for Instant {
+        type Output = Instant;
+        fn add(self, d: Duration) -> Instant {
+            Instant(self.0 + d.as_nanos() as u64)
+        }
+    }
+
+    impl Sub<Instant> for Instant {
+        type Output = Duration;
+        fn sub(self, other: Instant) -> Duration {
+            self.saturating_duration_since(other)
+        }
+    }
+
+    /// Moves the virtual clock forward (loom models only).
+    pub fn advance(d: Duration) {
+        NOW.fetch_add(d.as_nanos() as u64, loom::sync::atomic::Ordering::SeqCst);
+    }
+}
