@@ -134,10 +134,14 @@ pub(crate) fn try_current() -> Option<Rc<LoopCore>> {
 
 /// Tears down this thread's loop now, if it has one, and marks the thread
 /// as having no loop for the rest of its life. Used by pool workers.
-pub(crate) fn teardown_current() {
+pub(crate) fn teardown_current() -> bool {
     let slot = CURRENT.try_with(|slot| std::mem::replace(&mut *slot.0.borrow_mut(), Slot::Dead));
-    if let Ok(Slot::Live(core)) = slot {
-        core.teardown();
+    match slot {
+        Ok(Slot::Live(core)) => {
+            core.teardown();
+            true
+        }
+        _ => false,
     }
 }
 

@@ -133,6 +133,29 @@ impl Loop {
         self.core.on_teardown(Box::new(hook));
     }
 
+    /// Tears this thread's loop down now, if it has one, instead of at
+    /// thread exit: remaining tasks are cancelled (their futures dropped
+    /// here), timers dropped, `on_teardown` hooks run. Afterwards this thread
+    /// has no loop, and [`Loop::current`] on it panics. Returns whether there
+    /// was a loop to tear down.
+    ///
+    /// Useful on threads whose end you do not control, and in loom models
+    /// (where thread-local destructors are not modelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// std::thread::spawn(|| {
+    ///     let lp = knotwork::Loop::current();
+    ///     assert!(knotwork::Loop::teardown_current());
+    ///     assert!(lp.is_torn_down());
+    ///     assert!(!knotwork::Loop::teardown_current()); // only once
+    /// }).join().unwrap();
+    /// ```
+    pub fn teardown_current() -> bool {
+        core::teardown_current()
+    }
+
     /// Whether this loop has been torn down.
     pub fn is_torn_down(&self) -> bool {
         self.core.is_torn_down()

@@ -65,7 +65,7 @@ pub(crate) fn main(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>,
     // Explicit teardown before the thread returns: `join` (loom's in
     // particular) may return before thread-local destructors have run, and
     // `shutdown` promises the loops are gone when it returns.
-    loop_core::teardown_current();
+    let _had_loop = loop_core::teardown_current();
     WORKER.with(|w| w.set(ptr::null()));
 }
 

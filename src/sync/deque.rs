@@ -39,18 +39,6 @@ mod loom_deque {
         Retry,
     }
 
-    impl<T> Steal<T> {
-        pub(crate) fn is_retry(&self) -> bool {
-            matches!(self, Steal::Retry)
-        }
-        pub(crate) fn success(self) -> Option<T> {
-            match self {
-                Steal::Success(t) => Some(t),
-                _ => None,
-            }
-        }
-    }
-
     pub(crate) struct Worker<T>(Arc<Mutex<VecDeque<T>>>);
     pub(crate) struct Stealer<T>(Arc<Mutex<VecDeque<T>>>);
     pub(crate) struct Injector<T>(Mutex<VecDeque<T>>);

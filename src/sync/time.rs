@@ -10,7 +10,9 @@
 pub(crate) use std::time::Instant;
 
 #[cfg(loom)]
-pub(crate) use virtual_clock::{Instant, advance};
+pub(crate) use virtual_clock::Instant;
+#[cfg(loom)]
+pub use virtual_clock::advance;
 
 #[cfg(loom)]
 mod virtual_clock {
@@ -33,10 +35,6 @@ mod virtual_clock {
 
         pub fn saturating_duration_since(&self, earlier: Instant) -> Duration {
             Duration::from_nanos(self.0.saturating_sub(earlier.0))
-        }
-
-        pub fn duration_since(&self, earlier: Instant) -> Duration {
-            self.saturating_duration_since(earlier)
         }
 
         pub fn checked_add(&self, d: Duration) -> Option<Instant> {
