@@ -226,8 +226,9 @@ impl TaskError {
     /// If the task was cancelled rather than panicked; check
     /// [`is_panic`](Self::is_panic) or use [`try_into_panic`](Self::try_into_panic).
     pub fn into_panic(self) -> Box<dyn std::any::Any + Send + 'static> {
-        self.try_into_panic()
-            .unwrap_or_else(|_| panic!("TaskError::into_panic called on a cancelled task; check is_panic() first"))
+        self.try_into_panic().unwrap_or_else(|_| {
+            panic!("TaskError::into_panic called on a cancelled task; check is_panic() first")
+        })
     }
 
     /// The panic payload, or the error back if the task was cancelled.

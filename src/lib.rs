@@ -55,7 +55,8 @@ mod sync;
 
 pub use error::{BuildError, ShutdownError, TaskError};
 pub use event_loop::{
-    Elapsed, LocalTask, Loop, LoopId, Sleep, Timeout, YieldNow, block_on, sleep, spawn_local, timeout, yield_now,
+    Elapsed, LocalTask, Loop, LoopId, Sleep, Timeout, YieldNow, block_on, sleep, spawn_local,
+    timeout, yield_now,
 };
 pub use pool::{Pool, PoolBuilder};
 

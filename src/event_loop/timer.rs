@@ -59,7 +59,11 @@ impl Timers {
     }
 
     pub(crate) fn cancel(&mut self, timer: TimerKey) {
-        if self.entries.get(timer.key).is_some_and(|e| e.seq == timer.seq) {
+        if self
+            .entries
+            .get(timer.key)
+            .is_some_and(|e| e.seq == timer.seq)
+        {
             self.entries.remove(timer.key);
             if self.heap.len() > 64 && self.heap.len() > 2 * self.entries.len() {
                 self.compact();

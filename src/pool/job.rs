@@ -13,7 +13,7 @@
 //! Every `JobRef` in a queue stands for one unit of the registry's
 //! outstanding-work count; the worker that executes it releases that unit.
 
-use crate::sync::{AtomicBool, Ordering, UnsafeCell, Unparker};
+use crate::sync::{AtomicBool, Ordering, Unparker, UnsafeCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 
@@ -136,7 +136,8 @@ impl<F: FnOnce() -> R + Send, R: Send> StackJob<F, R> {
             // SAFETY: the owner keeps the job live until the latch is set,
             // and before that only this (single) execution touches `func`
             // and `result`.
-            let func = unsafe { (*this).func.with_mut(|f| (*f).take()) }.expect("a stack job ran twice");
+            let func =
+                unsafe { (*this).func.with_mut(|f| (*f).take()) }.expect("a stack job ran twice");
             let result = catch_unwind(AssertUnwindSafe(func));
             // SAFETY: as above; the owner reads `result` only after `probe`.
             unsafe { (*this).result.with_mut(|r| *r = Some(result)) };
@@ -154,7 +155,10 @@ impl<F: FnOnce() -> R + Send, R: Send> StackJob<F, R> {
     /// # Panics
     /// If called before the latch is set (a bug in the caller).
     pub(crate) fn into_result(self) -> std::thread::Result<R> {
-        assert!(self.latch.probe(), "StackJob result read before its latch was set");
+        assert!(
+            self.latch.probe(),
+            "StackJob result read before its latch was set"
+        );
         // SAFETY: the latch is set, so the executor is done with the cell,
         // and its write happens-before (Release/Acquire on the latch).
         self.result

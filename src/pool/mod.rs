@@ -229,7 +229,8 @@ impl Pool {
         RA: Send,
         RB: Send,
     {
-        let on_own_worker = WorkerThread::with_current(|w| w.is_some_and(|w| w.belongs_to(&self.registry)));
+        let on_own_worker =
+            WorkerThread::with_current(|w| w.is_some_and(|w| w.belongs_to(&self.registry)));
         if !on_own_worker {
             return self.run(|| self.join(a, b))?;
         }

@@ -32,10 +32,10 @@ const PARKED: usize = 1;
 /// A permit is available; the next `park` returns immediately.
 const NOTIFIED: usize = 2;
 
-#[cfg(not(loom))]
-use parking_lot::Condvar;
 #[cfg(loom)]
 use loom::sync::Condvar;
+#[cfg(not(loom))]
+use parking_lot::Condvar;
 
 struct Inner {
     state: AtomicUsize,

@@ -28,6 +28,11 @@ use std::task::{Context, Poll};
 ///
 /// The handle is `!Send`: it belongs to the thread whose loop runs the task.
 ///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<knotwork::LocalTask<()>>();
+/// ```
+///
 /// # Examples
 ///
 /// ```
@@ -52,7 +57,9 @@ impl<T> LocalTask<T> {
     }
 
     fn raw(&self) -> &TaskRef {
-        self.raw.as_ref().expect("LocalTask polled after it returned its output")
+        self.raw
+            .as_ref()
+            .expect("LocalTask polled after it returned its output")
     }
 
     /// Requests cancellation. The future is dropped on the loop's thread the
@@ -108,7 +115,10 @@ impl<T> Drop for LocalTask<T> {
 impl<T> fmt::Debug for LocalTask<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LocalTask")
-            .field("finished", &self.raw.as_ref().is_none_or(TaskRef::is_completed))
+            .field(
+                "finished",
+                &self.raw.as_ref().is_none_or(TaskRef::is_completed),
+            )
             .finish()
     }
 }
