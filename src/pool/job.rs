@@ -46,9 +46,9 @@ pub(crate) struct HeapJob;
 
 impl HeapJob {
     /// Boxes `f` as a job.
-    pub(crate) fn new<F: FnOnce() + Send + 'static>(f: F) -> JobRef {
+    pub(crate) fn boxed<F: FnOnce() + Send + 'static>(f: F) -> JobRef {
         // SAFETY: `F: 'static`, so nothing it borrows can go away before it runs.
-        unsafe { Self::new_unchecked(f) }
+        unsafe { Self::boxed_unchecked(f) }
     }
 
     /// Boxes `f` as a job without requiring `'static`.
@@ -56,7 +56,7 @@ impl HeapJob {
     /// # Safety
     /// Everything `f` borrows must outlive its execution; the caller proves
     /// this (for instance by waiting for the job before the borrow ends).
-    pub(crate) unsafe fn new_unchecked<F: FnOnce() + Send>(f: F) -> JobRef {
+    pub(crate) unsafe fn boxed_unchecked<F: FnOnce() + Send>(f: F) -> JobRef {
         unsafe fn execute<F: FnOnce()>(data: NonNull<()>) {
             // SAFETY: `data` came from `Box::into_raw` below and is executed once.
             let f = unsafe { Box::from_raw(data.cast::<F>().as_ptr()) };

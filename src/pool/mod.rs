@@ -143,12 +143,12 @@ impl Pool {
         WorkerThread::with_current(|worker| match worker {
             Some(w) if w.belongs_to(&self.registry) => {
                 self.registry.accept_child()?;
-                w.push(HeapJob::new(f));
+                w.push(HeapJob::boxed(f));
                 Ok(())
             }
             _ => {
                 self.registry.accept_top_level()?;
-                self.registry.inject(HeapJob::new(f));
+                self.registry.inject(HeapJob::boxed(f));
                 Ok(())
             }
         })

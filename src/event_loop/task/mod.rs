@@ -18,6 +18,9 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
+/// `T` is the output type; the `Rc` makes the handle `!Send` and `!Sync`.
+type LocalMarker<T> = (fn() -> T, Rc<()>);
+
 /// A handle to a task spawned on this thread's loop with
 /// [`spawn_local`](crate::spawn_local).
 ///
@@ -45,7 +48,7 @@ use std::task::{Context, Poll};
 #[must_use = "dropping a LocalTask detaches the task: it still runs, but its output is discarded"]
 pub struct LocalTask<T> {
     raw: Option<TaskRef>,
-    _marker: PhantomData<(fn() -> T, Rc<()>)>,
+    _marker: PhantomData<LocalMarker<T>>,
 }
 
 impl<T> LocalTask<T> {

@@ -237,7 +237,7 @@ pub(crate) struct NewTask {
 pub(crate) unsafe fn allocate<F: Future>(fut: F, owner: Arc<LoopShared>) -> NewTask {
     let cell = Box::new(TaskCell {
         header: Header {
-            state: AtomicUsize::new(SCHEDULED | HANDLE | 3 * REFERENCE),
+            state: AtomicUsize::new(SCHEDULED | HANDLE | (3 * REFERENCE)),
             vtable: &TaskCell::<F>::VTABLE,
             owner,
             key: AtomicUsize::new(usize::MAX),
@@ -453,7 +453,7 @@ impl TaskRef {
             let mut next = state | CLOSED;
             let must_queue = state & (SCHEDULED | RUNNING) == 0;
             if must_queue {
-                next = next | SCHEDULED;
+                next |= SCHEDULED;
                 next += REFERENCE;
             }
             // ORDERING: Release so the loop's Acquire in `run` sees CLOSED
@@ -486,6 +486,18 @@ impl TaskRef {
             // SAFETY: completed and we were the handle: exclusive (rule 3).
             unsafe { (header.vtable.drop_stage)(self.ptr) };
         }
+    }
+}
+
+impl TaskRef {
+    /// # Safety
+    /// `ptr` is a waker's data pointer (a live header), and the caller hands
+    /// over one reference that the new `TaskRef` will own.
+    unsafe fn from_waker_ptr(ptr: *const ()) -> TaskRef {
+        // SAFETY: waker data pointers are made from `NonNull<Header>` in
+        // `raw_waker`, so `ptr` is non-null.
+        let ptr = unsafe { NonNull::new_unchecked(ptr.cast_mut().cast::<Header>()) };
+        TaskRef { ptr }
     }
 }
 
@@ -571,9 +583,7 @@ unsafe fn wake_by_ref(ptr: *const ()) {
             Ok(_) => {
                 if must_queue {
                     // SAFETY: the CAS added the reference this TaskRef owns.
-                    let task = TaskRef {
-                        ptr: unsafe { NonNull::new_unchecked(ptr.cast_mut().cast()) },
-                    };
+                    let task = unsafe { TaskRef::from_waker_ptr(ptr) };
                     header.owner.schedule(task);
                 }
                 return;
@@ -584,8 +594,6 @@ unsafe fn wake_by_ref(ptr: *const ()) {
 }
 
 unsafe fn drop_waker(ptr: *const ()) {
-    // SAFETY: the waker owned exactly this reference.
-    drop(TaskRef {
-        ptr: unsafe { NonNull::new_unchecked(ptr.cast_mut().cast()) },
-    });
+    // SAFETY: the waker owned exactly this reference, which we now release.
+    drop(unsafe { TaskRef::from_waker_ptr(ptr) });
 }
