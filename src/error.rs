@@ -33,27 +33,19 @@ enum BuildErrorKind {
 
 impl BuildError {
     pub(crate) fn zero_threads() -> Self {
-        BuildError {
-            kind: BuildErrorKind::ZeroThreads,
-        }
+        BuildError { kind: BuildErrorKind::ZeroThreads }
     }
 
     pub(crate) fn invalid_thread_name(name: String) -> Self {
-        BuildError {
-            kind: BuildErrorKind::InvalidThreadName(name),
-        }
+        BuildError { kind: BuildErrorKind::InvalidThreadName(name) }
     }
 
     pub(crate) fn global_already_initialized() -> Self {
-        BuildError {
-            kind: BuildErrorKind::GlobalAlreadyInitialized,
-        }
+        BuildError { kind: BuildErrorKind::GlobalAlreadyInitialized }
     }
 
     pub(crate) fn spawn(err: io::Error) -> Self {
-        BuildError {
-            kind: BuildErrorKind::Spawn(err),
-        }
+        BuildError { kind: BuildErrorKind::Spawn(err) }
     }
 
     /// The builder was asked for a pool of zero threads.
@@ -134,15 +126,11 @@ enum ShutdownErrorKind {
 
 impl ShutdownError {
     pub(crate) fn shut_down() -> Self {
-        ShutdownError {
-            kind: ShutdownErrorKind::ShutDown,
-        }
+        ShutdownError { kind: ShutdownErrorKind::ShutDown }
     }
 
     pub(crate) fn called_from_worker() -> Self {
-        ShutdownError {
-            kind: ShutdownErrorKind::CalledFromWorker,
-        }
+        ShutdownError { kind: ShutdownErrorKind::CalledFromWorker }
     }
 
     /// The pool no longer accepts new top-level work.
@@ -198,15 +186,11 @@ enum TaskErrorRepr {
 
 impl TaskError {
     pub(crate) fn cancelled() -> Self {
-        TaskError {
-            repr: TaskErrorRepr::Cancelled,
-        }
+        TaskError { repr: TaskErrorRepr::Cancelled }
     }
 
     pub(crate) fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> Self {
-        TaskError {
-            repr: TaskErrorRepr::Panicked(payload),
-        }
+        TaskError { repr: TaskErrorRepr::Panicked(payload) }
     }
 
     /// The task panicked; [`into_panic`](Self::into_panic) gives the payload.
@@ -242,10 +226,7 @@ impl TaskError {
 
 /// The panic message, when the payload is a string.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+    payload.downcast_ref::<&str>().copied().or_else(|| payload.downcast_ref::<String>().map(String::as_str))
 }
 
 impl fmt::Debug for TaskError {

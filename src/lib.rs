@@ -55,8 +55,8 @@ mod sync;
 
 pub use error::{BuildError, ShutdownError, TaskError};
 pub use event_loop::{
-    Elapsed, LocalTask, Loop, LoopId, Sleep, Timeout, YieldNow, block_on, sleep, spawn_local,
-    timeout, yield_now,
+    Elapsed, LocalTask, Loop, LoopId, Sleep, Timeout, YieldNow, block_on, sleep, spawn_local, timeout,
+    yield_now,
 };
 pub use pool::{Pool, PoolBuilder};
 
@@ -80,9 +80,7 @@ where
     RA: Send,
     RB: Send,
 {
-    Pool::current_or_global()
-        .join(a, b)
-        .unwrap_or_else(|e| panic!("knotwork::join: {e}"))
+    Pool::current_or_global().join(a, b).unwrap_or_else(|e| panic!("knotwork::join: {e}"))
 }
 
 /// Internals that the loom models (a separate crate) need to reach.

@@ -31,11 +31,7 @@ fn one_loop_per_thread_created_lazily_and_reused() {
         let mut unique = ids.clone();
         unique.sort();
         unique.dedup();
-        assert_eq!(
-            unique.len(),
-            ids.len(),
-            "every thread has its own loop: {ids:?}"
-        );
+        assert_eq!(unique.len(), ids.len(), "every thread has its own loop: {ids:?}");
     });
 }
 
@@ -44,9 +40,7 @@ fn a_worker_has_one_loop_for_all_its_jobs() {
     within(20, || {
         let pool = Pool::builder().threads(1).build().unwrap();
         let a = pool.run(|| Loop::current().id()).unwrap();
-        let b = pool
-            .run(|| block_on(async { Loop::current().id() }))
-            .unwrap();
+        let b = pool.run(|| block_on(async { Loop::current().id() })).unwrap();
         assert_eq!(a, b);
     });
 }
@@ -123,10 +117,7 @@ fn many_concurrent_sleeps_fire_in_deadline_order() {
 #[test]
 fn timeout_elapses_and_passes_through() {
     within(20, || {
-        let slow = block_on(timeout(
-            Duration::from_millis(5),
-            sleep(Duration::from_secs(60)),
-        ));
+        let slow = block_on(timeout(Duration::from_millis(5), sleep(Duration::from_secs(60))));
         assert!(slow.is_err());
         assert!(slow.unwrap_err().to_string().contains("timeout elapsed"));
         let fast = block_on(timeout(Duration::from_secs(60), async { 3 }));
@@ -158,11 +149,7 @@ impl Future for WaitSignal {
     type Output = ();
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         *self.0.waker.lock().unwrap() = Some(cx.waker().clone());
-        if self.0.set.load(Ordering::SeqCst) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
+        if self.0.set.load(Ordering::SeqCst) { Poll::Ready(()) } else { Poll::Pending }
     }
 }
 
@@ -208,12 +195,7 @@ fn a_wake_after_the_loop_is_gone_does_nothing() {
         .join()
         .unwrap();
         let sig = rx.recv().unwrap();
-        let waker = sig
-            .waker
-            .lock()
-            .unwrap()
-            .take()
-            .expect("the task stored its waker");
+        let waker = sig.waker.lock().unwrap().take().expect("the task stored its waker");
         waker.wake_by_ref();
         let clone = waker.clone();
         waker.wake();
@@ -224,8 +206,7 @@ fn a_wake_after_the_loop_is_gone_does_nothing() {
 #[test]
 fn reentrant_block_on_fails_clearly() {
     within(20, || {
-        let err =
-            std::panic::catch_unwind(|| block_on(async { block_on(async { 1 }) })).unwrap_err();
+        let err = std::panic::catch_unwind(|| block_on(async { block_on(async { 1 }) })).unwrap_err();
         let msg = panic_text(&*err);
         assert!(msg.contains("already running"), "{msg}");
         // The loop is still usable afterwards.
@@ -241,10 +222,9 @@ fn reentrant_block_on_fails_clearly() {
 #[test]
 fn sleep_outside_a_loop_fails_clearly() {
     within(20, || {
-        let err = std::panic::catch_unwind(|| {
-            futures_lite::future::block_on(sleep(Duration::from_millis(50)))
-        })
-        .unwrap_err();
+        let err =
+            std::panic::catch_unwind(|| futures_lite::future::block_on(sleep(Duration::from_millis(50))))
+                .unwrap_err();
         assert!(panic_text(&*err).contains("outside a knotwork loop"));
     });
 }
@@ -274,11 +254,7 @@ fn local_tasks_are_cancellable_and_report_panics() {
                 yield_now().await;
             }
         });
-        assert_eq!(
-            Loop::current().task_count(),
-            0,
-            "finished tasks leave the table"
-        );
+        assert_eq!(Loop::current().task_count(), 0, "finished tasks leave the table");
     });
 }
 
@@ -300,8 +276,7 @@ fn worker_loop_tasks_progress_between_jobs() {
         .unwrap();
         let mut jobs = 0u64;
         while !fired.load(Ordering::SeqCst) {
-            pool.spawn(|| std::thread::sleep(Duration::from_micros(100)))
-                .unwrap();
+            pool.spawn(|| std::thread::sleep(Duration::from_micros(100))).unwrap();
             jobs += 1;
             std::thread::sleep(Duration::from_micros(50));
             assert!(jobs < 200_000, "the pinned task never ran");
@@ -322,7 +297,6 @@ fn an_idle_worker_wakes_for_its_loop_timer() {
         })
         .unwrap();
         // Nothing else is submitted: the worker parks until the deadline.
-        rx.recv_timeout(Duration::from_secs(10))
-            .expect("the parked worker woke for its timer");
+        rx.recv_timeout(Duration::from_secs(10)).expect("the parked worker woke for its timer");
     });
 }

@@ -9,9 +9,6 @@ fn global_pool_is_built_lazily_with_available_parallelism() {
         assert_eq!(knotwork::Pool::global().threads(), expected);
         assert_eq!(knotwork::Pool::current_or_global().threads(), expected);
         let err = knotwork::Pool::builder().build_global().unwrap_err();
-        assert!(
-            err.is_global_already_initialized(),
-            "too late once the default pool exists"
-        );
+        assert!(err.is_global_already_initialized(), "too late once the default pool exists");
     });
 }

@@ -27,10 +27,7 @@ fn an_idle_pool_of_four_uses_under_one_percent_of_a_core() {
         std::thread::sleep(Duration::from_secs(1));
         let used = cpu_ticks() - before;
         // 1% of one core over 1 s is 1 tick; allow the tick we may straddle.
-        assert!(
-            used <= 1,
-            "an idle pool used {used} ticks (1/100 s each) of CPU in 1 s"
-        );
+        assert!(used <= 1, "an idle pool used {used} ticks (1/100 s each) of CPU in 1 s");
         pool.shutdown().unwrap();
     });
 }

@@ -15,26 +15,16 @@ fn zero_threads_is_an_error_value() {
 
 #[test]
 fn nul_in_thread_name_is_an_error_value() {
-    let err = Pool::builder()
-        .threads(1)
-        .thread_name("bad\0name")
-        .build()
-        .unwrap_err();
+    let err = Pool::builder().threads(1).thread_name("bad\0name").build().unwrap_err();
     assert!(err.is_invalid_thread_name(), "{err}");
 }
 
 #[test]
 fn threads_are_named_and_counted() {
     within(20, || {
-        let pool = Pool::builder()
-            .threads(3)
-            .thread_name("named")
-            .build()
-            .unwrap();
+        let pool = Pool::builder().threads(3).thread_name("named").build().unwrap();
         assert_eq!(pool.threads(), 3);
-        let name = pool
-            .run(|| std::thread::current().name().map(str::to_owned))
-            .unwrap();
+        let name = pool.run(|| std::thread::current().name().map(str::to_owned)).unwrap();
         let name = name.expect("workers are named");
         assert!(name.starts_with("named-"), "{name}");
         pool.shutdown().unwrap();
@@ -45,18 +35,10 @@ fn threads_are_named_and_counted() {
 fn stack_size_is_applied() {
     within(20, || {
         // 64 MiB of stack lets a worker recurse far deeper than the default 2 MiB.
-        let pool = Pool::builder()
-            .threads(1)
-            .stack_size(64 << 20)
-            .build()
-            .unwrap();
+        let pool = Pool::builder().threads(1).stack_size(64 << 20).build().unwrap();
         fn deep(n: u64) -> u64 {
             let pad = [n; 64]; // 512 bytes per frame
-            if n == 0 {
-                0
-            } else {
-                std::hint::black_box(pad)[0] + deep(n - 1) - n + 1
-            }
+            if n == 0 { 0 } else { std::hint::black_box(pad)[0] + deep(n - 1) - n + 1 }
         }
         assert_eq!(pool.run(|| deep(40_000)).unwrap(), 40_000);
     });
@@ -76,9 +58,7 @@ fn many_jobs_each_run_exactly_once() {
             .unwrap();
         }
         pool.shutdown().unwrap();
-        let bad: Vec<usize> = (0..N)
-            .filter(|&i| runs[i].load(Ordering::Relaxed) != 1)
-            .collect();
+        let bad: Vec<usize> = (0..N).filter(|&i| runs[i].load(Ordering::Relaxed) != 1).collect();
         assert!(
             bad.is_empty(),
             "{} jobs did not run exactly once, e.g. {:?}",
@@ -158,11 +138,7 @@ fn join_computes_fib_on_one_and_many_threads() {
 #[test]
 fn join_nests_deeply_on_one_thread_without_deadlock() {
     within(60, || {
-        let pool = Pool::builder()
-            .threads(1)
-            .stack_size(64 << 20)
-            .build()
-            .unwrap();
+        let pool = Pool::builder().threads(1).stack_size(64 << 20).build().unwrap();
         fn chain(pool: &Pool, depth: u32) -> u32 {
             if depth == 0 {
                 return 0;
@@ -192,11 +168,7 @@ fn join_waits_for_both_halves_before_resuming_a_panic() {
         }))
         .unwrap_err();
         assert_eq!(panic_text(&*err), "left");
-        assert_eq!(
-            b_done.load(Ordering::SeqCst),
-            1,
-            "the other half finished before the panic surfaced"
-        );
+        assert_eq!(b_done.load(Ordering::SeqCst), 1, "the other half finished before the panic surfaced");
     });
 }
 
@@ -214,10 +186,7 @@ fn panicking_spawned_job_goes_to_the_handler_and_the_worker_survives() {
         pool.spawn(|| panic!("second")).unwrap();
         assert_eq!(pool.run(|| 5).unwrap(), 5);
         pool.shutdown().unwrap();
-        assert_eq!(
-            *seen.lock().unwrap(),
-            vec!["first".to_string(), "second".to_string()]
-        );
+        assert_eq!(*seen.lock().unwrap(), vec!["first".to_string(), "second".to_string()]);
     });
 }
 
@@ -228,9 +197,7 @@ fn pool_is_a_cheap_send_sync_clone() {
     within(20, || {
         let pool = Pool::builder().threads(1).build().unwrap();
         let clone = pool.clone();
-        let from_thread = std::thread::spawn(move || clone.run(|| 3).unwrap())
-            .join()
-            .unwrap();
+        let from_thread = std::thread::spawn(move || clone.run(|| 3).unwrap()).join().unwrap();
         assert_eq!(from_thread, 3);
         assert!(format!("{pool:?}").contains("threads: 1"));
     });
@@ -239,11 +206,7 @@ fn pool_is_a_cheap_send_sync_clone() {
 #[test]
 fn free_join_uses_the_current_pool() {
     within(20, || {
-        let pool = Pool::builder()
-            .threads(2)
-            .thread_name("mine")
-            .build()
-            .unwrap();
+        let pool = Pool::builder().threads(2).thread_name("mine").build().unwrap();
         let names = pool
             .run(|| {
                 knotwork::join(
@@ -252,9 +215,6 @@ fn free_join_uses_the_current_pool() {
                 )
             })
             .unwrap();
-        assert!(
-            names.0.starts_with("mine-") && names.1.starts_with("mine-"),
-            "{names:?}"
-        );
+        assert!(names.0.starts_with("mine-") && names.1.starts_with("mine-"), "{names:?}");
     });
 }

@@ -59,11 +59,7 @@ fn shutdown_runs_accepted_work_then_refuses_new_work() {
             .unwrap();
         }
         pool.shutdown().unwrap();
-        assert_eq!(
-            done.load(Ordering::SeqCst),
-            50,
-            "every accepted job ran before shutdown returned"
-        );
+        assert_eq!(done.load(Ordering::SeqCst), 50, "every accepted job ran before shutdown returned");
         assert!(pool.is_shut_down());
         assert!(pool.spawn(|| ()).unwrap_err().is_shut_down());
         assert!(pool.run(|| ()).unwrap_err().is_shut_down());
@@ -86,8 +82,7 @@ fn work_spawned_by_accepted_work_runs_during_the_drain() {
                 c.fetch_add(1, Ordering::SeqCst);
                 if left > 0 {
                     let p2 = p.clone();
-                    p.spawn(move || chain(p2, c, left - 1))
-                        .expect("children are accepted while draining");
+                    p.spawn(move || chain(p2, c, left - 1)).expect("children are accepted while draining");
                 }
             }
             chain(p, c, 100);
@@ -106,16 +101,8 @@ fn shutdown_tears_down_each_loop_once_and_joins_every_thread() {
         let torn_down = Arc::new(AtomicUsize::new(0));
         arm_workers(&pool, &exited, &torn_down);
         pool.shutdown().unwrap();
-        assert_eq!(
-            torn_down.load(Ordering::SeqCst),
-            3,
-            "each worker's loop torn down exactly once"
-        );
-        assert_eq!(
-            exited.load(Ordering::SeqCst),
-            3,
-            "every worker thread exited before shutdown returned"
-        );
+        assert_eq!(torn_down.load(Ordering::SeqCst), 3, "each worker's loop torn down exactly once");
+        assert_eq!(exited.load(Ordering::SeqCst), 3, "every worker thread exited before shutdown returned");
     });
 }
 
@@ -153,10 +140,7 @@ fn shutdown_from_a_worker_is_an_error_not_a_deadlock() {
         let p = pool.clone();
         let err = pool.run(move || p.shutdown().unwrap_err()).unwrap();
         assert!(err.is_called_from_worker());
-        assert!(
-            err.to_string()
-                .contains("from one of that pool's own worker threads")
-        );
+        assert!(err.to_string().contains("from one of that pool's own worker threads"));
         assert!(!pool.is_shut_down());
         pool.shutdown().unwrap();
     });
@@ -206,10 +190,7 @@ fn dropping_the_last_handle_on_a_worker_does_not_deadlock() {
                 drop(p);
             })
             .unwrap();
-        assert!(
-            eventually(10, || exited.load(Ordering::SeqCst) == 1),
-            "the worker exits on its own"
-        );
+        assert!(eventually(10, || exited.load(Ordering::SeqCst) == 1), "the worker exits on its own");
         assert_eq!(ran.load(Ordering::SeqCst), 1);
         assert_eq!(torn_down.load(Ordering::SeqCst), 1);
     });
@@ -238,11 +219,7 @@ fn concurrent_shutdowns_from_clones_all_wait_for_the_end() {
             })
             .collect();
         for w in waiters {
-            assert_eq!(
-                w.join().unwrap(),
-                10,
-                "every shutdown call returns only after the drain"
-            );
+            assert_eq!(w.join().unwrap(), 10, "every shutdown call returns only after the drain");
         }
     });
 }

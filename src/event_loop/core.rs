@@ -45,6 +45,8 @@ use std::rc::Rc;
 static LOOP_IDS: IdCounter = IdCounter::new();
 
 pub(crate) struct LoopCore {
+    /// Unique for every loop ever created in this process.
+    id: u64,
     /// What other threads may touch (remote wakes).
     pub(crate) shared: Arc<LoopShared>,
     /// Tasks ready to be polled, each entry owning one reference.
@@ -72,6 +74,7 @@ struct ThreadLoop(RefCell<Slot>);
 
 impl Drop for ThreadLoop {
     fn drop(&mut self) {
+        clear_fast();
         if let Slot::Live(core) = std::mem::replace(self.0.get_mut(), Slot::Dead) {
             core.teardown();
         }
@@ -82,6 +85,21 @@ crate::sync::thread_local_key! {
     static CURRENT: ThreadLoop = ThreadLoop(RefCell::new(Slot::Empty));
 }
 
+crate::sync::thread_local_key! {
+    /// A cache of `Rc::as_ptr` of the `Live` core in `CURRENT`, or null.
+    ///
+    /// `CURRENT` has a destructor, so every access to it checks whether the
+    /// thread-local is still alive; this one holds a raw pointer (no
+    /// destructor), which makes the cached lookup in [`current`] a single
+    /// thread-local load. Invariant: non-null only while `CURRENT` is
+    /// `Live` with exactly this core, so the pointer is always valid.
+    static CURRENT_FAST: Cell<*const LoopCore> = Cell::new(std::ptr::null());
+}
+
+fn clear_fast() {
+    let _ = CURRENT_FAST.try_with(|fast| fast.set(std::ptr::null()));
+}
+
 const DEAD_MSG: &str = "this thread's knotwork loop has already been torn down (the thread is exiting); \
                         no new loop is created for it";
 
@@ -89,13 +107,19 @@ const DEAD_MSG: &str = "this thread's knotwork loop has already been torn down (
 ///
 /// # Panics
 /// If the thread's loop was already torn down.
+#[inline]
 pub(crate) fn current() -> Rc<LoopCore> {
-    CURRENT.with(|slot| {
-        if let Slot::Live(core) = &*slot.0.borrow() {
-            return core.clone();
-        }
-        create(slot)
-    })
+    let fast = CURRENT_FAST.try_with(Cell::get).unwrap_or(std::ptr::null());
+    if !fast.is_null() {
+        // SAFETY: by the invariant of `CURRENT_FAST`, `fast` is the pointer
+        // of the `Rc` held by this thread's `Live` slot, so the allocation is
+        // alive; we add a count for the `Rc` we return.
+        return unsafe {
+            Rc::increment_strong_count(fast);
+            Rc::from_raw(fast)
+        };
+    }
+    CURRENT.with(create)
 }
 
 #[cold]
@@ -106,8 +130,10 @@ fn create(slot: &ThreadLoop) -> Rc<LoopCore> {
         Slot::Dead => panic!("{DEAD_MSG}"),
         Slot::Empty => {
             let unparker = with_thread_parker(|p| p.unparker());
+            let id = LOOP_IDS.next();
             let core = Rc::new(LoopCore {
-                shared: Arc::new(LoopShared::new(LOOP_IDS.next(), unparker)),
+                id,
+                shared: Arc::new(LoopShared::new(unparker)),
                 ready: RefCell::new(VecDeque::new()),
                 tasks: RefCell::new(Slab::new()),
                 timers: RefCell::new(Timers::default()),
@@ -116,6 +142,7 @@ fn create(slot: &ThreadLoop) -> Rc<LoopCore> {
                 on_teardown: RefCell::new(Vec::new()),
             });
             *slot = Slot::Live(core.clone());
+            CURRENT_FAST.with(|fast| fast.set(Rc::as_ptr(&core)));
             core
         }
     }
@@ -135,6 +162,7 @@ pub(crate) fn try_current() -> Option<Rc<LoopCore>> {
 /// Tears down this thread's loop now, if it has one, and marks the thread
 /// as having no loop for the rest of its life. Used by pool workers.
 pub(crate) fn teardown_current() -> bool {
+    clear_fast();
     let slot = CURRENT.try_with(|slot| std::mem::replace(&mut *slot.0.borrow_mut(), Slot::Dead));
     match slot {
         Ok(Slot::Live(core)) => {
@@ -171,10 +199,7 @@ pub(crate) struct PollGuard<'a> {
 
 impl<'a> PollGuard<'a> {
     pub(crate) fn enter(core: &'a LoopCore) -> Self {
-        PollGuard {
-            core,
-            prev: core.polling.replace(true),
-        }
+        PollGuard { core, prev: core.polling.replace(true) }
     }
 }
 
@@ -185,8 +210,9 @@ impl Drop for PollGuard<'_> {
 }
 
 impl LoopCore {
+    #[inline]
     pub(crate) fn id(&self) -> u64 {
-        self.shared.id
+        self.id
     }
 
     /// Inside a poll of one of this loop's tasks or of a `block_on` root.

@@ -80,10 +80,9 @@ impl Loop {
     ///
     /// If the thread's loop has already been torn down (the thread is
     /// exiting, or it is a pool worker that has shut down).
+    #[inline]
     pub fn current() -> Loop {
-        Loop {
-            core: core::current(),
-        }
+        Loop { core: core::current() }
     }
 
     /// This thread's loop if it already exists; never creates one.
@@ -102,6 +101,7 @@ impl Loop {
     }
 
     /// The loop's process-unique id.
+    #[inline]
     pub fn id(&self) -> LoopId {
         LoopId(self.core.id())
     }

@@ -1,5 +1,5 @@
-//! The part of a loop that other threads may touch: its id, the remote wake
-//! queue, and the unparker of the thread that runs it.
+//! The part of a loop that other threads may touch: the remote wake queue
+//! and the unparker of the thread that runs it.
 //!
 //! A waker fired on another thread pushes the task here and unparks the
 //! loop's thread. The queue is a plain mutex-protected `Vec` (one
@@ -18,8 +18,6 @@ use super::task::TaskRef;
 use crate::sync::{AtomicBool, Mutex, Ordering, Unparker};
 
 pub(crate) struct LoopShared {
-    /// Unique for every loop ever created in this process.
-    pub(crate) id: u64,
     /// Tasks woken from other threads, waiting to be moved to the ready queue.
     remote: Mutex<Remote>,
     /// Set (under the lock) when `remote.tasks` became non-empty; lets the
@@ -35,13 +33,9 @@ struct Remote {
 }
 
 impl LoopShared {
-    pub(crate) fn new(id: u64, unparker: Unparker) -> Self {
+    pub(crate) fn new(unparker: Unparker) -> Self {
         LoopShared {
-            id,
-            remote: Mutex::new(Remote {
-                tasks: Vec::new(),
-                closed: false,
-            }),
+            remote: Mutex::new(Remote { tasks: Vec::new(), closed: false }),
             remote_pending: AtomicBool::new(false),
             unparker,
         }

@@ -35,13 +35,9 @@ const NO_LOOP_MSG: &str = "a knotwork timer (sleep/timeout) was polled outside a
 pub fn sleep(duration: Duration) -> Sleep {
     let now = Instant::now();
     // A duration too large to represent sleeps "forever" (until ~30 years).
-    let deadline = now
-        .checked_add(duration)
-        .unwrap_or_else(|| now + Duration::from_secs(60 * 60 * 24 * 365 * 30));
-    Sleep {
-        deadline,
-        registration: None,
-    }
+    let deadline =
+        now.checked_add(duration).unwrap_or_else(|| now + Duration::from_secs(60 * 60 * 24 * 365 * 30));
+    Sleep { deadline, registration: None }
 }
 
 /// The future returned by [`sleep`].
@@ -94,10 +90,7 @@ impl Drop for Sleep {
 impl fmt::Debug for Sleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sleep")
-            .field(
-                "remaining",
-                &self.deadline.saturating_duration_since(Instant::now()),
-            )
+            .field("remaining", &self.deadline.saturating_duration_since(Instant::now()))
             .finish()
     }
 }
@@ -122,10 +115,7 @@ fn polling_core() -> std::rc::Rc<LoopCore> {
 /// assert_eq!(fast, Ok(7));
 /// ```
 pub fn timeout<F: Future>(duration: Duration, fut: F) -> Timeout<F> {
-    Timeout {
-        fut,
-        sleep: sleep(duration),
-    }
+    Timeout { fut, sleep: sleep(duration) }
 }
 
 /// The future returned by [`timeout`].
@@ -156,9 +146,7 @@ impl<F: Future> Future for Timeout<F> {
 
 impl<F> fmt::Debug for Timeout<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Timeout")
-            .field("sleep", &self.sleep)
-            .finish()
+        f.debug_struct("Timeout").field("sleep", &self.sleep).finish()
     }
 }
 

@@ -59,11 +59,7 @@ impl Timers {
     }
 
     pub(crate) fn cancel(&mut self, timer: TimerKey) {
-        if self
-            .entries
-            .get(timer.key)
-            .is_some_and(|e| e.seq == timer.seq)
-        {
+        if self.entries.get(timer.key).is_some_and(|e| e.seq == timer.seq) {
             self.entries.remove(timer.key);
             if self.heap.len() > 64 && self.heap.len() > 2 * self.entries.len() {
                 self.compact();
@@ -74,8 +70,7 @@ impl Timers {
     #[cold]
     fn compact(&mut self) {
         let entries = &self.entries;
-        self.heap
-            .retain(|Reverse((_, key, seq))| entries.get(*key).is_some_and(|e| e.seq == *seq));
+        self.heap.retain(|Reverse((_, key, seq))| entries.get(*key).is_some_and(|e| e.seq == *seq));
     }
 
     /// The waker of one timer whose deadline is at or before `now`, removed.

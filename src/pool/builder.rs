@@ -86,10 +86,7 @@ impl PoolBuilder {
     /// assert_eq!(panics.load(Ordering::SeqCst), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn panic_handler(
-        mut self,
-        handler: impl Fn(Box<dyn Any + Send>) + Send + Sync + 'static,
-    ) -> Self {
+    pub fn panic_handler(mut self, handler: impl Fn(Box<dyn Any + Send>) + Send + Sync + 'static) -> Self {
         self.panic_handler = Some(Box::new(handler));
         self
     }

@@ -63,10 +63,7 @@ impl HeapJob {
             f();
         }
         let data = NonNull::from(Box::leak(Box::new(f))).cast::<()>();
-        JobRef {
-            data,
-            execute_fn: execute::<F>,
-        }
+        JobRef { data, execute_fn: execute::<F> }
     }
 }
 
@@ -79,10 +76,7 @@ pub(crate) struct Latch {
 impl Latch {
     /// A latch whose `set` wakes the thread owning `waiter`.
     pub(crate) fn new(waiter: Unparker) -> Self {
-        Latch {
-            done: AtomicBool::new(false),
-            waiter,
-        }
+        Latch { done: AtomicBool::new(false), waiter }
     }
 
     /// Whether the latch is set. Once true, everything the setter did before
@@ -117,11 +111,7 @@ pub(crate) struct StackJob<F, R> {
 
 impl<F: FnOnce() -> R + Send, R: Send> StackJob<F, R> {
     pub(crate) fn new(f: F, latch: Latch) -> Self {
-        StackJob {
-            func: UnsafeCell::new(Some(f)),
-            result: UnsafeCell::new(None),
-            latch,
-        }
+        StackJob { func: UnsafeCell::new(Some(f)), result: UnsafeCell::new(None), latch }
     }
 
     /// A reference to this job for a queue.
@@ -136,18 +126,14 @@ impl<F: FnOnce() -> R + Send, R: Send> StackJob<F, R> {
             // SAFETY: the owner keeps the job live until the latch is set,
             // and before that only this (single) execution touches `func`
             // and `result`.
-            let func =
-                unsafe { (*this).func.with_mut(|f| (*f).take()) }.expect("a stack job ran twice");
+            let func = unsafe { (*this).func.with_mut(|f| (*f).take()) }.expect("a stack job ran twice");
             let result = catch_unwind(AssertUnwindSafe(func));
             // SAFETY: as above; the owner reads `result` only after `probe`.
             unsafe { (*this).result.with_mut(|r| *r = Some(result)) };
             // SAFETY: live until the latch is set; `set` touches nothing after.
             unsafe { Latch::set(&raw const (*this).latch) };
         }
-        JobRef {
-            data: NonNull::from(self).cast(),
-            execute_fn: execute::<F, R>,
-        }
+        JobRef { data: NonNull::from(self).cast(), execute_fn: execute::<F, R> }
     }
 
     /// The result, once the latch is set.
@@ -155,14 +141,9 @@ impl<F: FnOnce() -> R + Send, R: Send> StackJob<F, R> {
     /// # Panics
     /// If called before the latch is set (a bug in the caller).
     pub(crate) fn into_result(self) -> std::thread::Result<R> {
-        assert!(
-            self.latch.probe(),
-            "StackJob result read before its latch was set"
-        );
+        assert!(self.latch.probe(), "StackJob result read before its latch was set");
         // SAFETY: the latch is set, so the executor is done with the cell,
         // and its write happens-before (Release/Acquire on the latch).
-        self.result
-            .with_mut(|r| unsafe { (*r).take() })
-            .expect("a set latch always has a result")
+        self.result.with_mut(|r| unsafe { (*r).take() }).expect("a set latch always has a result")
     }
 }

@@ -108,9 +108,7 @@ impl Pool {
 
     fn from_registry_clone(registry: &Arc<Registry>) -> Pool {
         registry.add_handle();
-        Pool {
-            registry: registry.clone(),
-        }
+        Pool { registry: registry.clone() }
     }
 
     /// The number of worker threads.
@@ -229,8 +227,7 @@ impl Pool {
         RA: Send,
         RB: Send,
     {
-        let on_own_worker =
-            WorkerThread::with_current(|w| w.is_some_and(|w| w.belongs_to(&self.registry)));
+        let on_own_worker = WorkerThread::with_current(|w| w.is_some_and(|w| w.belongs_to(&self.registry)));
         if !on_own_worker {
             return self.run(|| self.join(a, b))?;
         }

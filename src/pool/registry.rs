@@ -158,9 +158,7 @@ impl Registry {
         for handle in threads.drain(..) {
             if handle.join().is_err() {
                 // Workers catch every job panic; reaching this is a knotwork bug.
-                panic!(
-                    "a knotwork worker thread panicked outside any job (this is a bug in knotwork)"
-                );
+                panic!("a knotwork worker thread panicked outside any job (this is a bug in knotwork)");
             }
         }
     }

@@ -56,10 +56,7 @@ impl Sleep {
         let n = unparkers.len();
         Sleep {
             sleepers: AtomicUsize::new(0),
-            idle: Mutex::new(IdleSet {
-                stack: Vec::with_capacity(n),
-                on_stack: vec![false; n],
-            }),
+            idle: Mutex::new(IdleSet { stack: Vec::with_capacity(n), on_stack: vec![false; n] }),
             unparkers: unparkers.into_boxed_slice(),
         }
     }

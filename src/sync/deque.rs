@@ -63,10 +63,7 @@ mod loom_deque {
 
     impl<T> Stealer<T> {
         pub(crate) fn steal(&self) -> Steal<T> {
-            self.0
-                .lock()
-                .pop_front()
-                .map_or(Steal::Empty, Steal::Success)
+            self.0.lock().pop_front().map_or(Steal::Empty, Steal::Success)
         }
         pub(crate) fn is_empty(&self) -> bool {
             self.0.lock().is_empty()
@@ -83,10 +80,7 @@ mod loom_deque {
         pub(crate) fn steal_batch_and_pop(&self, _dest: &Worker<T>) -> Steal<T> {
             // The stand-in moves one item at a time: batching is a
             // performance device and changes no protocol the model checks.
-            self.0
-                .lock()
-                .pop_front()
-                .map_or(Steal::Empty, Steal::Success)
+            self.0.lock().pop_front().map_or(Steal::Empty, Steal::Success)
         }
         pub(crate) fn is_empty(&self) -> bool {
             self.0.lock().is_empty()

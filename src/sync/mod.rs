@@ -74,9 +74,7 @@ mod loom_mutex {
         }
 
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-            self.0
-                .lock()
-                .expect("a loom thread panicked while holding a knotwork lock")
+            self.0.lock().expect("a loom thread panicked while holding a knotwork lock")
         }
     }
 }

@@ -67,9 +67,7 @@ impl Parker {
 
     /// A handle that wakes this parker.
     pub(crate) fn unparker(&self) -> Unparker {
-        Unparker {
-            inner: self.inner.clone(),
-        }
+        Unparker { inner: self.inner.clone() }
     }
 
     /// Blocks until unparked or, if given, until `deadline`.
@@ -79,11 +77,7 @@ impl Parker {
         let inner = &*self.inner;
         // ORDERING: Acquire pairs with the Release `swap` in `unpark`, so what
         // the waker wrote before waking us is visible once the permit is taken.
-        if inner
-            .state
-            .compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
+        if inner.state.compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed).is_ok() {
             return;
         }
         if deadline.is_some_and(|d| d <= Instant::now()) {
@@ -93,10 +87,7 @@ impl Parker {
         // ORDERING: Relaxed is enough: the lock orders this against the
         // waker's lock/unlock, and a failed exchange is followed by the
         // Acquire swap below.
-        if let Err(actual) =
-            inner
-                .state
-                .compare_exchange(EMPTY, PARKED, Ordering::Relaxed, Ordering::Relaxed)
+        if let Err(actual) = inner.state.compare_exchange(EMPTY, PARKED, Ordering::Relaxed, Ordering::Relaxed)
         {
             debug_assert_eq!(actual, NOTIFIED, "only the owner parks");
             // ORDERING: Acquire, as in the fast path above.
@@ -107,11 +98,7 @@ impl Parker {
             let timed_out;
             (guard, timed_out) = wait(&inner.cvar, guard, deadline);
             // ORDERING: Acquire, as in the fast path above.
-            if inner
-                .state
-                .compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-            {
+            if inner.state.compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed).is_ok() {
                 return;
             }
             if timed_out {
@@ -174,9 +161,7 @@ fn wait<'a>(
     if deadline.is_some_and(|d| d <= Instant::now()) {
         return (guard, true);
     }
-    let guard = cvar
-        .wait(guard)
-        .expect("a loom thread panicked while holding a knotwork lock");
+    let guard = cvar.wait(guard).expect("a loom thread panicked while holding a knotwork lock");
     (guard, deadline.is_some_and(|d| d <= Instant::now()))
 }
 

@@ -53,16 +53,11 @@ pub struct LocalTask<T> {
 
 impl<T> LocalTask<T> {
     pub(crate) fn new(raw: TaskRef) -> Self {
-        LocalTask {
-            raw: Some(raw),
-            _marker: PhantomData,
-        }
+        LocalTask { raw: Some(raw), _marker: PhantomData }
     }
 
     fn raw(&self) -> &TaskRef {
-        self.raw
-            .as_ref()
-            .expect("LocalTask polled after it returned its output")
+        self.raw.as_ref().expect("LocalTask polled after it returned its output")
     }
 
     /// Requests cancellation. The future is dropped on the loop's thread the
@@ -118,10 +113,7 @@ impl<T> Drop for LocalTask<T> {
 impl<T> fmt::Debug for LocalTask<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LocalTask")
-            .field(
-                "finished",
-                &self.raw.as_ref().is_none_or(TaskRef::is_completed),
-            )
+            .field("finished", &self.raw.as_ref().is_none_or(TaskRef::is_completed))
             .finish()
     }
 }

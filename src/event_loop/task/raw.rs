@@ -171,8 +171,7 @@ impl<F: Future> TaskCell<F> {
         // A panic from dropping an output nobody wanted is discarded: there
         // is no one left to report it to.
         // SAFETY: exclusive access per the caller.
-        cell.stage
-            .with_mut(|stage| drop(unsafe { Self::drop_stage_in_place(stage) }));
+        cell.stage.with_mut(|stage| drop(unsafe { Self::drop_stage_in_place(stage) }));
     }
 
     /// # Safety
@@ -246,11 +245,7 @@ pub(crate) unsafe fn allocate<F: Future>(fut: F, owner: Arc<LoopShared>) -> NewT
         stage: UnsafeCell::new(Stage::Pending(fut)),
     });
     let ptr = NonNull::from(Box::leak(cell)).cast::<Header>();
-    NewTask {
-        table: TaskRef { ptr },
-        queued: TaskRef { ptr },
-        handle: TaskRef { ptr },
-    }
+    NewTask { table: TaskRef { ptr }, queued: TaskRef { ptr }, handle: TaskRef { ptr } }
 }
 
 /// What a call to [`TaskRef::run`] did.
@@ -301,12 +296,7 @@ impl TaskRef {
             }
             let next = (state & !SCHEDULED) | RUNNING;
             // ORDERING: Acquire, as above; nothing is published by this RMW.
-            match header.state.compare_exchange_weak(
-                state,
-                next,
-                Ordering::Acquire,
-                Ordering::Acquire,
-            ) {
+            match header.state.compare_exchange_weak(state, next, Ordering::Acquire, Ordering::Acquire) {
                 Ok(_) => break,
                 Err(actual) => state = actual,
             }
@@ -334,12 +324,7 @@ impl TaskRef {
             let next = state & !RUNNING;
             // ORDERING: Release so the poll's writes happen-before whoever
             // observes the task idle (a waker that then queues it).
-            match header.state.compare_exchange_weak(
-                state,
-                next,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
+            match header.state.compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => break,
                 Err(actual) => state = actual,
             }
@@ -458,12 +443,7 @@ impl TaskRef {
             }
             // ORDERING: Release so the loop's Acquire in `run` sees CLOSED
             // with everything the canceller did before.
-            match header.state.compare_exchange_weak(
-                state,
-                next,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
+            match header.state.compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Relaxed) {
                 Ok(_) => {
                     if must_queue {
                         header.owner.schedule(TaskRef { ptr: self.ptr });
@@ -530,8 +510,7 @@ fn increment(header: &Header) {
     }
 }
 
-static WAKER_VTABLE: RawWakerVTable =
-    RawWakerVTable::new(clone_waker, wake, wake_by_ref, drop_waker);
+static WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(clone_waker, wake, wake_by_ref, drop_waker);
 
 fn raw_waker(ptr: NonNull<Header>) -> RawWaker {
     RawWaker::new(ptr.as_ptr().cast_const().cast(), &WAKER_VTABLE)
@@ -576,10 +555,7 @@ unsafe fn wake_by_ref(ptr: *const ()) {
         // ORDERING: Release: what the waker did before waking happens-before
         // the poll that the queue entry leads to (the queue's own lock or the
         // RUNNING-clear Acquire carries it on).
-        match header
-            .state
-            .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Relaxed)
-        {
+        match header.state.compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Relaxed) {
             Ok(_) => {
                 if must_queue {
                     // SAFETY: the CAS added the reference this TaskRef owns.
