@@ -83,6 +83,11 @@ where
     Pool::current_or_global().join(a, b).unwrap_or_else(|e| panic!("knotwork::join: {e}"))
 }
 
+/// The README's Rust example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// Internals that the loom models (a separate crate) need to reach.
 #[cfg(loom)]
 #[doc(hidden)]

@@ -25,7 +25,7 @@ pub(crate) mod worker;
 pub use builder::PoolBuilder;
 
 use crate::ShutdownError;
-use crate::sync::{Arc, with_thread_parker};
+use crate::sync::{Arc, SPIN_ROUNDS, with_thread_parker};
 use job::{HeapJob, Latch, StackJob};
 use registry::Registry;
 use std::fmt;
@@ -185,8 +185,16 @@ impl Pool {
         // SAFETY: `job` stays on this stack frame until its latch is set: the
         // loop below returns only then, and parking cannot unwind.
         self.registry.inject(unsafe { job.as_job_ref() });
+        // Spin briefly first: short jobs finish sooner than a park/unpark
+        // round trip takes; then park.
+        let mut round = 0;
         while !job.latch.probe() {
-            with_thread_parker(|p| p.park(None));
+            if round < SPIN_ROUNDS {
+                worker::backoff(round);
+                round += 1;
+            } else {
+                with_thread_parker(|p| p.park(None));
+            }
         }
         match job.into_result() {
             Ok(value) => Ok(value),

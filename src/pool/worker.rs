@@ -236,7 +236,7 @@ impl WorkerThread {
 
 /// Spin (then yield) a little before parking: work often arrives within
 /// microseconds of running out, and a park/unpark round trip costs more.
-fn backoff(round: u32) {
+pub(crate) fn backoff(round: u32) {
     if round < 6 {
         for _ in 0..(1u32 << round) {
             crate::sync::spin_loop();

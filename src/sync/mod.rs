@@ -165,6 +165,6 @@ pub(crate) fn spin_loop() {
 /// parks. Zero under loom, where every spin is a schedule point that would
 /// only blow up the state space without changing what the protocol allows.
 #[cfg(not(loom))]
-pub(crate) const SPIN_ROUNDS: u32 = 10;
+pub(crate) const SPIN_ROUNDS: u32 = 32;
 #[cfg(loom)]
 pub(crate) const SPIN_ROUNDS: u32 = 0;

@@ -1,0 +1,213 @@
+//! Figures for the runtime core (the pool and the loop), printed as a table.
+//!
+//! ```text
+//! cargo bench --bench core            # full run (about a minute on 2 cores)
+//! cargo bench --bench core -- --quick # smoke run (a few seconds)
+//! ```
+//!
+//! A plain `harness = false` binary: each figure is the median of several
+//! repetitions after a warm-up. docs/performance.md records the results with
+//! the machine they came from. Peer comparisons (rayon, tokio,
+//! async-executor) come with the benchmarks issue.
+
+use knotwork::{Loop, Pool, block_on, sleep, spawn_local};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+struct Config {
+    reps: usize,
+    scale: u64,
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    xs[xs.len() / 2]
+}
+
+/// Runs `f` (which returns nanoseconds per operation) `reps` times after one
+/// warm-up and prints the median.
+fn report(name: &str, cfg: &Config, unit: &str, mut f: impl FnMut() -> f64) {
+    f();
+    let xs: Vec<f64> = (0..cfg.reps).map(|_| f()).collect();
+    let lo = xs.iter().cloned().fold(f64::INFINITY, f64::min);
+    let hi = xs.iter().cloned().fold(0.0, f64::max);
+    println!("{name:<52} {:>12.2} {unit:<8} (min {lo:.2}, max {hi:.2})", median(xs));
+}
+
+fn per_op(start: Instant, n: u64) -> f64 {
+    start.elapsed().as_nanos() as f64 / n as f64
+}
+
+fn loop_current(cfg: &Config) {
+    let _ = Loop::current();
+    let n = 20_000_000 * cfg.scale / 10;
+    report("Loop::current() cached (+ id)", cfg, "ns/op", || {
+        let start = Instant::now();
+        let mut acc = 0u64;
+        for _ in 0..n {
+            acc = acc.wrapping_add(black_box(Loop::current()).id().as_u64());
+        }
+        black_box(acc);
+        per_op(start, n)
+    });
+    report("Loop::current() first call on a new thread", cfg, "ns/op", || {
+        let threads = 100;
+        let total: u128 = (0..threads)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    let start = Instant::now();
+                    black_box(Loop::current());
+                    start.elapsed().as_nanos()
+                })
+                .join()
+                .unwrap()
+            })
+            .sum();
+        total as f64 / threads as f64
+    });
+}
+
+fn local_spawn(cfg: &Config) {
+    let n = 100_000 * cfg.scale;
+    report("spawn_local + await, one loop", cfg, "ns/task", || {
+        block_on(async {
+            let start = Instant::now();
+            for i in 0..n {
+                black_box(spawn_local(async move { i }).await.unwrap());
+            }
+            per_op(start, n)
+        })
+    });
+    report("spawn_local x N then await all, one loop", cfg, "ns/task", || {
+        block_on(async {
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..n).map(|i| spawn_local(async move { i })).collect();
+            for t in tasks {
+                black_box(t.await.unwrap());
+            }
+            per_op(start, n)
+        })
+    });
+}
+
+fn pool_spawn(cfg: &Config, threads: usize) {
+    let pool = Pool::builder().threads(threads).build().unwrap();
+    let n = 100_000 * cfg.scale;
+    report(&format!("Pool::spawn from outside + drain, {threads} thr"), cfg, "ns/job", || {
+        let done = Arc::new(AtomicUsize::new(0));
+        let start = Instant::now();
+        for _ in 0..n {
+            let done = done.clone();
+            pool.spawn(move || {
+                done.fetch_add(1, Ordering::Relaxed);
+            })
+            .unwrap();
+        }
+        while done.load(Ordering::Relaxed) < n as usize {
+            std::thread::yield_now();
+        }
+        per_op(start, n)
+    });
+    report(&format!("Pool::run round trip from outside, {threads} thr"), cfg, "ns/op", || {
+        let m = 2_000 * cfg.scale;
+        let start = Instant::now();
+        for i in 0..m {
+            black_box(pool.run(move || i).unwrap());
+        }
+        per_op(start, m)
+    });
+}
+
+fn fib(pool: &Pool, n: u64) -> u64 {
+    if n < 2 {
+        return n;
+    }
+    let (a, b) = pool.join(|| fib(pool, n - 1), || fib(pool, n - 2)).unwrap();
+    a + b
+}
+
+fn fork_join(cfg: &Config, threads: usize) {
+    let pool = Pool::builder().threads(threads).build().unwrap();
+    let n = if cfg.scale >= 10 { 30 } else { 25 };
+    // fib(n) makes fib(n + 1) - 1 joins.
+    let joins = {
+        let (mut a, mut b) = (0u64, 1u64);
+        for _ in 0..n + 1 {
+            (a, b) = (b, a + b);
+        }
+        a - 1
+    };
+    report(&format!("Pool::join fib({n}), no cutoff, {threads} thr"), cfg, "ns/join", || {
+        let start = Instant::now();
+        black_box(pool.run(|| fib(&pool, n)).unwrap());
+        per_op(start, joins)
+    });
+}
+
+fn timers(cfg: &Config) {
+    report("one sleep(1 ms): wall time until woken", cfg, "ms", || {
+        block_on(async {
+            let start = Instant::now();
+            sleep(Duration::from_millis(1)).await;
+            start.elapsed().as_secs_f64() * 1e3
+        })
+    });
+    let n = 10_000 * cfg.scale;
+    report(&format!("{n} concurrent sleep(1 ms) on one loop: total"), cfg, "ms", || {
+        block_on(async {
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..n).map(|_| spawn_local(sleep(Duration::from_millis(1)))).collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            start.elapsed().as_secs_f64() * 1e3
+        })
+    });
+}
+
+#[cfg(target_os = "linux")]
+fn idle_cpu(cfg: &Config) {
+    fn cpu_ticks() -> u64 {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+    }
+    let secs = if cfg.scale >= 10 { 5 } else { 1 };
+    let pool = Pool::builder().threads(4).build().unwrap();
+    pool.run(|| ()).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let before = cpu_ticks();
+    std::thread::sleep(Duration::from_secs(secs));
+    let ticks = cpu_ticks() - before;
+    // Clock ticks are 1/100 s on Linux.
+    println!(
+        "{:<52} {:>12.2} {:<8} ({ticks} ticks in {secs} s)",
+        "idle pool of 4 workers: CPU used",
+        ticks as f64 / secs as f64,
+        "% core"
+    );
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let cfg = if quick { Config { reps: 3, scale: 1 } } else { Config { reps: 7, scale: 10 } };
+    println!(
+        "knotwork core benchmarks ({} mode, {} cores available)\n",
+        if quick { "quick" } else { "full" },
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    loop_current(&cfg);
+    local_spawn(&cfg);
+    for threads in [1, 2] {
+        pool_spawn(&cfg, threads);
+    }
+    for threads in [1, 2] {
+        fork_join(&cfg, threads);
+    }
+    timers(&cfg);
+    #[cfg(target_os = "linux")]
+    idle_cpu(&cfg);
+}
