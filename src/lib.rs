@@ -48,10 +48,15 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod context;
 mod error;
 mod event_loop;
 mod pool;
+mod scope;
 mod sync;
+
+pub use context::Slot;
+pub use scope::{Scope, Task, is_cancelled, scope, scope_async};
 
 pub use error::{BuildError, ShutdownError, TaskError};
 pub use event_loop::{

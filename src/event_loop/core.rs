@@ -250,6 +250,26 @@ impl LoopCore {
         LocalTask::new(new.handle)
     }
 
+    /// Takes in a nursery child that a pool job just bound to this loop:
+    /// the task joins the table and is queued to run. `queued` is the
+    /// reference its job held (the task is [`SCHEDULED`](super::task)).
+    pub(crate) fn adopt(&self, queued: TaskRef) {
+        if self.torn_down.get() {
+            // Unreachable while the scope's lease keeps the pool's workers
+            // (and so their loops) alive; cancel rather than lose the child.
+            // SAFETY: this thread is the task's runner and it is not running.
+            unsafe { queued.cancel_in_place() };
+            return;
+        }
+        let table = queued.clone();
+        let mut tasks = self.tasks.borrow_mut();
+        let entry = tasks.vacant_entry();
+        table.set_key(entry.key());
+        entry.insert(table);
+        drop(tasks);
+        self.ready.borrow_mut().push_back(queued);
+    }
+
     /// Fires due timers and polls up to `budget` ready tasks. Returns whether
     /// anything happened.
     pub(crate) fn tick(&self, budget: usize) -> bool {

@@ -10,9 +10,13 @@
 //!   `Pool::run`): no allocation at all. The waiter blocks on the job's
 //!   [`Latch`] before the stack frame can go away.
 //!
-//! Every `JobRef` in a queue stands for one unit of the registry's
-//! outstanding-work count; the worker that executes it releases that unit.
+//! A job decides itself what it owes the registry's outstanding-work count:
+//! `HeapJob`s and `StackJob`s were each accepted as one unit and release it
+//! when they finish; a nursery child (see `scope`) runs under its scope's
+//! lease and releases nothing. That is why the execute function is handed
+//! the registry.
 
+use super::registry::Registry;
 use crate::sync::{AtomicBool, Ordering, Unparker, UnsafeCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
@@ -20,7 +24,7 @@ use std::ptr::NonNull;
 /// A pointer to a job and the function that executes it, once.
 pub(crate) struct JobRef {
     data: NonNull<()>,
-    execute_fn: unsafe fn(NonNull<()>),
+    execute_fn: unsafe fn(NonNull<()>, &Registry),
 }
 
 // SAFETY: the constructors require the job's closure and result to be
@@ -28,16 +32,25 @@ pub(crate) struct JobRef {
 unsafe impl Send for JobRef {}
 
 impl JobRef {
-    /// Runs the job. A panic of a heap job's closure propagates to the
-    /// caller (the worker reports it); stack jobs catch their own.
+    /// Pairs a pointer with the function that executes it.
+    ///
+    /// # Safety
+    /// `execute_fn(data, registry)` must be sound to call once, on a worker of
+    /// `registry`'s pool, at any time until it is called; it must not unwind.
+    pub(crate) unsafe fn new(data: NonNull<()>, execute_fn: unsafe fn(NonNull<()>, &Registry)) -> JobRef {
+        JobRef { data, execute_fn }
+    }
+
+    /// Runs the job on a worker of `registry`. Jobs catch their own panics.
     ///
     /// # Safety
     /// Called at most once per job (a `JobRef` is not `Clone`, and queues
-    /// hand each entry to exactly one taker).
-    pub(crate) unsafe fn execute(self) {
+    /// hand each entry to exactly one taker), on a worker of the pool whose
+    /// queue it came from.
+    pub(crate) unsafe fn execute(self, registry: &Registry) {
         // SAFETY: the constructor paired `data` with its matching function
         // and guaranteed the data lives until this call.
-        unsafe { (self.execute_fn)(self.data) }
+        unsafe { (self.execute_fn)(self.data, registry) }
     }
 }
 
@@ -57,10 +70,14 @@ impl HeapJob {
     /// Everything `f` borrows must outlive its execution; the caller proves
     /// this (for instance by waiting for the job before the borrow ends).
     pub(crate) unsafe fn boxed_unchecked<F: FnOnce() + Send>(f: F) -> JobRef {
-        unsafe fn execute<F: FnOnce()>(data: NonNull<()>) {
-            // SAFETY: `data` came from `Box::into_raw` below and is executed once.
+        unsafe fn execute<F: FnOnce()>(data: NonNull<()>, registry: &Registry) {
+            // SAFETY: `data` came from `Box::leak` below and is executed once.
             let f = unsafe { Box::from_raw(data.cast::<F>().as_ptr()) };
-            f();
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+                registry.handle_panic(payload);
+            }
+            // The job was accepted as one unit of outstanding work.
+            registry.release();
         }
         let data = NonNull::from(Box::leak(Box::new(f))).cast::<()>();
         JobRef { data, execute_fn: execute::<F> }
@@ -121,7 +138,7 @@ impl<F: FnOnce() -> R + Send, R: Send> StackJob<F, R> {
     /// for `latch.probe()` before moving or dropping it), and the `JobRef` is
     /// executed at most once.
     pub(crate) unsafe fn as_job_ref(&self) -> JobRef {
-        unsafe fn execute<F: FnOnce() -> R, R>(data: NonNull<()>) {
+        unsafe fn execute<F: FnOnce() -> R, R>(data: NonNull<()>, registry: &Registry) {
             let this = data.cast::<StackJob<F, R>>().as_ptr().cast_const();
             // SAFETY: the owner keeps the job live until the latch is set,
             // and before that only this (single) execution touches `func`
@@ -132,6 +149,9 @@ impl<F: FnOnce() -> R + Send, R: Send> StackJob<F, R> {
             unsafe { (*this).result.with_mut(|r| *r = Some(result)) };
             // SAFETY: live until the latch is set; `set` touches nothing after.
             unsafe { Latch::set(&raw const (*this).latch) };
+            // The job was accepted as one unit; `registry` is not on the
+            // waiter's stack, so it is still alive.
+            registry.release();
         }
         JobRef { data: NonNull::from(self).cast(), execute_fn: execute::<F, R> }
     }

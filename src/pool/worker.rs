@@ -30,7 +30,6 @@ use crate::sync::deque::{Steal, Worker};
 use crate::sync::time::Instant;
 use crate::sync::{Arc, Parker, SPIN_ROUNDS, install_thread_parker, thread, with_thread_parker};
 use std::cell::Cell;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
 /// How many of the loop's ready tasks a worker polls between two looks at
@@ -143,29 +142,33 @@ impl WorkerThread {
         }
     }
 
-    /// Polls this thread's loop if it exists and no task of it is being
-    /// polled further up the stack. Returns whether anything ran.
+    /// Polls this thread's loop if it exists. Returns whether anything ran.
+    ///
+    /// This also happens re-entrantly, when a task of this loop blocks in a
+    /// `join` or a sync `scope` (which lands in `wait_until`): the blocked
+    /// task is `RUNNING` and in no queue, so it is never polled again from
+    /// here, while its siblings — possibly the very children it waits for,
+    /// pinned to this worker — keep running. That is what keeps a blocking
+    /// wait inside an async task from deadlocking, even on one thread.
     fn tick_loop(&self) -> bool {
         match loop_core::try_current() {
-            Some(core) if !core.is_polling() => core.tick(LOOP_BUDGET),
-            _ => false,
+            Some(core) => core.tick(LOOP_BUDGET),
+            None => false,
         }
     }
 
     fn loop_state(&self) -> (bool, Option<Instant>) {
         match loop_core::try_current() {
-            Some(core) if !core.is_polling() => (core.has_ready(), core.next_deadline()),
-            _ => (false, None),
+            Some(core) => (core.has_ready(), core.next_deadline()),
+            None => (false, None),
         }
     }
 
-    /// Runs one job and releases its unit of outstanding work.
+    /// Runs one job (which settles its own unit of outstanding work).
     pub(crate) fn execute(&self, job: JobRef) {
-        // SAFETY: the job came out of a queue, which hands it to one taker.
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| unsafe { job.execute() })) {
-            self.registry.handle_panic(payload);
-        }
-        self.registry.release();
+        // SAFETY: the job came out of one of this pool's queues, which hand
+        // each entry to exactly one taker.
+        unsafe { job.execute(&self.registry) }
     }
 
     fn find_work(&self) -> Option<JobRef> {

@@ -1,14 +1,18 @@
 //! Tasks: futures owned by a loop, polled only on the loop's thread.
 //!
 //! * [`state`]: the state word, one named bit per fact.
-//! * [`raw`]: the single allocation (header + future + output), its
-//!   transitions and its `Waker`.
+//! * [`raw`]: the single allocation (header + future + output) and its
+//!   transitions;
+//! * [`waker`]: the task's `Waker`.
 //! * [`LocalTask`]: the handle returned by [`spawn_local`](crate::spawn_local).
 
 mod raw;
 mod state;
+mod waker;
 
-pub(crate) use raw::{RunOutcome, TaskRef, allocate};
+pub(crate) use raw::{
+    Completion, Outcome, ParentLink, RunOutcome, TaskPtr, TaskRef, allocate, allocate_child,
+};
 
 use crate::TaskError;
 use std::fmt;

@@ -34,9 +34,22 @@ pub(crate) const HANDLE: usize = 1 << 4;
 /// take and wake it.
 pub(crate) const AWAITER: usize = 1 << 5;
 
+/// Set together with [`COMPLETED`] when the task's result is a panic. A
+/// task with a parent link (a nursery child) keeps a panic nobody has
+/// observed for its scope, which re-raises it; see [`TAKEN`].
+pub(crate) const PANICKED: usize = 1 << 6;
+
+/// The result of a [`PANICKED`] nursery child was claimed: by its handle
+/// (`join`/`.await` observed the panic) or by its scope (which re-raises
+/// it). Whoever sets this bit first owns the stage; used only for panicked
+/// children whose handle was alive at completion, the one case where two
+/// parties may both want the result.
+pub(crate) const TAKEN: usize = 1 << 7;
+
 /// One reference. Holders: the loop's task table, the queue entry that
-/// [`SCHEDULED`] stands for, every `Waker`, and the handle.
-pub(crate) const REFERENCE: usize = 1 << 6;
+/// [`SCHEDULED`] stands for (for a nursery child not yet started: its pool
+/// job), every `Waker`, the handle, and a scope's registration.
+pub(crate) const REFERENCE: usize = 1 << 8;
 
 /// The mask of the reference count.
 pub(crate) const REFERENCE_MASK: usize = !(REFERENCE - 1);

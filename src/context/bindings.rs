@@ -1,0 +1,115 @@
+//! The persistent binding table behind context slots, and the thread-local
+//! that says which table is current.
+//!
+//! A [`Snapshot`] is an `Arc` of an immutable table indexed by slot number:
+//! taking one at spawn is one reference-count increment (O(1), nothing
+//! copied), and two snapshots share everything. Binding a slot builds a new
+//! table — a copy of the current one with one entry replaced, so O(number of
+//! slots in use) — and leaves every existing snapshot untouched: a
+//! rebinding can never leak into a snapshot taken before it.
+//!
+//! The current table is a raw pointer in a thread-local, always owned by a
+//! [`Entered`] guard further up this thread's stack (a `bind` call, a
+//! child's poll). Guards nest strictly — each restores the pointer it found
+//! — so the pointer is valid for as long as it is current, and a read
+//! (`Slot::get`) is one thread-local load and an index, without atomics.
+
+use std::any::Any;
+use std::cell::Cell;
+use std::ptr;
+use std::sync::Arc;
+
+/// One bound value, type-erased; the slot's `T` is recovered by downcast.
+pub(crate) type Value = Arc<dyn Any + Send + Sync>;
+
+/// An immutable table of bindings: `values[i]` is slot `i`'s binding.
+#[derive(Default)]
+pub(crate) struct Table {
+    values: Box<[Option<Value>]>,
+}
+
+impl Table {
+    /// The binding of slot `index`, if any.
+    #[inline]
+    pub(crate) fn get(&self, index: usize) -> Option<&Value> {
+        self.values.get(index).and_then(Option::as_ref)
+    }
+}
+
+/// A captured context: the table current when it was taken (or none).
+#[derive(Clone, Default)]
+pub(crate) struct Snapshot(Option<Arc<Table>>);
+
+crate::sync::thread_local_key! {
+    /// The current table, owned by an `Entered` guard on this thread's
+    /// stack, or null (no bindings).
+    static CURRENT: Cell<*const Table> = Cell::new(ptr::null());
+}
+
+impl Snapshot {
+    /// The current context, in O(1).
+    #[inline]
+    pub(crate) fn capture() -> Snapshot {
+        let current = CURRENT.with(Cell::get);
+        if current.is_null() {
+            return Snapshot(None);
+        }
+        // SAFETY: a non-null current pointer came from `Arc::as_ptr` of a
+        // table that an `Entered` guard on this thread keeps alive (module
+        // docs); we add the count for the `Arc` we make.
+        unsafe {
+            Arc::increment_strong_count(current);
+            Snapshot(Some(Arc::from_raw(current)))
+        }
+    }
+
+    /// This snapshot with slot `index` bound to `value`.
+    pub(crate) fn with(&self, index: usize, value: Value) -> Snapshot {
+        let old: &[Option<Value>] = self.0.as_ref().map_or(&[], |t| &t.values);
+        let mut values: Vec<Option<Value>> = old.to_vec();
+        if values.len() <= index {
+            values.resize(index + 1, None);
+        }
+        values[index] = Some(value);
+        Snapshot(Some(Arc::new(Table { values: values.into_boxed_slice() })))
+    }
+
+    /// Makes this snapshot current until the guard drops.
+    #[inline]
+    pub(crate) fn enter(&self) -> Entered<'_> {
+        let ptr = self.0.as_ref().map_or(ptr::null(), Arc::as_ptr);
+        Entered { prev: CURRENT.with(|c| c.replace(ptr)), _snapshot: self }
+    }
+
+    /// Whether two snapshots are the same table (for audits and tests).
+    pub(crate) fn same_as(&self, other: &Snapshot) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+/// Restores the previous current table on drop; borrows the snapshot it
+/// entered, which keeps that table alive meanwhile.
+pub(crate) struct Entered<'a> {
+    prev: *const Table,
+    _snapshot: &'a Snapshot,
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        let _ = CURRENT.try_with(|c| c.set(self.prev));
+    }
+}
+
+/// Runs `f` with the current table (null-safe).
+#[inline]
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Table>) -> R) -> R {
+    let current = CURRENT.with(Cell::get);
+    // SAFETY: see `Snapshot::capture`: the table is kept alive by a guard
+    // further up the stack for at least as long as `f` runs (a guard that
+    // `f` itself enters restores this pointer before it returns).
+    f(unsafe { current.as_ref() })
+}

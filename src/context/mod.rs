@@ -1,0 +1,16 @@
+//! Context slots: values bound for the extent of a call and inherited by
+//! every child of a scope.
+//!
+//! * `bindings`: the persistent table, snapshots taken in O(1), and the
+//!   thread-local saying which table is current;
+//! * `slot`: [`Slot`], the public face.
+//!
+//! Nursery children capture a [`Snapshot`](bindings::Snapshot) when they
+//! are spawned and enter it around every poll (async) or around their
+//! closure (blocking), so a child sees its spawn-time bindings whichever
+//! worker runs it and however its polls interleave with other tasks'.
+
+pub(crate) mod bindings;
+mod slot;
+
+pub use slot::Slot;

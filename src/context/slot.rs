@@ -1,0 +1,184 @@
+//! `Slot<T>`: a context variable, declared as a `static`.
+
+use super::bindings::{Snapshot, Value, with_current};
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+/// Hands out slot numbers, once per `Slot`, on its first use.
+static NEXT_INDEX: AtomicUsize = AtomicUsize::new(0);
+
+/// A context slot: a value bound for the extent of a call, and inherited by
+/// every child spawned within it (Python's `contextvars`, Java's
+/// `ScopedValue`).
+///
+/// Declare one as a `static`. [`bind`](Self::bind) gives it a value while a
+/// closure runs; [`Scope::exec`](crate::Scope::exec) and
+/// [`Scope::exec_blocking`](crate::Scope::exec_blocking) take a snapshot of
+/// all bindings when they spawn, in O(1), and the child sees that snapshot
+/// on whatever worker it runs, and passes it on to its own children. A
+/// rebinding inside a child is never seen by its parent or siblings, and a
+/// rebinding in the parent after the spawn is not seen by the child.
+///
+/// # Examples
+///
+/// ```
+/// use knotwork::Slot;
+/// static REQUEST_ID: Slot<u64> = Slot::new();
+///
+/// let seen = REQUEST_ID.bind(7, || {
+///     knotwork::scope(|s| s.exec_blocking(|| REQUEST_ID.get()).join().unwrap())
+/// });
+/// assert_eq!(seen, Some(7));
+/// assert_eq!(REQUEST_ID.get(), None); // unbound outside `bind`
+/// ```
+pub struct Slot<T: Send + Sync + 'static> {
+    /// 1 + this slot's index in the binding table; 0 until first use.
+    index: AtomicUsize,
+    _marker: PhantomData<fn() -> T>,
+}
+
+impl<T: Send + Sync + 'static> Slot<T> {
+    /// A new slot; bind it with [`bind`](Self::bind).
+    pub const fn new() -> Self {
+        Slot { index: AtomicUsize::new(0), _marker: PhantomData }
+    }
+
+    #[inline]
+    fn index(&'static self) -> usize {
+        // ORDERING: Relaxed: the index is a plain number, published by the
+        // CAS below; no other memory depends on it.
+        match self.index.load(Ordering::Relaxed) {
+            0 => self.assign_index(),
+            n => n - 1,
+        }
+    }
+
+    #[cold]
+    fn assign_index(&'static self) -> usize {
+        // ORDERING: Relaxed: uniqueness needs only the RMW's atomicity.
+        let fresh = NEXT_INDEX.fetch_add(1, Ordering::Relaxed) + 1;
+        // ORDERING: Relaxed: whoever wins, every thread then reads the same value.
+        match self.index.compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => fresh - 1,
+            Err(winner) => winner - 1,
+        }
+    }
+
+    /// A clone of the current value, if the slot is bound here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static USER: knotwork::Slot<String> = knotwork::Slot::new();
+    /// assert_eq!(USER.get(), None);
+    /// USER.bind("ada".to_string(), || assert_eq!(USER.get().as_deref(), Some("ada")));
+    /// ```
+    #[inline]
+    pub fn get(&'static self) -> Option<T>
+    where
+        T: Clone,
+    {
+        self.with(|v| v.cloned())
+    }
+
+    /// Runs `f` with a reference to the current value (no clone).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static NAMES: knotwork::Slot<Vec<&'static str>> = knotwork::Slot::new();
+    /// let n = NAMES.bind(vec!["a", "b"], || NAMES.with(|v| v.map_or(0, Vec::len)));
+    /// assert_eq!(n, 2);
+    /// ```
+    #[inline]
+    pub fn with<R>(&'static self, f: impl FnOnce(Option<&T>) -> R) -> R {
+        let index = self.index();
+        with_current(|table| f(table.and_then(|t| t.get(index)).and_then(|v| v.downcast_ref::<T>())))
+    }
+
+    /// Runs `f` with the slot bound to `value`; the previous binding is
+    /// restored afterwards (also if `f` panics). Children spawned inside
+    /// `f` inherit the binding.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static DEPTH: knotwork::Slot<u32> = knotwork::Slot::new();
+    /// DEPTH.bind(1, || {
+    ///     DEPTH.bind(2, || assert_eq!(DEPTH.get(), Some(2)));
+    ///     assert_eq!(DEPTH.get(), Some(1));
+    /// });
+    /// ```
+    pub fn bind<R>(&'static self, value: T, f: impl FnOnce() -> R) -> R {
+        let snapshot = Snapshot::capture().with(self.index(), Arc::new(value) as Value);
+        let _entered = snapshot.enter();
+        f()
+    }
+
+    /// A future that runs `fut` with the slot bound to `value` during every
+    /// poll, on top of the bindings current where it is polled. It is `Send`
+    /// when `F` and `T` are.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static TRACE: knotwork::Slot<&'static str> = knotwork::Slot::new();
+    /// let v = knotwork::block_on(TRACE.bind_async("req-1", async {
+    ///     knotwork::yield_now().await;
+    ///     TRACE.get()
+    /// }));
+    /// assert_eq!(v, Some("req-1"));
+    /// ```
+    pub fn bind_async<F: Future>(&'static self, value: T, fut: F) -> impl Future<Output = F::Output> {
+        BindAsync { index: self.index(), value: Some(Arc::new(value) as Value), bound: None, fut }
+    }
+}
+
+impl<T: Send + Sync + 'static> Default for Slot<T> {
+    fn default() -> Self {
+        Slot::new()
+    }
+}
+
+impl<T: Send + Sync + 'static> fmt::Debug for Slot<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Slot").field("type", &std::any::type_name::<T>()).finish_non_exhaustive()
+    }
+}
+
+/// The future of [`Slot::bind_async`].
+struct BindAsync<F> {
+    index: usize,
+    value: Option<Value>,
+    /// The table entered on each poll: the bindings current at the first
+    /// poll, plus ours; rebuilt only if the surrounding bindings change.
+    bound: Option<(Snapshot, Snapshot)>,
+    fut: F,
+}
+
+impl<F: Future> Future for BindAsync<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `fut` is structurally pinned: it is never moved out of
+        // `self` nor exposed unpinned; the other fields are plain data that
+        // we may move.
+        let this = unsafe { self.get_unchecked_mut() };
+        let base = Snapshot::capture();
+        let stale = this.bound.as_ref().is_none_or(|(b, _)| !b.same_as(&base));
+        if stale {
+            let value = this.value.clone().expect("the value is kept for re-binding");
+            let ours = base.with(this.index, value);
+            this.bound = Some((base, ours));
+        }
+        let (_, ours) = this.bound.as_ref().expect("set above");
+        let _entered = ours.enter();
+        // SAFETY: see above; `fut` stays where it is.
+        unsafe { Pin::new_unchecked(&mut this.fut) }.poll(cx)
+    }
+}

@@ -1,0 +1,172 @@
+//! Spawning a child: one allocation that is at once the pool job, the loop
+//! task and the result cell.
+//!
+//! ```text
+//!  Scope::exec / exec_blocking
+//!    ├─ pending += 1                         (the child's unit)
+//!    ├─ allocate_child(Child { snapshot, fut }, ParentLink → ScopeCore)
+//!    │     references: job, handle (+ the scope's table, for `exec`)
+//!    ├─ exec only: register with the scope (so `cancel` can reach it)
+//!    └─ push the JobRef: this worker's deque, or the injector off-pool
+//!
+//!  a worker takes the job
+//!    ├─ exec:           bind the task to *this* worker's loop, queue it
+//!    │                  there: it is polled only on this worker from now on
+//!    └─ exec_blocking:  run the closure right here, inside `TaskRef::run`
+//!
+//!  completion (either kind): result published, awaiter woken, then the
+//!  scope's hook: panic bookkeeping, and last `pending -= 1`.
+//! ```
+//!
+//! A child costs one heap allocation. Scope children run under their
+//! scope's lease on the pool, so they touch no pool-wide counter.
+
+use super::core::ScopeCore;
+use crate::context::bindings::Snapshot;
+use crate::event_loop::core as loop_core;
+use crate::event_loop::task::{ParentLink, TaskRef, allocate_child};
+use crate::pool::job::JobRef;
+use crate::pool::registry::Registry;
+use crate::pool::worker::WorkerThread;
+use crate::sync::{AtomicUsize, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::task::{Context, Poll};
+
+/// A child's future: the user's future (or closure) and the context
+/// snapshot taken at spawn, entered around every poll.
+pub(crate) struct Child<F> {
+    snapshot: Snapshot,
+    fut: F,
+}
+
+impl<F: Future> Future for Child<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `fut` is structurally pinned (never moved out or exposed
+        // unpinned); `snapshot` is only borrowed.
+        let this = unsafe { self.get_unchecked_mut() };
+        let _entered = this.snapshot.enter();
+        // SAFETY: as above.
+        unsafe { Pin::new_unchecked(&mut this.fut) }.poll(cx)
+    }
+}
+
+/// A blocking closure as a future that is ready on its first poll.
+pub(crate) struct Blocking<F>(pub(crate) Option<F>);
+
+impl<F> Unpin for Blocking<F> {}
+
+impl<T, F: FnOnce() -> T> Future for Blocking<F> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<T> {
+        let f = self.0.take().expect("a blocking child runs once");
+        Poll::Ready(f())
+    }
+}
+
+/// Which kind of child to spawn.
+#[derive(Copy, Clone, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `exec`: a future, pinned to the worker that starts it.
+    Async,
+    /// `exec_blocking`: a closure, run by the worker that takes its job.
+    Blocking,
+    /// `cancel_after`'s timer: async, counted in `daemons`, not `pending`.
+    Daemon,
+}
+
+/// Spawns `fut` as a child of `core`; returns the handle's reference.
+///
+/// # Safety
+/// `core` stays valid until the child's unit is released (the scope's
+/// join); everything `fut` and its output borrow outlives that too.
+pub(crate) unsafe fn spawn<F: Future>(core: &ScopeCore, kind: Kind, fut: F) -> TaskRef {
+    let on_complete = match kind {
+        Kind::Async => super::core::on_async_complete,
+        Kind::Blocking => super::core::on_blocking_complete,
+        Kind::Daemon => super::core::on_daemon_complete,
+    };
+    match kind {
+        Kind::Daemon => core.daemons.increment(),
+        _ => core.pending.increment(),
+    }
+    let link =
+        ParentLink { data: NonNull::from(core).cast(), on_complete, key: AtomicUsize::new(usize::MAX) };
+    let child = Child { snapshot: Snapshot::capture(), fut };
+    let refs = if kind == Kind::Blocking { 2 } else { 3 };
+    // SAFETY: forwarded from our caller: the core and the borrows outlive
+    // the child's completion hook.
+    let ptr = unsafe { allocate_child(child, link, refs) };
+    // SAFETY: `allocate_child` counted `refs` references; each `from_raw`
+    // below takes one of them.
+    let (job, handle) = unsafe { (TaskRef::from_raw(ptr), TaskRef::from_raw(ptr)) };
+    let start: unsafe fn(NonNull<()>, &Registry) = match kind {
+        Kind::Async => {
+            // SAFETY: the third reference.
+            let table = unsafe { TaskRef::from_raw(ptr) };
+            let key = core.register_task(table);
+            // ORDERING: Relaxed: read by the completion hook, which runs
+            // after the job is taken from a queue (the queue orders it).
+            handle.parent().expect("children have a parent").key.store(key, Ordering::Relaxed);
+            start_async
+        }
+        Kind::Daemon => {
+            // SAFETY: the third reference.
+            core.register_daemon(unsafe { TaskRef::from_raw(ptr) });
+            start_async
+        }
+        Kind::Blocking => {
+            if core.is_cancelled() {
+                // Never starts: the job will find it closed.
+                handle.cancel();
+            }
+            start_blocking
+        }
+    };
+    // SAFETY: the job owns the `queued` reference until `start` consumes it,
+    // once, on a worker of this pool.
+    let job = unsafe { JobRef::new(job.into_raw().cast(), start) };
+    submit(&core.registry, job);
+    handle
+}
+
+/// Queues a child's job: on this worker's deque if this thread is one of the
+/// pool's workers, else on the injector. No acceptance check: the scope's
+/// lease keeps the pool open.
+fn submit(registry: &Registry, job: JobRef) {
+    WorkerThread::with_current(|worker| match worker {
+        Some(w) if w.belongs_to(registry) => w.push(job),
+        _ => registry.inject(job),
+    })
+}
+
+/// Starts an async child on this worker: binds it to the worker's loop.
+///
+/// # Safety
+/// `data` is the job's reference to a not-yet-bound child task; called once.
+unsafe fn start_async(data: NonNull<()>, _registry: &Registry) {
+    // SAFETY: the job's reference, handed over.
+    let task = unsafe { TaskRef::from_raw(data.cast()) };
+    let core = loop_core::current();
+    // SAFETY: we are about to run the task for the first time, and no waker
+    // of it exists before its first poll.
+    unsafe { task.bind(core.shared.clone()) };
+    core.adopt(task);
+}
+
+/// Runs a blocking child right here.
+///
+/// # Safety
+/// As for [`start_async`].
+unsafe fn start_blocking(data: NonNull<()>, _registry: &Registry) {
+    // SAFETY: the job's reference, handed over.
+    let task = unsafe { TaskRef::from_raw(data.cast()) };
+    // SAFETY: this worker is the child's runner (it is never bound to a
+    // loop), and `task` is its queue entry. The closure's panic is caught
+    // inside `run`; a blocking child is ready on its first poll.
+    let _ = unsafe { task.run() };
+}

@@ -1,0 +1,286 @@
+//! `ScopeCore`: the state one nursery scope shares with its children.
+//!
+//! # What it tracks
+//!
+//! * `pending`: a [`CountLatch`] of the body's unit plus one unit per
+//!   unfinished child. The scope returns only once it is set: the **join
+//!   guarantee**. A child releases its unit last, after its result is
+//!   published and its future (and anything borrowed from the scope's
+//!   environment) is dropped.
+//! * `cancelled`: set once by [`cancel`](ScopeCore::cancel). A blocking child
+//!   that has not started never starts; a running one sees
+//!   `knotwork::is_cancelled()`. Cancelling also cancels every live async
+//!   child (so it is dropped at its next suspension point) and every scope
+//!   nested inside a child, recursively.
+//! * `inner` (a lock): the live async children, the nested scopes, the
+//!   first orphaned panic and the panicked children whose handles may still
+//!   observe their panic, and the `cancel_after` timers.
+//! * `daemons`: a second latch for the `cancel_after` timers, which are
+//!   async children that must not hold up the join: once `pending` is set,
+//!   the scope cancels them and waits for this one.
+//!
+//! # Lifetime
+//!
+//! A sync scope's core lives on the stack of `scope`; an async scope's in a
+//! `Box` owned by the `scope_async` future. Children reach it through a raw
+//! pointer (their [`ParentLink`]): it is valid until their unit is released,
+//! because the owner frees the core only after both latches are set (or,
+//! for an async scope whose future is leaked, never).
+//!
+//! # Lock order
+//!
+//! Cancellation walks downwards (a scope's lock, then a nested scope's), and
+//! nothing takes a parent's lock while holding a child's: a nested scope
+//! registers and unregisters with its parent without holding its own lock.
+
+use super::latch::CountLatch;
+use crate::event_loop::task::{Completion, Outcome, TaskPtr, TaskRef};
+use crate::pool::registry::Registry;
+use crate::sync::{Arc, AtomicBool, IdCounter, Mutex, Ordering};
+use slab::Slab;
+use std::any::Any;
+use std::ptr::NonNull;
+
+static SCOPE_IDS: IdCounter = IdCounter::new();
+
+pub(crate) struct ScopeCore {
+    /// Process-unique id (for `Debug` and traces).
+    pub(crate) id: u64,
+    /// The pool children run on; the scope holds one lease on it.
+    pub(crate) registry: Arc<Registry>,
+    /// The body's unit and one unit per unfinished child.
+    pub(crate) pending: CountLatch,
+    /// The owner's unit and one unit per unfinished `cancel_after` timer.
+    pub(crate) daemons: CountLatch,
+    /// Set once, by `cancel`.
+    cancelled: AtomicBool,
+    /// Where this scope was opened, if inside a nursery child.
+    parent: Option<ParentScope>,
+    /// Registrations and panics; see the module docs.
+    inner: Mutex<Inner>,
+}
+
+/// The child (and its scope) in which a nested scope was opened. Both
+/// outlive the nested scope, which closes before that child can finish.
+#[derive(Copy, Clone)]
+struct ParentScope {
+    scope: NonNull<ScopeCore>,
+    task: TaskPtr,
+    /// This scope's key in the parent's `nested` table.
+    key: usize,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Live async children (one task reference each): what `cancel` cancels.
+    tasks: Slab<TaskRef>,
+    /// Scopes opened inside this scope's children, still open.
+    nested: Slab<NonNull<ScopeCore>>,
+    /// The `cancel_after` timers still running.
+    daemons: Vec<TaskRef>,
+    /// The first panic nobody can observe any more (its handle was gone).
+    orphan_panic: Option<Box<dyn Any + Send>>,
+    /// Panicked children whose handle was alive when they finished.
+    unobserved: Vec<TaskRef>,
+}
+
+// SAFETY: the raw pointers in `ScopeCore` (the parent, nested scopes) point
+// to other `ScopeCore`s that are valid while registered (module docs) and
+// are only used through their own thread-safe methods; everything else is
+// atomics, a mutex and `Send + Sync` types. Sharing `&ScopeCore` across the
+// pool's threads is the whole point.
+unsafe impl Send for ScopeCore {}
+// SAFETY: as above.
+unsafe impl Sync for ScopeCore {}
+
+impl ScopeCore {
+    /// A new scope on `registry`'s pool, nested in the current child, if any.
+    /// The caller must call [`register`](Self::register) once the core is
+    /// at its final address.
+    pub(crate) fn new(registry: Arc<Registry>) -> ScopeCore {
+        ScopeCore {
+            id: SCOPE_IDS.next(),
+            registry,
+            pending: CountLatch::new(),
+            daemons: CountLatch::new(),
+            cancelled: AtomicBool::new(false),
+            parent: None,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// Registers with the scope of the child this thread is running (so a
+    /// cancellation up there reaches us), inheriting its cancellation.
+    ///
+    /// # Safety
+    /// `self` stays at this address until [`unregister`](Self::unregister).
+    pub(crate) unsafe fn register(&mut self) {
+        let Some(task) = TaskPtr::current() else { return };
+        // SAFETY: the task is running on this thread, so it is alive.
+        let Some(data) = (unsafe { task.parent_data() }) else { return };
+        let parent = data.cast::<ScopeCore>();
+        // SAFETY: the running child's scope outlives the child.
+        let parent_ref = unsafe { parent.as_ref() };
+        let key = {
+            let mut inner = parent_ref.inner.lock();
+            if parent_ref.cancelled.load(Ordering::Acquire) {
+                // ORDERING: Relaxed: nobody else can see this scope yet.
+                self.cancelled.store(true, Ordering::Relaxed);
+            }
+            inner.nested.insert(NonNull::from(&*self))
+        };
+        self.parent = Some(ParentScope { scope: parent, task, key });
+    }
+
+    /// Undoes [`register`](Self::register).
+    pub(crate) fn unregister(&self) {
+        if let Some(p) = self.parent {
+            // SAFETY: the parent outlives us (see `ParentScope`).
+            let parent = unsafe { p.scope.as_ref() };
+            parent.inner.lock().nested.remove(p.key);
+        }
+    }
+
+    /// Whether this scope, or the child it is nested in (or any scope
+    /// further out), has been cancelled.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        // ORDERING: Acquire pairs with the store in `cancel`.
+        if self.cancelled.load(Ordering::Acquire) {
+            return true;
+        }
+        match self.parent {
+            // SAFETY: parent task and scope outlive this scope (`ParentScope`).
+            Some(p) => unsafe { p.task.is_closed() || p.scope.as_ref().is_cancelled() },
+            None => false,
+        }
+    }
+
+    /// Cancels the scope: its async children, its nested scopes, and the
+    /// blocking children that have not started.
+    pub(crate) fn cancel(&self) {
+        // ORDERING: AcqRel: Release for the readers in `is_cancelled`; the
+        // registrations below are ordered by the lock.
+        if self.cancelled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let inner = self.inner.lock();
+        for (_, task) in inner.tasks.iter() {
+            task.cancel();
+        }
+        for (_, nested) in inner.nested.iter() {
+            // SAFETY: registered scopes are valid until they unregister,
+            // which needs this lock.
+            unsafe { nested.as_ref() }.cancel();
+        }
+        for task in &inner.daemons {
+            task.cancel();
+        }
+    }
+
+    /// Registers a new async child (its reference goes into the table).
+    /// Returns the key; cancels it at once if the scope already is.
+    pub(crate) fn register_task(&self, task: TaskRef) -> usize {
+        let mut inner = self.inner.lock();
+        // Under the lock: `cancel` sets the flag before taking it, so either
+        // it sees this task or we see the flag.
+        if self.cancelled.load(Ordering::Acquire) {
+            task.cancel();
+        }
+        inner.tasks.insert(task)
+    }
+
+    /// Registers a `cancel_after` timer task.
+    pub(crate) fn register_daemon(&self, task: TaskRef) {
+        self.inner.lock().daemons.push(task);
+    }
+
+    /// The scope body and every child are done: stop the timers and wait
+    /// for them too. Returns the panic the scope must re-raise, if a child
+    /// panicked and nobody observed it.
+    pub(crate) fn finish(&self) -> Option<Box<dyn Any + Send>> {
+        let (daemons, unobserved, orphan) = {
+            let mut inner = self.inner.lock();
+            (
+                std::mem::take(&mut inner.daemons),
+                std::mem::take(&mut inner.unobserved),
+                inner.orphan_panic.take(),
+            )
+        };
+        for task in &daemons {
+            task.cancel();
+        }
+        drop(daemons);
+        let mut first = orphan;
+        for task in unobserved {
+            if let Some(payload) = task.claim_panic() {
+                first.get_or_insert(payload);
+            }
+        }
+        first
+    }
+
+    /// Hands the scope a panic payload (the first one is kept).
+    fn record_panic(&self, payload: Box<dyn Any + Send>) {
+        let mut inner = self.inner.lock();
+        if inner.orphan_panic.is_none() {
+            inner.orphan_panic = Some(payload);
+        } else {
+            drop(inner);
+            // Later panics are dropped; only the first is re-raised.
+            drop(payload);
+        }
+    }
+
+    /// Bookkeeping shared by both kinds of child, before the unit goes.
+    fn child_finished(&self, task: &TaskRef, completion: Completion) {
+        if completion.outcome == Outcome::Panicked {
+            if let Some(payload) = completion.orphan_panic {
+                self.record_panic(payload);
+            } else if completion.handle_alive {
+                self.inner.lock().unobserved.push(task.clone());
+            }
+            self.cancel();
+        }
+    }
+}
+
+/// `ParentLink::on_complete` of an `exec_blocking` child.
+///
+/// # Safety
+/// `data` is the child's `ScopeCore`, and the child holds one `pending` unit.
+pub(crate) unsafe fn on_blocking_complete(data: NonNull<()>, task: &TaskRef, completion: Completion) {
+    let core = data.cast::<ScopeCore>().as_ptr().cast_const();
+    // SAFETY: the child's unit keeps the core alive until the decrement.
+    unsafe { (*core).child_finished(task, completion) };
+    // SAFETY: live on entry; our unit; the last access (see `CountLatch`).
+    unsafe { CountLatch::decrement(&raw const (*core).pending) };
+}
+
+/// `ParentLink::on_complete` of an `exec` child.
+///
+/// # Safety
+/// As for [`on_blocking_complete`]; the child was registered with
+/// `register_task` under the key in its link.
+pub(crate) unsafe fn on_async_complete(data: NonNull<()>, task: &TaskRef, completion: Completion) {
+    let core = data.cast::<ScopeCore>().as_ptr().cast_const();
+    let key = task.parent().map(|p| p.key.load(Ordering::Relaxed));
+    // SAFETY: the child's unit keeps the core alive until the decrement.
+    let registered = key.and_then(|k| unsafe { (*core).inner.lock().tasks.try_remove(k) });
+    // Not the last reference (the runner holds one): dropping it is cheap.
+    drop(registered);
+    // SAFETY: as in `on_blocking_complete`.
+    unsafe {
+        (*core).child_finished(task, completion);
+        CountLatch::decrement(&raw const (*core).pending);
+    }
+}
+
+/// `ParentLink::on_complete` of a `cancel_after` timer.
+///
+/// # Safety
+/// `data` is the timer's `ScopeCore`, and the timer holds one `daemons` unit.
+pub(crate) unsafe fn on_daemon_complete(data: NonNull<()>, _task: &TaskRef, _completion: Completion) {
+    let core = data.cast::<ScopeCore>().as_ptr().cast_const();
+    // SAFETY: live on entry; our unit; the last access.
+    unsafe { CountLatch::decrement(&raw const (*core).daemons) };
+}

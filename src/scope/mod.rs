@@ -1,0 +1,101 @@
+//! Nursery scopes: split the flow with `exec` and `exec_blocking`, and get
+//! the join back as a guarantee.
+//!
+//! * `nursery`: [`Scope`], what a body spawns through;
+//! * `task`: [`Task`], a child's handle (`join`, `.await`, `cancel`);
+//! * `run`: opening and closing scopes (`Pool::scope`, `try_scope`,
+//!   `scope_async`), the abort guard, the async scope's blocking `Drop`;
+//! * `core`: `ScopeCore`, the state shared with the children: the pending
+//!   count, cancellation, registrations, panics;
+//! * `child`: spawning — one allocation that is the pool job, the loop task
+//!   and the result cell at once;
+//! * `latch`: `CountLatch`, the counter whose zero wakes the owner, and the
+//!   argument for why the owner may free it at once;
+//! * `wait`: blocking waits (a worker helps, other threads park).
+//!
+//! docs/guarantees.md states each guarantee and names its test.
+
+mod child;
+mod core;
+mod latch;
+mod nursery;
+mod run;
+mod task;
+mod wait;
+
+pub use nursery::Scope;
+pub use task::Task;
+
+use crate::Pool;
+use crate::event_loop::task::TaskPtr;
+use core::ScopeCore;
+
+/// Opens a scope on the current pool (the one whose worker this is, else
+/// the global pool); see [`Pool::scope`].
+///
+/// # Panics
+///
+/// If that pool is shut down, and as [`Pool::scope`] describes.
+///
+/// # Examples
+///
+/// ```
+/// let mut left = 0;
+/// let mut right = 0;
+/// knotwork::scope(|s| {
+///     s.exec_blocking(|| left = 1);
+///     s.exec_blocking(|| right = 2);
+/// });
+/// assert_eq!(left + right, 3);
+/// ```
+#[track_caller]
+pub fn scope<'env, F, R>(f: F) -> R
+where
+    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+{
+    Pool::current_or_global().scope(f)
+}
+
+/// Opens an async scope on the current pool; see [`Pool::scope_async`].
+///
+/// # Examples
+///
+/// ```
+/// let v = knotwork::block_on(knotwork::scope_async(async |s| {
+///     s.exec(async { 40 }).await.unwrap() + 2
+/// }));
+/// assert_eq!(v, 42);
+/// ```
+pub async fn scope_async<F, R>(f: F) -> R
+where
+    F: AsyncFnOnce(&Scope<'static, 'static>) -> R,
+{
+    Pool::current_or_global().scope_async(f).await
+}
+
+/// Whether the current task has been cancelled: the nursery child running
+/// on this thread (its own [`Task::cancel`], or its scope's cancellation,
+/// or that of any scope it is nested in). `false` outside any child.
+///
+/// A running blocking child cannot be stopped from outside; it polls this
+/// to stop early.
+///
+/// # Examples
+///
+/// ```
+/// knotwork::scope(|s| {
+///     s.cancel();
+///     // Spawned after the cancellation: never starts.
+///     let t = s.exec_blocking(|| knotwork::is_cancelled());
+///     assert!(t.join().unwrap_err().is_cancelled());
+/// });
+/// assert!(!knotwork::is_cancelled());
+/// ```
+pub fn is_cancelled() -> bool {
+    let Some(task) = TaskPtr::current() else { return false };
+    // SAFETY: the task is running on this thread, so it is alive, and so is
+    // its scope (which joins it before going away).
+    unsafe {
+        task.is_closed() || task.parent_data().is_some_and(|d| d.cast::<ScopeCore>().as_ref().is_cancelled())
+    }
+}

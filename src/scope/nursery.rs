@@ -1,0 +1,184 @@
+//! `Scope`: the handle a scope body (and its children) spawn through.
+
+use super::child::{self, Blocking, Kind};
+use super::core::ScopeCore;
+use super::task::Task;
+use crate::event_loop::sleep;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+/// A nursery: the children spawned through it are all finished before the
+/// scope that owns it returns.
+///
+/// Made by [`scope`](crate::scope), [`scope_async`](crate::scope_async) and
+/// their [`Pool`](crate::Pool) forms. Like `std::thread::Scope`, it is
+/// invariant in both lifetimes: `'env` is what children may borrow from
+/// outside, `'scope` the scope's own extent.
+///
+/// ```text
+///   scope(|s| { ... })
+///   ├── body ─────────────┬──────────────┬──────────────▶ returns R
+///   │                     │ s.exec(..)   │ s.exec_blocking(..)
+///   │                     ▼              ▼
+///   │              async child      blocking child
+///   │              (pinned to a     (runs on a
+///   │               worker's loop)   worker thread)
+///   │                     │              │
+///   └──────────── join ◀──┴──────────────┘   scope returns only here
+/// ```
+///
+/// # Examples
+///
+/// ```
+/// let mut data = vec![1, 2, 3, 4];
+/// knotwork::scope(|s| {
+///     let (left, right) = data.split_at_mut(2);
+///     s.exec_blocking(move || left.iter_mut().for_each(|x| *x *= 10));
+///     s.exec(async move { right.iter_mut().for_each(|x| *x += 1) });
+/// }); // both children are done here
+/// assert_eq!(data, [10, 20, 4, 5]);
+/// ```
+pub struct Scope<'scope, 'env: 'scope> {
+    pub(crate) core: ScopeCore,
+    _scope: PhantomData<&'scope mut &'scope ()>,
+    _env: PhantomData<&'env mut &'env ()>,
+}
+
+impl<'scope, 'env> Scope<'scope, 'env> {
+    pub(crate) fn new(core: ScopeCore) -> Self {
+        Scope { core, _scope: PhantomData, _env: PhantomData }
+    }
+
+    /// Runs `fut` as an async child: it is started on a pool worker's loop
+    /// and, once started, stays on that worker. It may use
+    /// [`sleep`](crate::sleep), [`timeout`](crate::timeout),
+    /// [`yield_now`](crate::yield_now) and open scopes of its own.
+    ///
+    /// The child inherits the context slots bound here (a snapshot, taken
+    /// now). If the scope is cancelled, the future is dropped at its next
+    /// suspension point.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let v = knotwork::scope(|s| {
+    ///     s.exec(async {
+    ///         knotwork::sleep(Duration::from_millis(1)).await;
+    ///         7
+    ///     })
+    ///     .join()
+    /// });
+    /// assert_eq!(v.unwrap(), 7);
+    /// ```
+    pub fn exec<F>(&self, fut: F) -> Task<'scope, F::Output>
+    where
+        F: Future + Send + 'scope,
+        F::Output: Send + 'scope,
+    {
+        // SAFETY: the scope joins every child before `core` goes away
+        // (`run.rs`), and `'scope` bounds what `fut` and its output borrow.
+        Task::new(unsafe { child::spawn(&self.core, Kind::Async, fut) })
+    }
+
+    /// Runs `f` as a blocking child on a pool worker thread. Inside it,
+    /// [`block_on`](crate::block_on) runs on that worker's own loop, and
+    /// [`is_cancelled`](crate::is_cancelled) says whether the scope (or the
+    /// task) was cancelled meanwhile.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let v = knotwork::scope(|s| {
+    ///     s.exec_blocking(|| knotwork::block_on(async { knotwork::yield_now().await; 5 }))
+    ///         .join()
+    /// });
+    /// assert_eq!(v.unwrap(), 5);
+    /// ```
+    pub fn exec_blocking<F, T>(&self, f: F) -> Task<'scope, T>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        // SAFETY: as in `exec`.
+        Task::new(unsafe { child::spawn(&self.core, Kind::Blocking, Blocking(Some(f))) })
+    }
+
+    /// Cancels the scope: every async child is dropped at its next
+    /// suspension point, blocking children that have not started never
+    /// start, running ones see [`is_cancelled`](crate::is_cancelled), and
+    /// every scope nested inside a child is cancelled too. The scope still
+    /// joins all of them. Children spawned after this are cancelled at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = knotwork::scope(|s| {
+    ///     let forever = s.exec(std::future::pending::<()>());
+    ///     s.cancel();
+    ///     forever.join().unwrap_err()
+    /// });
+    /// assert!(err.is_cancelled());
+    /// ```
+    pub fn cancel(&self) {
+        self.core.cancel();
+    }
+
+    /// Cancels the scope once `deadline` has passed (measured from now),
+    /// unless it has finished by then. The timer does not hold up the join.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let err = knotwork::scope(|s| {
+    ///     s.cancel_after(Duration::from_millis(5));
+    ///     s.exec(std::future::pending::<()>()).join().unwrap_err()
+    /// });
+    /// assert!(err.is_cancelled());
+    /// ```
+    pub fn cancel_after(&self, deadline: Duration) {
+        let core = CorePtr(&self.core);
+        let timer = async move {
+            sleep(deadline).await;
+            // SAFETY: this timer holds a unit of the scope's `daemons`
+            // latch, which the scope waits for before freeing the core.
+            unsafe { (*core.get()).cancel() };
+        };
+        // SAFETY: the daemons latch keeps `core` alive until the timer is
+        // done; the timer borrows nothing else.
+        unsafe { child::spawn(&self.core, Kind::Daemon, timer) }.drop_handle();
+    }
+
+    /// Whether the scope has been cancelled (by [`cancel`](Self::cancel),
+    /// [`cancel_after`](Self::cancel_after), a child's panic, or the
+    /// cancellation of the task or scope it is nested in).
+    pub fn is_cancelled(&self) -> bool {
+        self.core.is_cancelled()
+    }
+}
+
+/// A `Send` pointer to a scope's core, for its `cancel_after` timer.
+#[derive(Copy, Clone)]
+struct CorePtr(*const ScopeCore);
+
+impl CorePtr {
+    fn get(self) -> *const ScopeCore {
+        self.0
+    }
+}
+
+// SAFETY: `ScopeCore` is `Sync`, so its address may go to another thread;
+// the timer's daemon unit keeps it valid there (see `cancel_after`).
+unsafe impl Send for CorePtr {}
+
+impl fmt::Debug for Scope<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field("id", &self.core.id)
+            .field("cancelled", &self.core.is_cancelled())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,135 @@
+//! `Task`: the handle of one nursery child.
+
+use super::wait::{block_until, thread_waker};
+use crate::TaskError;
+use crate::event_loop::task::TaskRef;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// The handle of a child spawned with [`Scope::exec`](crate::Scope::exec)
+/// or [`Scope::exec_blocking`](crate::Scope::exec_blocking).
+///
+/// [`join`](Self::join) blocks for the result; `.await` waits without
+/// blocking the thread. Either gives `Err(TaskError)` if the child panicked
+/// ([`TaskError::is_panic`]) or was cancelled ([`TaskError::is_cancelled`]).
+///
+/// **Dropping a `Task` is allowed and does not cancel the child**: its scope
+/// still joins it before returning, and discards its result. If a dropped
+/// child panicked, the scope re-raises that panic (nobody else observed it).
+/// To stop a child, call [`cancel`](Self::cancel).
+///
+/// # Examples
+///
+/// ```
+/// let (a, b) = knotwork::scope(|s| {
+///     let a = s.exec_blocking(|| 20 + 1);
+///     let b = s.exec(async { 2 * 21 });
+///     (a.join().unwrap(), b.join().unwrap())
+/// });
+/// assert_eq!((a, b), (21, 42));
+/// ```
+/// `'scope` bounds the handle's life; `T` is the output type.
+type Marker<'scope, T> = PhantomData<(&'scope (), fn() -> T)>;
+
+#[must_use = "dropping a Task does not cancel the child: its scope still joins it and discards the result"]
+pub struct Task<'scope, T> {
+    raw: Option<TaskRef>,
+    _marker: Marker<'scope, T>,
+}
+
+impl<'scope, T> Task<'scope, T> {
+    pub(crate) fn new(raw: TaskRef) -> Self {
+        Task { raw: Some(raw), _marker: PhantomData }
+    }
+
+    fn raw(&self) -> &TaskRef {
+        self.raw.as_ref().expect("a Task was polled after it returned its result")
+    }
+
+    /// Waits for the child and returns its result.
+    ///
+    /// On a pool worker the thread helps run other work (and its loop's
+    /// other tasks) while it waits, so nested scopes cannot deadlock, even
+    /// on a pool of one thread. Called from inside an async task, it blocks
+    /// that worker's loop until the child is done; prefer `.await` there.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = knotwork::scope(|s| s.exec_blocking(|| panic!("boom")).join().unwrap_err());
+    /// assert!(err.is_panic()); // observed here, so the scope does not re-raise it
+    /// ```
+    pub fn join(mut self) -> Result<T, TaskError> {
+        let raw = self.raw.take().expect("a Task is joined once");
+        let waker = thread_waker();
+        let mut cx = Context::from_waker(&waker);
+        let result = loop {
+            // SAFETY: the handle's reference; `T` is the child's output type.
+            if let Poll::Ready(result) = unsafe { raw.poll_output::<T>(&mut cx) } {
+                break result;
+            }
+            // Our waker is registered as the awaiter: completion unparks us.
+            block_until(|| raw.is_completed());
+        };
+        raw.drop_handle();
+        result
+    }
+
+    /// Requests the child's cancellation. An async child is dropped at its
+    /// next suspension point; a blocking child that has not started never
+    /// starts; a running blocking child sees [`is_cancelled`](crate::is_cancelled)
+    /// and runs on. The result is then `Err` with `is_cancelled()` (unless
+    /// the child had already finished, or a running blocking child
+    /// finishes anyway).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = knotwork::scope(|s| {
+    ///     let t = s.exec(std::future::pending::<()>());
+    ///     t.cancel();
+    ///     t.join().unwrap_err()
+    /// });
+    /// assert!(err.is_cancelled());
+    /// ```
+    pub fn cancel(&self) {
+        self.raw().cancel();
+    }
+
+    /// Whether the child has finished (with a value, a panic or a cancellation).
+    pub fn is_finished(&self) -> bool {
+        self.raw.as_ref().is_none_or(TaskRef::is_completed)
+    }
+}
+
+impl<T> Future for Task<'_, T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: the handle's reference; `T` is the child's output type.
+        let poll = unsafe { self.raw().poll_output::<T>(cx) };
+        if poll.is_ready() {
+            if let Some(raw) = self.raw.take() {
+                raw.drop_handle();
+            }
+        }
+        poll
+    }
+}
+
+impl<T> Drop for Task<'_, T> {
+    fn drop(&mut self) {
+        if let Some(raw) = self.raw.take() {
+            raw.drop_handle();
+        }
+    }
+}
+
+impl<T> fmt::Debug for Task<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task").field("finished", &self.is_finished()).finish()
+    }
+}

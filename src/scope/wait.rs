@@ -1,0 +1,67 @@
+//! Blocking waits for scope code: a pool worker helps run other work while
+//! it waits; any other thread parks.
+//!
+//! Both kinds of wait are woken through one per-thread [`Waker`] that
+//! unparks the thread's parker — the same parker a worker sleeps on in its
+//! idle protocol and a loop parks on in `block_on`, so a wake reaches the
+//! thread whatever it is waiting in.
+
+use super::latch::CountLatch;
+use crate::pool::worker::WorkerThread;
+use crate::sync::{Unparker, with_thread_parker};
+use std::cell::OnceCell;
+use std::sync::Arc;
+use std::task::{Wake, Waker};
+
+/// Unparks one thread.
+struct ThreadWake(Unparker);
+
+impl Wake for ThreadWake {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+crate::sync::thread_local_key! {
+    /// This thread's unparking waker, made on first use.
+    static THREAD_WAKER: OnceCell<Waker> = OnceCell::new();
+}
+
+/// A waker that unparks the current thread.
+pub(crate) fn thread_waker() -> Waker {
+    THREAD_WAKER.with(|cell| {
+        cell.get_or_init(|| Waker::from(Arc::new(ThreadWake(with_thread_parker(|p| p.unparker()))))).clone()
+    })
+}
+
+/// Blocks until `hint()` holds: helping with the pool's work on a worker,
+/// parked elsewhere. The caller has arranged for a wake (through
+/// [`thread_waker`]) when the condition becomes true.
+pub(crate) fn block_until(hint: impl Fn() -> bool) {
+    WorkerThread::with_current(|worker| match worker {
+        Some(worker) => worker.wait_until(&hint),
+        None => {
+            while !hint() {
+                with_thread_parker(|p| p.park(None));
+            }
+        }
+    })
+}
+
+/// Blocks until `latch` is set (see `latch.rs` for why only `poll_done`
+/// may say so). The caller has already given up its own unit, or does not
+/// hold one.
+pub(crate) fn wait_latch(latch: &CountLatch) {
+    let waker = thread_waker();
+    if latch.poll_done(&waker) {
+        return;
+    }
+    block_until(|| latch.is_zero_hint());
+    while !latch.poll_done(&waker) {
+        with_thread_parker(|p| p.park(None));
+    }
+}
