@@ -9,6 +9,9 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+/// `'scope` bounds the handle's life; `T` is the output type.
+type Marker<'scope, T> = PhantomData<(&'scope (), fn() -> T)>;
+
 /// The handle of a child spawned with [`Scope::exec`](crate::Scope::exec)
 /// or [`Scope::exec_blocking`](crate::Scope::exec_blocking).
 ///
@@ -31,9 +34,6 @@ use std::task::{Context, Poll};
 /// });
 /// assert_eq!((a, b), (21, 42));
 /// ```
-/// `'scope` bounds the handle's life; `T` is the output type.
-type Marker<'scope, T> = PhantomData<(&'scope (), fn() -> T)>;
-
 #[must_use = "dropping a Task does not cancel the child: its scope still joins it and discards the result"]
 pub struct Task<'scope, T> {
     raw: Option<TaskRef>,
