@@ -165,6 +165,12 @@ unsafe fn start_async(data: NonNull<()>, _registry: &Registry) {
 unsafe fn start_blocking(data: NonNull<()>, _registry: &Registry) {
     // SAFETY: the job's reference, handed over.
     let task = unsafe { TaskRef::from_raw(data.cast()) };
+    let scope = task.parent().expect("children have a parent").data.cast::<ScopeCore>();
+    // SAFETY: the child holds a unit of its scope, which keeps it alive.
+    if unsafe { scope.as_ref() }.is_cancelled() {
+        // Cancelled before it started: it never starts (`run` sees CLOSED).
+        task.cancel();
+    }
     // SAFETY: this worker is the child's runner (it is never bound to a
     // loop), and `task` is its queue entry. The closure's panic is caught
     // inside `run`; a blocking child is ready on its first poll.

@@ -29,6 +29,7 @@ pub use task::Task;
 use crate::Pool;
 use crate::event_loop::task::TaskPtr;
 use core::ScopeCore;
+use std::future::Future;
 
 /// Opens a scope on the current pool (the one whose worker this is, else
 /// the global pool); see [`Pool::scope`].
@@ -56,7 +57,9 @@ where
     Pool::current_or_global().scope(f)
 }
 
-/// Opens an async scope on the current pool; see [`Pool::scope_async`].
+/// Opens an async scope on the current pool (chosen when this is called);
+/// see [`Pool::scope_async`], which also says why this is a plain `fn`
+/// returning a future rather than an `async fn` (it is awaited the same way).
 ///
 /// # Examples
 ///
@@ -66,11 +69,12 @@ where
 /// }));
 /// assert_eq!(v, 42);
 /// ```
-pub async fn scope_async<F, R>(f: F) -> R
+pub fn scope_async<F, Fut>(f: F) -> impl Future<Output = Fut::Output>
 where
-    F: AsyncFnOnce(&Scope<'static, 'static>) -> R,
+    F: FnOnce(&'static Scope<'static, 'static>) -> Fut,
+    Fut: Future,
 {
-    Pool::current_or_global().scope_async(f).await
+    Pool::current_or_global().scope_async(f)
 }
 
 /// Whether the current task has been cancelled: the nursery child running

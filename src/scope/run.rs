@@ -30,7 +30,7 @@ use crate::pool::worker::WorkerThread;
 use crate::sync::Arc;
 use crate::{Pool, ShutdownError};
 use std::any::Any;
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -164,10 +164,23 @@ impl Pool {
     /// **Dropping the future before it completes cancels the children and
     /// blocks the dropping thread until they have stopped.**
     ///
+    /// The body is an async closure (`async |s| { .. }`) or a closure
+    /// returning a future (`|s| async move { .. }`); both satisfy the bound.
+    ///
+    /// This is a plain `fn` returning a future, used exactly like an
+    /// `async fn` (`pool.scope_async(f).await`), and the body is bound as
+    /// `FnOnce(&'static Scope) -> Fut` rather than `AsyncFnOnce(&Scope) -> R`.
+    /// Both are deliberate: with an `async fn` or an `AsyncFnOnce` bound the
+    /// future's type holds a projection whose lifetimes rustc erases when it
+    /// checks `Send` ("implementation of `AsyncFnOnce` is not general
+    /// enough"), so a scope could never be awaited inside an
+    /// [`exec`](Scope::exec) child. Here the body's future is a plain type
+    /// parameter, and the scope's future is `Send` whenever it is.
+    ///
     /// # Panics
     ///
-    /// If the pool is shut down, and like [`scope`](Self::scope) for panics
-    /// of the body and the children.
+    /// If the pool is shut down (when the future is made), and like
+    /// [`scope`](Self::scope) for panics of the body and the children.
     ///
     /// # Examples
     ///
@@ -181,18 +194,55 @@ impl Pool {
     /// assert_eq!(total, 3);
     /// # Ok::<(), knotwork::BuildError>(())
     /// ```
-    pub async fn scope_async<F, R>(&self, f: F) -> R
+    pub fn scope_async<F, Fut>(&self, f: F) -> impl Future<Output = Fut::Output> + use<F, Fut>
     where
-        F: AsyncFnOnce(&Scope<'static, 'static>) -> R,
+        F: FnOnce(&'static Scope<'static, 'static>) -> Fut,
+        Fut: Future,
     {
-        let mut guard = AsyncScope::open(&self.registry);
-        let scope: &Scope<'static, 'static> = &guard.scope;
-        let body = CatchUnwind(f(scope)).await;
-        if body.is_err() {
-            scope.core.cancel();
+        let guard = AsyncScope::open(&self.registry);
+        // SAFETY: the scope lives in a `Box` owned by `guard`, which the
+        // returned future owns next to the body; the body is dropped before
+        // the guard (`ScopeFuture`'s field order and its `Drop`), and a
+        // leaked future leaks both. So the reference outlives every use.
+        let scope: &'static Scope<'static, 'static> = unsafe { &*std::ptr::from_ref(&*guard.scope) };
+        ScopeFuture { body: Some(CatchUnwind(f(scope))), outcome: None, guard }
+    }
+}
+
+/// The future of `scope_async`: runs the body, then waits for the children.
+struct ScopeFuture<Fut: Future> {
+    /// The body, until it finishes. Declared first: dropped before `guard`.
+    body: Option<CatchUnwind<Fut>>,
+    /// The body's result, kept while the children are awaited.
+    outcome: Option<std::thread::Result<Fut::Output>>,
+    /// The open scope; its `Drop` cancels and blocks if we are dropped early.
+    guard: AsyncScope,
+}
+
+impl<Fut: Future> Future for ScopeFuture<Fut> {
+    type Output = Fut::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Fut::Output> {
+        // SAFETY: `body` is structurally pinned (never moved; dropped in
+        // place through `Pin::set`); `outcome` and `guard` are not pinned
+        // (the scope the children point to is behind the guard's `Box`).
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: see above.
+        let mut body = unsafe { Pin::new_unchecked(&mut this.body) };
+        if let Some(fut) = body.as_mut().as_pin_mut() {
+            let Poll::Ready(result) = fut.poll(cx) else { return Poll::Pending };
+            body.set(None);
+            if result.is_err() {
+                this.guard.scope.core.cancel();
+            }
+            this.outcome = Some(result);
+            this.guard.release_body_unit();
         }
-        let child_panic = guard.close().await;
-        rethrow(body, child_panic)
+        if !this.guard.poll_close(cx) {
+            return Poll::Pending;
+        }
+        let child_panic = this.guard.finish();
+        Poll::Ready(rethrow(this.outcome.take().expect("polled after completion"), child_panic))
     }
 }
 
@@ -223,16 +273,27 @@ impl AsyncScope {
         AsyncScope { scope, stage: CloseStage::Open }
     }
 
-    async fn close(&mut self) -> Option<Box<dyn Any + Send>> {
+    /// Gives up the body's unit of `pending` (once).
+    fn release_body_unit(&mut self) {
+        if self.stage == CloseStage::Open {
+            // SAFETY: the body's unit, released once.
+            unsafe { CountLatch::decrement(&self.scope.core.pending) };
+            self.stage = CloseStage::BodyUnitReleased;
+        }
+    }
+
+    /// Whether every child has finished; registers `cx`'s waker if not.
+    fn poll_close(&self, cx: &mut Context<'_>) -> bool {
+        self.scope.core.pending.poll_done(cx.waker())
+    }
+
+    /// After `poll_close` said yes: stops the timers (a short blocking wait
+    /// at most: they are cancelled), unregisters, releases the lease, and
+    /// returns the child panic to re-raise.
+    fn finish(&mut self) -> Option<Box<dyn Any + Send>> {
         let core = &self.scope.core;
-        // SAFETY: the body's unit.
-        unsafe { CountLatch::decrement(&core.pending) };
-        self.stage = CloseStage::BodyUnitReleased;
-        let core = &self.scope.core;
-        poll_fn(|cx| if core.pending.poll_done(cx.waker()) { Poll::Ready(()) } else { Poll::Pending }).await;
         let panic = core.finish();
-        // SAFETY: the owner's unit of `daemons`. From here on nothing can
-        // suspend, so `Drop` never sees this half-done.
+        // SAFETY: the owner's unit of `daemons`.
         unsafe { CountLatch::decrement(&core.daemons) };
         wait_latch(&core.daemons);
         core.unregister();

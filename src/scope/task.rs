@@ -19,7 +19,8 @@ type Marker<'scope, T> = PhantomData<(&'scope (), fn() -> T)>;
 /// blocking the thread. Either gives `Err(TaskError)` if the child panicked
 /// ([`TaskError::is_panic`]) or was cancelled ([`TaskError::is_cancelled`]).
 ///
-/// **Dropping a `Task` is allowed and does not cancel the child**: its scope
+/// **Dropping a `Task` is allowed and does not cancel the child** (so, like
+/// `std::thread::Scope::spawn`'s handle, it is not `#[must_use]`): its scope
 /// still joins it before returning, and discards its result. If a dropped
 /// child panicked, the scope re-raises that panic (nobody else observed it).
 /// To stop a child, call [`cancel`](Self::cancel).
@@ -34,7 +35,6 @@ type Marker<'scope, T> = PhantomData<(&'scope (), fn() -> T)>;
 /// });
 /// assert_eq!((a, b), (21, 42));
 /// ```
-#[must_use = "dropping a Task does not cancel the child: its scope still joins it and discards the result"]
 pub struct Task<'scope, T> {
     raw: Option<TaskRef>,
     _marker: Marker<'scope, T>,
