@@ -1,0 +1,130 @@
+//! Semantic 7: context slots.
+mod common;
+
+use common::within;
+use knotwork::{Pool, Slot};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+static USER: Slot<String> = Slot::new();
+static DEPTH: Slot<u32> = Slot::new();
+static ARC: Slot<Arc<Vec<u8>>> = Slot::new();
+
+fn pool(n: usize) -> Pool {
+    Pool::builder().threads(n).build().unwrap()
+}
+
+#[test]
+fn children_inherit_the_spawn_time_bindings_on_any_worker_and_pass_them_on() {
+    within(20, || {
+        let pool = pool(3);
+        let seen = USER.bind("ada".into(), || {
+            DEPTH.bind(1, || {
+                pool.scope(|s| {
+                    let a = s.exec_blocking(|| (USER.get(), DEPTH.get()));
+                    let b = s.exec(async {
+                        knotwork::sleep(Duration::from_millis(1)).await;
+                        (USER.get(), DEPTH.get())
+                    });
+                    let grandchild = s.exec_blocking(|| {
+                        knotwork::scope(|inner| inner.exec(async { USER.get() }).join().unwrap())
+                    });
+                    (a.join().unwrap(), b.join().unwrap(), grandchild.join().unwrap())
+                })
+            })
+        });
+        let expect = (Some("ada".to_string()), Some(1));
+        assert_eq!(seen.0, expect);
+        assert_eq!(seen.1, expect);
+        assert_eq!(seen.2.as_deref(), Some("ada"));
+    });
+}
+
+#[test]
+fn a_rebinding_in_a_child_never_leaks_to_parent_or_siblings() {
+    within(20, || {
+        let pool = pool(2);
+        DEPTH.bind(1, || {
+            pool.scope(|s| {
+                let a = s.exec_blocking(|| DEPTH.bind(99, || DEPTH.get()));
+                let b = s.exec(DEPTH.bind_async(50, async {
+                    knotwork::yield_now().await;
+                    DEPTH.get()
+                }));
+                assert_eq!(a.join().unwrap(), Some(99));
+                assert_eq!(b.join().unwrap(), Some(50));
+                assert_eq!(s.exec_blocking(|| DEPTH.get()).join().unwrap(), Some(1));
+                assert_eq!(DEPTH.get(), Some(1));
+            })
+        });
+        assert_eq!(DEPTH.get(), None);
+    });
+}
+
+#[test]
+fn a_rebinding_in_the_parent_after_the_spawn_is_not_seen() {
+    within(20, || {
+        let pool = pool(2);
+        let go = AtomicBool::new(false);
+        let seen = DEPTH.bind(1, || {
+            pool.scope(|s| {
+                let t = s.exec_blocking(|| {
+                    while !go.load(Ordering::SeqCst) {
+                        std::thread::yield_now();
+                    }
+                    DEPTH.get()
+                });
+                DEPTH.bind(2, || {
+                    go.store(true, Ordering::SeqCst);
+                    t.join().unwrap()
+                })
+            })
+        });
+        assert_eq!(seen, Some(1));
+    });
+}
+
+#[test]
+fn interleaved_async_tasks_on_one_loop_keep_their_own_bindings() {
+    within(20, || {
+        let pool = pool(1); // one worker: all children share its loop
+        let results = pool.scope(|s| {
+            let tasks: Vec<_> = (0..8u32)
+                .map(|i| {
+                    DEPTH.bind(i, || {
+                        s.exec(async move {
+                            let mut seen = Vec::new();
+                            for _ in 0..5 {
+                                seen.push(DEPTH.get());
+                                knotwork::yield_now().await;
+                            }
+                            seen.iter().all(|&d| d == Some(i))
+                        })
+                    })
+                })
+                .collect();
+            tasks.into_iter().map(|t| t.join().unwrap()).collect::<Vec<_>>()
+        });
+        assert!(results.into_iter().all(|ok| ok));
+    });
+}
+
+#[test]
+fn snapshot_shares_values_instead_of_copying_them() {
+    within(20, || {
+        let pool = pool(2);
+        let big = Arc::new(vec![0u8; 1 << 20]);
+        let same = ARC.bind(big.clone(), || {
+            pool.scope(|s| s.exec_blocking(|| ARC.with(|v| Arc::ptr_eq(v.unwrap(), &big))).join().unwrap())
+        });
+        assert!(same);
+    });
+}
+
+#[test]
+fn bindings_are_restored_after_a_panic() {
+    let r = std::panic::catch_unwind(|| DEPTH.bind(5, || panic!("inside")));
+    assert!(r.is_err());
+    assert_eq!(DEPTH.get(), None);
+}

@@ -1,0 +1,120 @@
+//! `scope_async`: joins, dropping it unfinished, leaking it, and using it
+//! inside `exec` children (its future is `Send`).
+mod common;
+
+use common::within;
+use knotwork::Pool;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+fn pool(n: usize) -> Pool {
+    Pool::builder().threads(n).build().unwrap()
+}
+
+fn assert_send<T: Send>(t: T) -> T {
+    t
+}
+
+#[test]
+fn joins_every_child_before_completing() {
+    within(20, || {
+        let pool = pool(2);
+        let done = Arc::new(AtomicUsize::new(0));
+        let d = done.clone();
+        knotwork::block_on(pool.scope_async(async move |s| {
+            for _ in 0..20 {
+                let d = d.clone();
+                s.exec(async move {
+                    knotwork::sleep(Duration::from_millis(2)).await;
+                    d.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+        }));
+        assert_eq!(done.load(Ordering::SeqCst), 20);
+    });
+}
+
+#[test]
+fn its_future_is_send_and_it_nests_inside_exec() {
+    within(20, || {
+        let pool = pool(2);
+        let v = pool.scope(|s| {
+            s.exec(assert_send(async {
+                knotwork::scope_async(|inner| async move {
+                    let a = inner.exec(async { 20 });
+                    let b = inner.exec_blocking(|| 22);
+                    a.await.unwrap() + b.await.unwrap()
+                })
+                .await
+            }))
+            .join()
+            .unwrap()
+        });
+        assert_eq!(v, 42);
+    });
+}
+
+#[test]
+fn dropping_it_unfinished_cancels_the_children_and_waits_for_them() {
+    within(20, || {
+        let pool = pool(2);
+        let stopped = Arc::new(AtomicBool::new(false));
+        let started = Arc::new(AtomicBool::new(false));
+        let (st, sp) = (started.clone(), stopped.clone());
+        let mut fut = Box::pin(pool.scope_async(async move |s| {
+            s.exec_blocking(move || {
+                st.store(true, Ordering::SeqCst);
+                while !knotwork::is_cancelled() {
+                    std::thread::yield_now();
+                }
+                std::thread::sleep(Duration::from_millis(10));
+                sp.store(true, Ordering::SeqCst);
+            });
+            std::future::pending::<()>().await;
+        }));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        while !started.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        drop(fut); // cancels, and returns only once the child has stopped
+        assert!(stopped.load(Ordering::SeqCst));
+    });
+}
+
+#[test]
+fn leaking_it_is_sound_and_its_children_still_finish() {
+    within(20, || {
+        let pool = pool(2);
+        let finished = Arc::new(AtomicBool::new(false));
+        let f = finished.clone();
+        let mut fut = Box::pin(pool.scope_async(async move |s| {
+            s.exec(async move {
+                knotwork::sleep(Duration::from_millis(10)).await;
+                f.store(true, Ordering::SeqCst);
+            });
+            std::future::pending::<()>().await;
+        }));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        std::mem::forget(fut); // the scope's state is leaked, never freed
+        assert!(common::eventually(10, || finished.load(Ordering::SeqCst)));
+        // The leaked scope still holds its lease on the pool (it is accepted
+        // work that never finishes), so shutting the pool down would wait
+        // forever: leak the pool too (docs/guarantees.md says so).
+        std::mem::forget(pool);
+    });
+}
+
+#[test]
+fn a_task_handle_can_outlive_its_async_scope() {
+    within(20, || {
+        let pool = pool(2);
+        let task = knotwork::block_on(pool.scope_async(async |s| s.exec(async { 7 })));
+        assert!(task.is_finished());
+        assert_eq!(task.join().unwrap(), 7);
+    });
+}
