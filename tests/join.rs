@@ -44,7 +44,7 @@ fn dropped_task_is_still_joined_and_its_borrow_ends_in_time() {
         let mut v = vec![0u64; 1000];
         pool.scope(|s| {
             for chunk in v.chunks_mut(100) {
-                let _ = s.exec_blocking(move || chunk.iter_mut().for_each(|x| *x += 1));
+                drop(s.exec_blocking(move || chunk.iter_mut().for_each(|x| *x += 1)));
             }
         });
         assert!(v.iter().all(|&x| x == 1));
