@@ -57,6 +57,10 @@ pub(crate) struct LoopCore {
     pub(crate) timers: RefCell<Timers>,
     /// Inside a poll of one of this loop's tasks (see module docs).
     polling: Cell<bool>,
+    /// How many polls of this loop's tasks (or `block_on` roots) are on this
+    /// thread's stack. Unlike `polling`, never cleared by `PollGuardOff`: a
+    /// teardown while it is non-zero would free a future that is running.
+    running: Cell<u32>,
     /// Set once by teardown.
     torn_down: Cell<bool>,
     /// Run at teardown, in registration order.
@@ -138,6 +142,7 @@ fn create(slot: &ThreadLoop) -> Rc<LoopCore> {
                 tasks: RefCell::new(Slab::new()),
                 timers: RefCell::new(Timers::default()),
                 polling: Cell::new(false),
+                running: Cell::new(0),
                 torn_down: Cell::new(false),
                 on_teardown: RefCell::new(Vec::new()),
             });
@@ -159,8 +164,16 @@ pub(crate) fn try_current() -> Option<Rc<LoopCore>> {
         .flatten()
 }
 
+/// Whether a task of this thread's loop (or a `block_on` root) is being
+/// polled somewhere up the stack: tearing the loop down now would drop a
+/// future in the middle of its own poll.
+pub(crate) fn is_running_a_task() -> bool {
+    try_current().is_some_and(|core| core.running.get() > 0)
+}
+
 /// Tears down this thread's loop now, if it has one, and marks the thread
-/// as having no loop for the rest of its life. Used by pool workers.
+/// as having no loop for the rest of its life. Used by pool workers (after
+/// their last job, so nothing of the loop is running).
 pub(crate) fn teardown_current() -> bool {
     clear_fast();
     let slot = CURRENT.try_with(|slot| std::mem::replace(&mut *slot.0.borrow_mut(), Slot::Dead));
@@ -199,6 +212,7 @@ pub(crate) struct PollGuard<'a> {
 
 impl<'a> PollGuard<'a> {
     pub(crate) fn enter(core: &'a LoopCore) -> Self {
+        core.running.set(core.running.get() + 1);
         PollGuard { core, prev: core.polling.replace(true) }
     }
 }
@@ -206,6 +220,7 @@ impl<'a> PollGuard<'a> {
 impl Drop for PollGuard<'_> {
     fn drop(&mut self) {
         self.core.polling.set(self.prev);
+        self.core.running.set(self.core.running.get() - 1);
     }
 }
 
@@ -303,7 +318,7 @@ impl LoopCore {
             match waker {
                 Some(waker) => {
                     fired = true;
-                    waker.wake();
+                    wake_caught(waker);
                 }
                 None => return fired,
             }
@@ -353,6 +368,16 @@ impl LoopCore {
         for hook in hooks {
             run_hook(hook);
         }
+    }
+}
+
+/// Wakes `waker`, containing a panic of its `wake`: a waker is foreign
+/// code, and an unwind out of the loop's tick would escape the waits that
+/// run it (a worker's `wait_until` inside `join` or a scope) while their
+/// stack still holds jobs other threads point to.
+pub(crate) fn wake_caught(waker: std::task::Waker) {
+    if catch_unwind(AssertUnwindSafe(|| waker.wake())).is_err() {
+        eprintln!("knotwork: a Waker panicked in wake(); the panic was discarded");
     }
 }
 

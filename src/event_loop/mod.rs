@@ -142,6 +142,12 @@ impl Loop {
     /// Useful on threads whose end you do not control, and in loom models
     /// (where thread-local destructors are not modelled).
     ///
+    /// # Panics
+    ///
+    /// On a pool worker (its loop is the pool's to tear down, at shutdown),
+    /// and from inside a task of this loop or a `block_on` on this thread
+    /// (the loop would drop a future in the middle of its own poll).
+    ///
     /// # Examples
     ///
     /// ```
@@ -153,6 +159,18 @@ impl Loop {
     /// }).join().unwrap();
     /// ```
     pub fn teardown_current() -> bool {
+        if crate::pool::worker::WorkerThread::with_current(|w| w.is_some()) {
+            panic!(
+                "Loop::teardown_current was called on a knotwork pool worker; its loop serves the \
+                 worker for its whole life and is torn down by Pool::shutdown"
+            );
+        }
+        if core::is_running_a_task() {
+            panic!(
+                "Loop::teardown_current was called from inside a task (or block_on) of the loop \
+                 it would tear down; call it once the loop is idle"
+            );
+        }
         core::teardown_current()
     }
 

@@ -248,7 +248,12 @@ impl Pool {
             // past it (it runs under `catch_unwind`).
             worker.push(unsafe { job_b.as_job_ref() });
             let result_a = std::panic::catch_unwind(std::panic::AssertUnwindSafe(a));
+            // An unwind out of the wait would free `job_b` while another
+            // worker may be running it: abort instead (nothing in the wait
+            // is meant to unwind; this is the last line of defence).
+            let abort = worker::AbortOnUnwind;
             worker.wait_until(|| job_b.latch.probe());
+            std::mem::forget(abort);
             let result_b = job_b.into_result();
             match (result_a, result_b) {
                 (Ok(ra), Ok(rb)) => Ok((ra, rb)),

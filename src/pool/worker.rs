@@ -61,11 +61,15 @@ pub(crate) fn main(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>,
     };
     WORKER.with(|w| w.set(&worker));
     worker.run();
+    // No longer a worker: code that teardown runs (the drops of tasks left
+    // on the loop, `on_teardown` hooks) must not push to this exiting
+    // worker's deque; a submission from it now goes through the top-level
+    // path, which the shut-down pool refuses.
+    WORKER.with(|w| w.set(ptr::null()));
     // Explicit teardown before the thread returns: `join` (loom's in
     // particular) may return before thread-local destructors have run, and
     // `shutdown` promises the loops are gone when it returns.
     let _had_loop = loop_core::teardown_current();
-    WORKER.with(|w| w.set(ptr::null()));
 }
 
 impl WorkerThread {
@@ -246,5 +250,21 @@ pub(crate) fn backoff(round: u32) {
         }
     } else {
         thread::yield_now();
+    }
+}
+
+/// Aborts the process if dropped during an unwind: guards the spans in which
+/// unwinding would free stack memory that other threads still point to (a
+/// `join`'s stack job, a scope's core).
+pub(crate) struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "knotwork: unwinding out of a wait whose stack other threads still use; aborting to stay sound"
+            );
+            std::process::abort();
+        }
     }
 }

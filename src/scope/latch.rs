@@ -87,9 +87,10 @@ impl CountLatch {
             state.done = true;
             state.waker.take()
         };
-        // The unlock above was the last access to `self`.
+        // The unlock above was the last access to `self`. An async owner's
+        // waker may be foreign; its panic must not unwind into the finisher.
         if let Some(waker) = waker {
-            waker.wake();
+            crate::event_loop::core::wake_caught(waker);
         }
     }
 

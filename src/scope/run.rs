@@ -26,7 +26,7 @@ use super::latch::CountLatch;
 use super::nursery::Scope;
 use super::wait::wait_latch;
 use crate::pool::registry::Registry;
-use crate::pool::worker::WorkerThread;
+use crate::pool::worker::{AbortOnUnwind, WorkerThread};
 use crate::sync::Arc;
 use crate::{Pool, ShutdownError};
 use std::any::Any;
@@ -41,19 +41,6 @@ use std::task::{Context, Poll};
 fn acquire_lease(registry: &Registry) -> Result<(), ShutdownError> {
     let on_own_worker = WorkerThread::with_current(|w| w.is_some_and(|w| w.belongs_to(registry)));
     if on_own_worker { registry.accept_child() } else { registry.accept_top_level() }
-}
-
-/// Aborts the process if dropped during an unwind: covers the span in which
-/// unwinding would free a scope's core while children still point to it.
-struct AbortOnUnwind;
-
-impl Drop for AbortOnUnwind {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("knotwork: a scope unwound while its children were running; aborting to stay sound");
-            std::process::abort();
-        }
-    }
 }
 
 /// Waits for every child and timer of `core` (blocking), after the body is

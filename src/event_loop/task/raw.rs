@@ -585,7 +585,8 @@ impl TaskRef {
         if prev & AWAITER != 0 {
             let waker = header.awaiter.lock().take();
             if let Some(waker) = waker {
-                waker.wake();
+                // A foreign waker's panic must not skip the parent hook below.
+                crate::event_loop::core::wake_caught(waker);
             }
         }
         if let Some(parent) = &header.parent {
