@@ -6,7 +6,7 @@ use common::{eventually, within};
 use knotwork::{Loop, Pool};
 use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// Counts, per pool, worker threads that have fully exited: a thread-local
@@ -107,7 +107,7 @@ fn shutdown_tears_down_each_loop_once_and_joins_every_thread() {
 }
 
 #[test]
-fn shutdown_drops_tasks_left_on_worker_loops_exactly_once() {
+fn shutdown_lets_tasks_left_on_worker_loops_run_to_their_end_once() {
     within(30, || {
         struct CountDrop(Arc<AtomicUsize>);
         impl Drop for CountDrop {
@@ -117,19 +117,34 @@ fn shutdown_drops_tasks_left_on_worker_loops_exactly_once() {
         }
         let pool = Pool::builder().threads(1).build().unwrap();
         let drops = Arc::new(AtomicUsize::new(0));
-        let d = drops.clone();
+        let finished = Arc::new(AtomicUsize::new(0));
+        let release = Arc::new(AtomicBool::new(false));
+        let (d, f, r) = (drops.clone(), finished.clone(), release.clone());
         pool.run(move || {
             let guard = CountDrop(d);
-            // A task that never finishes, left on the worker's loop.
+            // A task the job leaves on the worker's loop: work that accepted
+            // work spawned. It waits for a signal that comes only after
+            // shutdown has begun.
             drop(knotwork::spawn_local(async move {
                 let _guard = guard;
-                std::future::pending::<()>().await;
+                while !r.load(Ordering::SeqCst) {
+                    knotwork::sleep(Duration::from_millis(1)).await;
+                }
+                f.fetch_add(1, Ordering::SeqCst);
             }));
         })
         .unwrap();
-        assert_eq!(drops.load(Ordering::SeqCst), 0);
-        pool.shutdown().unwrap();
-        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        let releaser = {
+            let release = release.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(30));
+                release.store(true, Ordering::SeqCst);
+            })
+        };
+        pool.shutdown().unwrap(); // waits for the task, which then finishes
+        assert_eq!(finished.load(Ordering::SeqCst), 1);
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "its future was dropped exactly once");
+        releaser.join().unwrap();
     });
 }
 
@@ -184,12 +199,22 @@ fn dropping_the_last_handle_on_a_worker_does_not_deadlock() {
         // The job owns the last handle and drops it on the worker.
         let ran = Arc::new(AtomicUsize::new(0));
         let r = ran.clone();
-        p.clone()
+        let go = Arc::new(AtomicBool::new(false));
+        let g = go.clone();
+        let submitter = p.clone();
+        submitter
             .spawn(move || {
+                // Wait until every off-pool handle is gone, so that this
+                // drop really is the last one, made on the worker.
+                while !g.load(Ordering::SeqCst) {
+                    std::thread::yield_now();
+                }
                 r.fetch_add(1, Ordering::SeqCst);
                 drop(p);
             })
             .unwrap();
+        drop(submitter);
+        go.store(true, Ordering::SeqCst);
         assert!(eventually(10, || exited.load(Ordering::SeqCst) == 1), "the worker exits on its own");
         assert_eq!(ran.load(Ordering::SeqCst), 1);
         assert_eq!(torn_down.load(Ordering::SeqCst), 1);

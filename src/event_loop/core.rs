@@ -51,8 +51,14 @@ pub(crate) struct LoopCore {
     pub(crate) shared: Arc<LoopShared>,
     /// Tasks ready to be polled, each entry owning one reference.
     ready: RefCell<VecDeque<TaskRef>>,
-    /// Every live task (one reference each): what teardown cancels.
-    tasks: RefCell<Slab<TaskRef>>,
+    /// Every live task (one reference each): what teardown cancels. The flag
+    /// says whether the task holds a unit of its pool's outstanding work.
+    tasks: RefCell<Slab<(TaskRef, bool)>>,
+    /// On a pool worker: the pool's outstanding-work count, in which every
+    /// `spawn_local` task of this loop holds a unit until it completes, so
+    /// that shutdown lets it run to its end like any other work that
+    /// accepted work spawned.
+    work: Option<Box<dyn WorkCounter>>,
     /// Sleeping futures' deadlines.
     pub(crate) timers: RefCell<Timers>,
     /// Inside a poll of one of this loop's tasks (see module docs).
@@ -104,6 +110,26 @@ fn clear_fast() {
     let _ = CURRENT_FAST.try_with(|fast| fast.set(std::ptr::null()));
 }
 
+/// A pool's outstanding-work count, as a loop sees it (implemented by the
+/// pool's registry; the loop does not know about pools otherwise).
+pub(crate) trait WorkCounter {
+    /// Counts one unit, unless the pool has terminated.
+    fn accept(&self) -> bool;
+    /// Releases one unit.
+    fn release(&self);
+}
+
+crate::sync::thread_local_key! {
+    /// The counter a pool worker hands to the loop it will create.
+    static WORK_COUNTER: RefCell<Option<Box<dyn WorkCounter>>> = RefCell::new(None);
+}
+
+/// Called by a pool worker before anything creates its loop: the loop's
+/// local tasks will count as the pool's outstanding work.
+pub(crate) fn install_work_counter(counter: Box<dyn WorkCounter>) {
+    WORK_COUNTER.with(|w| *w.borrow_mut() = Some(counter));
+}
+
 const DEAD_MSG: &str = "this thread's knotwork loop has already been torn down (the thread is exiting); \
                         no new loop is created for it";
 
@@ -140,6 +166,7 @@ fn create(slot: &ThreadLoop) -> Rc<LoopCore> {
                 shared: Arc::new(LoopShared::new(unparker)),
                 ready: RefCell::new(VecDeque::new()),
                 tasks: RefCell::new(Slab::new()),
+                work: WORK_COUNTER.with(|w| w.borrow_mut().take()),
                 timers: RefCell::new(Timers::default()),
                 polling: Cell::new(false),
                 running: Cell::new(0),
@@ -256,10 +283,11 @@ impl LoopCore {
             unsafe { new.table.cancel_in_place() };
             return LocalTask::new(new.handle);
         }
+        let counted = self.work.as_ref().is_some_and(|w| w.accept());
         let mut tasks = self.tasks.borrow_mut();
         let entry = tasks.vacant_entry();
         new.table.set_key(entry.key());
-        entry.insert(new.table);
+        entry.insert((new.table, counted));
         drop(tasks);
         self.ready.borrow_mut().push_back(new.queued);
         LocalTask::new(new.handle)
@@ -280,7 +308,8 @@ impl LoopCore {
         let mut tasks = self.tasks.borrow_mut();
         let entry = tasks.vacant_entry();
         table.set_key(entry.key());
-        entry.insert(table);
+        // Not counted: a nursery child runs under its scope's lease.
+        entry.insert((table, false));
         drop(tasks);
         self.ready.borrow_mut().push_back(queued);
     }
@@ -304,7 +333,10 @@ impl LoopCore {
             drop(guard);
             if let RunOutcome::Completed = outcome {
                 let removed = self.tasks.borrow_mut().try_remove(key);
-                drop(removed);
+                if let Some((task, counted)) = removed {
+                    drop(task);
+                    self.release_unit(counted);
+                }
             }
         }
         fired || ran > 0
@@ -343,6 +375,14 @@ impl LoopCore {
         }
     }
 
+    fn release_unit(&self, counted: bool) {
+        if counted {
+            if let Some(work) = &self.work {
+                work.release();
+            }
+        }
+    }
+
     /// Tears the loop down (see the module docs). Idempotent.
     pub(crate) fn teardown(&self) {
         if self.torn_down.replace(true) {
@@ -356,11 +396,12 @@ impl LoopCore {
                 break;
             }
             drop(ready);
-            for (_, task) in tasks {
+            for (_, (task, counted)) in tasks {
                 // SAFETY: this is the loop's thread and no task is running
                 // (teardown never happens inside a poll: the slot is already
                 // `Dead` or being destroyed, so no driver is on the stack).
                 unsafe { task.cancel_in_place() };
+                self.release_unit(counted);
             }
         }
         drop(std::mem::take(&mut *self.timers.borrow_mut()));

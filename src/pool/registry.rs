@@ -31,7 +31,7 @@ use super::sleep::Sleep;
 use crate::ShutdownError;
 use crate::sync::deque::{Injector, Stealer};
 use crate::sync::thread::JoinHandle;
-use crate::sync::{AtomicUsize, Mutex, Ordering};
+use crate::sync::{Arc, AtomicUsize, Mutex, Ordering};
 use std::any::Any;
 
 /// The shutdown flag in `Registry::state`.
@@ -191,5 +191,16 @@ impl Registry {
         // ORDERING: AcqRel, like `Arc::drop`: every handle's use happens-before
         // the shutdown the last one starts.
         self.handles.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+}
+
+/// Lets a worker's loop count its local tasks as outstanding work.
+impl crate::event_loop::core::WorkCounter for Arc<Registry> {
+    fn accept(&self) -> bool {
+        self.accept_child().is_ok()
+    }
+
+    fn release(&self) {
+        Registry::release(self);
     }
 }

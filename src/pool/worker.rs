@@ -53,6 +53,7 @@ crate::sync::thread_local_key! {
 /// The body of worker thread `index`.
 pub(crate) fn main(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>, parker: Parker) {
     install_thread_parker(parker);
+    loop_core::install_work_counter(Box::new(registry.clone()));
     let worker = WorkerThread {
         index,
         registry,
