@@ -1,25 +1,49 @@
-//! A short tour of knotwork's runtime core: the work-stealing pool and the
-//! per-thread loops. Run it with
+//! A tour of knotwork: the five use cases of the Python original, a
+//! fail-fast fan-out/fan-in, then the runtime underneath (one loop per
+//! thread, fork/join, timers, exact shutdown). Run it with
 //!
 //! ```text
 //! cargo run --release --example tour
 //! ```
 //!
-//! Each step prints what it shows. The nursery scopes (`scope`, `exec`,
-//! `exec_blocking`) will extend this tour when they land.
+//! Each step prints what it shows. The five use cases are also runnable
+//! alone: `cargo run --example seed_1_async_calls_sync`, and so on.
 
-use knotwork::{Loop, Pool, block_on, sleep, spawn_local, timeout, yield_now};
+#[allow(dead_code)]
+#[path = "seed_1_async_calls_sync.rs"]
+mod seed_1;
+#[allow(dead_code)]
+#[path = "seed_2_sync_calls_sync_that_runs_async.rs"]
+mod seed_2;
+#[allow(dead_code)]
+#[path = "seed_3_async_calls_sync_that_runs_async.rs"]
+mod seed_3;
+#[allow(dead_code)]
+#[path = "seed_4_async_runs_async_elsewhere.rs"]
+mod seed_4;
+#[allow(dead_code)]
+#[path = "seed_5_sync_calls_async.rs"]
+mod seed_5;
+
+use knotwork::{Loop, Pool, block_on, sleep, spawn_local, timeout};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let pool = Pool::builder().threads(4).thread_name("tour").build()?;
-    println!("knotwork tour — a pool of {} worker threads\n", pool.threads());
+    println!("knotwork tour\n\n== the five use cases of the Python original, as nurseries\n");
+    seed_1::run();
+    seed_2::run();
+    seed_3::run();
+    seed_4::run();
+    seed_5::run();
 
-    step_offload_from_async(&pool)?;
-    step_async_from_sync(&pool)?;
+    let pool = Pool::builder().threads(4).thread_name("tour").build()?;
+    println!("== fail fast: a fan-out whose child fails, on a pool of {} threads\n", pool.threads());
+    step_fail_fast(&pool);
+
+    println!("== the runtime underneath\n");
     step_one_loop_per_thread(&pool)?;
     step_fork_join(&pool)?;
     step_timers();
@@ -27,45 +51,49 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// The original's use case 1: async code calls a blocking function.
-fn step_offload_from_async(pool: &Pool) -> Result<(), Box<dyn std::error::Error>> {
-    println!("1. async code offloads a blocking function to the pool");
-    let caller = std::thread::current().name().unwrap_or("?").to_owned();
-    let (sum, worker) = block_on(async {
-        sleep(Duration::from_millis(1)).await;
-        pool.run(|| {
-            let sum: u64 = (1..=1_000_000u64).sum();
-            (sum, std::thread::current().name().unwrap_or("?").to_owned())
+/// A fan-out/fan-in with a deliberately failing child: its panic cancels
+/// the siblings, the scope joins them all, then re-raises the payload.
+fn step_fail_fast(pool: &Pool) {
+    println!("1. fan out 8 downloads; download 5 fails");
+    let finished = AtomicUsize::new(0);
+    // A one-line report instead of the default hook's message and backtrace.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current().name().unwrap_or("?").to_owned();
+        println!("   (a child panicked on {thread:?}: {})", info.payload_as_str().unwrap_or("?"));
+    }));
+    let start = Instant::now();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pool.scope(|s| {
+            for i in 0..8u64 {
+                let finished = &finished;
+                s.exec(async move {
+                    if i == 5 {
+                        sleep(Duration::from_millis(5)).await;
+                        panic!("download {i} failed: connection reset");
+                    }
+                    sleep(Duration::from_millis(200 + 10 * i)).await;
+                    finished.fetch_add(1, Ordering::SeqCst);
+                });
+            }
         })
-    })?;
-    println!("   caller thread {caller:?} awaited; worker {worker:?} computed sum = {sum}\n");
-    Ok(())
-}
-
-/// The original's use case 5: sync code calls an async function, which runs
-/// on the worker's own, lazily created loop.
-fn step_async_from_sync(pool: &Pool) -> Result<(), Box<dyn std::error::Error>> {
-    println!("2. sync code runs an async function on a worker's own loop");
-    let (value, loop_id) = pool.run(|| {
-        block_on(async {
-            let a = spawn_local(async {
-                sleep(Duration::from_millis(2)).await;
-                20
-            });
-            let b = spawn_local(async {
-                yield_now().await;
-                22
-            });
-            (a.await.unwrap() + b.await.unwrap(), Loop::current().id())
-        })
-    })?;
-    println!("   two local tasks on {loop_id} returned {value}\n");
-    Ok(())
+    }));
+    let took = start.elapsed();
+    std::panic::set_hook(default_hook);
+    let payload = outcome
+        .err()
+        .map(|p| p.downcast_ref::<String>().cloned().unwrap_or_else(|| "<non-string payload>".to_owned()));
+    println!(
+        "   the scope re-raised {:?} after {took:.2?}: {} of 7 slow siblings finished, the rest were \
+         cancelled at their .await and joined first\n",
+        payload.unwrap_or_default(),
+        finished.load(Ordering::SeqCst),
+    );
 }
 
 /// `ensure_thread_event_loop`, done right: one loop per thread, cached.
 fn step_one_loop_per_thread(pool: &Pool) -> Result<(), Box<dyn std::error::Error>> {
-    println!("3. every thread gets exactly one loop, created on first use and cached");
+    println!("2. every thread gets exactly one loop, created on first use and cached");
     // One job per worker: each waits at the barrier, so no worker can take two.
     let barrier = Arc::new(std::sync::Barrier::new(pool.threads()));
     let per_thread = Arc::new(Mutex::new(BTreeSet::new()));
@@ -105,7 +133,7 @@ fn step_one_loop_per_thread(pool: &Pool) -> Result<(), Box<dyn std::error::Error
 
 /// Fork/join on the work-stealing pool, helping while waiting.
 fn step_fork_join(pool: &Pool) -> Result<(), Box<dyn std::error::Error>> {
-    println!("4. fork/join: fib(27) with Pool::join at every level, no cutoff");
+    println!("3. fork/join: fib(27) with Pool::join at every level, no cutoff");
     fn fib(pool: &Pool, n: u64) -> u64 {
         if n < 2 {
             return n;
@@ -127,7 +155,7 @@ fn step_fork_join(pool: &Pool) -> Result<(), Box<dyn std::error::Error>> {
 
 /// Timers on one loop.
 fn step_timers() {
-    println!("5. timers: 10,000 concurrent 10 ms sleeps on this thread's loop, and a timeout");
+    println!("4. timers: 10,000 concurrent 10 ms sleeps on this thread's loop, and a timeout");
     let start = Instant::now();
     let woke = block_on(async {
         let woke = Arc::new(AtomicUsize::new(0));
@@ -152,7 +180,7 @@ fn step_timers() {
 
 /// Exact shutdown: accepted work finishes, loops torn down, threads joined.
 fn step_shutdown(pool: Pool) -> Result<(), Box<dyn std::error::Error>> {
-    println!("6. shutdown is exact");
+    println!("5. shutdown is exact");
     let torn_down = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
     for _ in 0..pool.threads() * 4 {
@@ -160,8 +188,9 @@ fn step_shutdown(pool: Pool) -> Result<(), Box<dyn std::error::Error>> {
         pool.spawn(move || {
             let lp = Loop::current();
             if lp.task_count() == 0 {
-                // A task left on the worker's loop: dropped at teardown.
-                drop(spawn_local(std::future::pending::<()>()));
+                // A task the job leaves on the worker's loop: work that
+                // accepted work spawned, so shutdown lets it finish too.
+                drop(spawn_local(async { sleep(Duration::from_millis(20)).await }));
                 lp.on_teardown(move || {
                     torn_down.fetch_add(1, Ordering::SeqCst);
                 });
@@ -173,7 +202,7 @@ fn step_shutdown(pool: Pool) -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     pool.shutdown()?;
     println!(
-        "   shutdown took {:.2?}: {} accepted jobs finished, {} worker loops torn down",
+        "   shutdown took {:.2?}: {} accepted jobs and the tasks they left finished, {} worker loops torn down",
         start.elapsed(),
         done.load(Ordering::SeqCst),
         torn_down.load(Ordering::SeqCst)
