@@ -60,7 +60,10 @@ fn step_fail_fast(pool: &Pool) {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|info| {
         let thread = std::thread::current().name().unwrap_or("?").to_owned();
-        println!("   (a child panicked on {thread:?}: {})", info.payload_as_str().unwrap_or("?"));
+        let payload = info.payload();
+        let msg =
+            payload.downcast_ref::<String>().map(String::as_str).or(payload.downcast_ref::<&str>().copied());
+        println!("   (a child panicked on {thread:?}: {})", msg.unwrap_or("?"));
     }));
     let start = Instant::now();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
