@@ -6,8 +6,8 @@
 //! It re-imagines a Python library built on `asyncio.to_thread`: run sync or
 //! async work on a pool thread, give every thread its own event loop, set a
 //! global default pool. knotwork adds what the original lacks — exact
-//! shutdown, loops that are torn down, and (in the nursery layer built on
-//! this core) joins that are guaranteed.
+//! shutdown, loops that are torn down, and nursery scopes whose joins are
+//! guaranteed.
 //!
 //! ## The pieces
 //!
@@ -16,9 +16,25 @@
 //! | [`Pool`] | work-stealing threads: per-worker deques, a global injector, random-victim stealing, parking idle workers | `src/pool/` |
 //! | [`Loop`] | one per thread, created lazily and cached: tasks, timers, cross-thread wakes | `src/event_loop/` |
 //! | [`block_on`], [`spawn_local`], [`sleep`], [`timeout`], [`yield_now`] | run async code on this thread's loop | `src/event_loop/` |
+//! | [`scope`], [`Scope`], [`Task`], [`scope_async`], [`is_cancelled`] | nursery scopes: children joined before the scope returns, cancelled together, panics re-raised | `src/scope/` |
+//! | [`Slot`] | context slots, inherited by every child of a scope | `src/context/` |
 //! | `sync` | the facade every atomic, lock and thread goes through, so loom checks the real code | `src/sync/` |
 //!
 //! ## A first look
+//!
+//! ```
+//! // A nursery: both children are joined before `scope` returns, and they
+//! // may borrow from the caller's stack.
+//! let mut halves = [0u64; 2];
+//! let (lo, hi) = halves.split_at_mut(1);
+//! knotwork::scope(|s| {
+//!     s.exec_blocking(|| lo[0] = (1..=50).sum());
+//!     s.exec(async { hi[0] = (51..=100).sum() });
+//! });
+//! assert_eq!(halves[0] + halves[1], 5050);
+//! ```
+//!
+//! The pool and the loops underneath:
 //!
 //! ```
 //! use std::time::Duration;
@@ -40,9 +56,9 @@
 //!
 //! ## Guarantees
 //!
-//! docs/guarantees.md states each guarantee (shutdown, loop lifetime) and
-//! names the test that shows it; docs/architecture.md draws the pool and the
-//! loop.
+//! docs/guarantees.md states each guarantee (shutdown, loop lifetime,
+//! scopes, context slots) and names the test that shows it;
+//! docs/architecture.md draws the pool, the loop and the scopes.
 
 #![warn(missing_docs, missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
