@@ -130,6 +130,13 @@ pub(crate) fn install_work_counter(counter: Box<dyn WorkCounter>) {
     WORK_COUNTER.with(|w| *w.borrow_mut() = Some(counter));
 }
 
+/// Drops the counter if no loop took it. Workers call this before they
+/// exit, rather than leave a pool reference to a thread-local destructor
+/// (which loom's `join` does not wait for).
+pub(crate) fn uninstall_work_counter() {
+    let _ = WORK_COUNTER.try_with(|w| w.borrow_mut().take());
+}
+
 const DEAD_MSG: &str = "this thread's knotwork loop has already been torn down (the thread is exiting); \
                         no new loop is created for it";
 

@@ -71,6 +71,7 @@ pub(crate) fn main(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>,
     // particular) may return before thread-local destructors have run, and
     // `shutdown` promises the loops are gone when it returns.
     let _had_loop = loop_core::teardown_current();
+    loop_core::uninstall_work_counter();
 }
 
 impl WorkerThread {

@@ -112,8 +112,15 @@ impl ScopeCore {
     /// Registers with the scope of the child this thread is running (so a
     /// cancellation up there reaches us), inheriting its cancellation.
     ///
+    /// Only for sync scopes: a sync scope is one call made inside the
+    /// child's run, so the child and its scope outlive it. An async scope's
+    /// future can be moved out of the task that made it and outlive that
+    /// task, so it does not register (it is reached by being dropped when
+    /// the enclosing child is cancelled).
+    ///
     /// # Safety
-    /// `self` stays at this address until [`unregister`](Self::unregister).
+    /// `self` stays at this address until [`unregister`](Self::unregister),
+    /// which happens before the current task's run returns.
     pub(crate) unsafe fn register(&mut self) {
         let Some(task) = TaskPtr::current() else { return };
         // SAFETY: the task is running on this thread, so it is alive.
@@ -121,15 +128,16 @@ impl ScopeCore {
         let parent = data.cast::<ScopeCore>();
         // SAFETY: the running child's scope outlives the child.
         let parent_ref = unsafe { parent.as_ref() };
-        let key = {
-            let mut inner = parent_ref.inner.lock();
-            if parent_ref.cancelled.load(Ordering::Acquire) {
-                // ORDERING: Relaxed: nobody else can see this scope yet.
-                self.cancelled.store(true, Ordering::Relaxed);
-            }
-            inner.nested.insert(NonNull::from(&*self))
-        };
-        self.parent = Some(ParentScope { scope: parent, task, key });
+        let mut inner = parent_ref.inner.lock();
+        let entry = inner.nested.vacant_entry();
+        // Every write to `self` happens before its address is published
+        // (the insert below), under the parent's lock.
+        self.parent = Some(ParentScope { scope: parent, task, key: entry.key() });
+        if parent_ref.cancelled.load(Ordering::Acquire) {
+            // ORDERING: Relaxed: nobody else can see this scope yet.
+            self.cancelled.store(true, Ordering::Relaxed);
+        }
+        entry.insert(NonNull::from(&*self));
     }
 
     /// Undoes [`register`](Self::register).

@@ -33,6 +33,7 @@ use std::any::Any;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
 /// Takes the lease that keeps `registry`'s pool open while a scope may
@@ -187,11 +188,11 @@ impl Pool {
         Fut: Future,
     {
         let guard = AsyncScope::open(&self.registry);
-        // SAFETY: the scope lives in a `Box` owned by `guard`, which the
-        // returned future owns next to the body; the body is dropped before
-        // the guard (`ScopeFuture`'s field order and its `Drop`), and a
-        // leaked future leaks both. So the reference outlives every use.
-        let scope: &'static Scope<'static, 'static> = unsafe { &*std::ptr::from_ref(&*guard.scope) };
+        // SAFETY: the scope is a heap allocation that `guard` frees in its
+        // `Drop`; the returned future owns `guard` next to the body, which
+        // is dropped first (`ScopeFuture`'s field order), and a leaked
+        // future leaks both. So the reference outlives every use.
+        let scope: &'static Scope<'static, 'static> = unsafe { guard.scope.as_ref() };
         ScopeFuture { body: Some(CatchUnwind(f(scope))), outcome: None, guard }
     }
 }
@@ -220,7 +221,7 @@ impl<Fut: Future> Future for ScopeFuture<Fut> {
             let Poll::Ready(result) = fut.poll(cx) else { return Poll::Pending };
             body.set(None);
             if result.is_err() {
-                this.guard.scope.core.cancel();
+                this.guard.core().cancel();
             }
             this.outcome = Some(result);
             this.guard.release_body_unit();
@@ -236,8 +237,10 @@ impl<Fut: Future> Future for ScopeFuture<Fut> {
 /// An open async scope; closing it is a future, dropping it unclosed
 /// cancels and blocks (module docs).
 struct AsyncScope {
-    /// Boxed: children hold its address, and a leaked future must leak it.
-    scope: Box<Scope<'static, 'static>>,
+    /// A leaked `Box`, freed in `Drop`: children hold its address, a leaked
+    /// future must leak it, and a raw pointer (unlike a `Box`) asserts no
+    /// uniqueness when the guard moves while the body borrows the scope.
+    scope: NonNull<Scope<'static, 'static>>,
     /// How far closing got; `Drop` finishes the rest.
     stage: CloseStage,
 }
@@ -254,36 +257,39 @@ impl AsyncScope {
         if acquire_lease(registry).is_err() {
             panic!("{SHUT_DOWN_MSG}");
         }
-        let mut scope = Box::new(Scope::new(ScopeCore::new(registry.clone())));
-        // SAFETY: the box is never moved out of; it unregisters when closed.
-        unsafe { scope.core.register() };
-        AsyncScope { scope, stage: CloseStage::Open }
+        // Not registered with an enclosing scope: see `ScopeCore::register`.
+        let scope = Box::new(Scope::new(ScopeCore::new(registry.clone())));
+        AsyncScope { scope: NonNull::from(Box::leak(scope)), stage: CloseStage::Open }
+    }
+
+    fn core(&self) -> &ScopeCore {
+        // SAFETY: allocated in `open`, freed only in `Drop`.
+        unsafe { &self.scope.as_ref().core }
     }
 
     /// Gives up the body's unit of `pending` (once).
     fn release_body_unit(&mut self) {
         if self.stage == CloseStage::Open {
             // SAFETY: the body's unit, released once.
-            unsafe { CountLatch::decrement(&self.scope.core.pending) };
+            unsafe { CountLatch::decrement(&self.core().pending) };
             self.stage = CloseStage::BodyUnitReleased;
         }
     }
 
     /// Whether every child has finished; registers `cx`'s waker if not.
     fn poll_close(&self, cx: &mut Context<'_>) -> bool {
-        self.scope.core.pending.poll_done(cx.waker())
+        self.core().pending.poll_done(cx.waker())
     }
 
     /// After `poll_close` said yes: stops the timers (a short blocking wait
     /// at most: they are cancelled), unregisters, releases the lease, and
     /// returns the child panic to re-raise.
     fn finish(&mut self) -> Option<Box<dyn Any + Send>> {
-        let core = &self.scope.core;
+        let core = self.core();
         let panic = core.finish();
         // SAFETY: the owner's unit of `daemons`.
         unsafe { CountLatch::decrement(&core.daemons) };
         wait_latch(&core.daemons);
-        core.unregister();
         core.registry.release();
         self.stage = CloseStage::Closed;
         panic
@@ -292,27 +298,35 @@ impl AsyncScope {
 
 impl Drop for AsyncScope {
     fn drop(&mut self) {
-        if self.stage == CloseStage::Closed {
-            return;
+        if self.stage != CloseStage::Closed {
+            let core = self.core();
+            core.cancel();
+            if self.stage == CloseStage::Open {
+                // SAFETY: the body's unit, not yet released.
+                unsafe { CountLatch::decrement(&core.pending) };
+            }
+            let guard = AbortOnUnwind;
+            wait_latch(&core.pending);
+            // Nobody is left to re-raise to: the scope's own future is gone.
+            drop(core.finish());
+            // SAFETY: the owner's unit of `daemons`.
+            unsafe { CountLatch::decrement(&core.daemons) };
+            wait_latch(&core.daemons);
+            std::mem::forget(guard);
+            core.registry.release();
         }
-        let core = &self.scope.core;
-        core.cancel();
-        if self.stage == CloseStage::Open {
-            // SAFETY: the body's unit, not yet released.
-            unsafe { CountLatch::decrement(&core.pending) };
-        }
-        let guard = AbortOnUnwind;
-        wait_latch(&core.pending);
-        // Nobody is left to re-raise to: the scope's own future is gone.
-        drop(core.finish());
-        // SAFETY: the owner's unit of `daemons`.
-        unsafe { CountLatch::decrement(&core.daemons) };
-        wait_latch(&core.daemons);
-        std::mem::forget(guard);
-        core.unregister();
-        core.registry.release();
+        // SAFETY: made by `Box::leak` in `open`; every child and timer is
+        // done (both latches are set), and the body that borrowed it was
+        // dropped before this guard.
+        drop(unsafe { Box::from_raw(self.scope.as_ptr()) });
     }
 }
+
+// SAFETY: the guard owns its heap `Scope` like a `Box` would; `Scope` is
+// `Send + Sync`, so moving or sharing the guard across threads is fine.
+unsafe impl Send for AsyncScope {}
+// SAFETY: as above.
+unsafe impl Sync for AsyncScope {}
 
 /// Catches a panic of the body future, so the scope can cancel and join
 /// before re-raising it.
