@@ -1,4 +1,5 @@
-//! Figures for the runtime core (the pool and the loop), printed as a table.
+//! Figures for the runtime core (the pool and the loop) and the nursery
+//! scopes, printed as a table.
 //!
 //! ```text
 //! cargo bench --bench core            # full run (about a minute on 2 cores)
@@ -167,6 +168,95 @@ fn timers(cfg: &Config) {
     });
 }
 
+fn scope_storms(cfg: &Config, threads: usize) {
+    let pool = Pool::builder().threads(threads).build().unwrap();
+    let n = 100_000 * cfg.scale;
+    report(&format!("scope: {n} exec_blocking children, {threads} thr"), cfg, "ns/child", || {
+        let start = Instant::now();
+        pool.scope(|s| {
+            for i in 0..n {
+                s.exec_blocking(move || black_box(i));
+            }
+        });
+        per_op(start, n)
+    });
+    report(&format!("scope: {n} exec(async {{}}) children, {threads} thr"), cfg, "ns/child", || {
+        let start = Instant::now();
+        pool.scope(|s| {
+            for i in 0..n {
+                s.exec(async move { black_box(i) });
+            }
+        });
+        per_op(start, n)
+    });
+}
+
+fn scope_fib(n: u64) -> u64 {
+    if n < 2 {
+        return n;
+    }
+    knotwork::scope(|s| {
+        let a = s.exec_blocking(|| scope_fib(n - 1));
+        let b = scope_fib(n - 2);
+        a.join().unwrap() + b
+    })
+}
+
+fn scope_fork_join(cfg: &Config, threads: usize) {
+    let pool = Pool::builder().threads(threads).build().unwrap();
+    let n = if cfg.scale >= 10 { 27 } else { 22 };
+    let forks = {
+        let (mut a, mut b) = (0u64, 1u64);
+        for _ in 0..n + 1 {
+            (a, b) = (b, a + b);
+        }
+        a - 1
+    };
+    report(&format!("scope+exec_blocking+join fib({n}), no cutoff, {threads} thr"), cfg, "ns/fork", || {
+        let start = Instant::now();
+        black_box(pool.run(|| scope_fib(n)).unwrap());
+        per_op(start, forks)
+    });
+}
+
+fn offload_round_trip(cfg: &Config) {
+    let pool = Pool::builder().threads(2).build().unwrap();
+    let m = 2_000 * cfg.scale;
+    report("offload from async: exec_blocking(|| x).await, 2 thr", cfg, "ns/op", || {
+        block_on(pool.scope_async(async move |s| {
+            let start = Instant::now();
+            for i in 0..m {
+                black_box(s.exec_blocking(move || i).await.unwrap());
+            }
+            per_op(start, m)
+        }))
+    });
+}
+
+static SLOTS: [knotwork::Slot<u64>; 16] = [const { knotwork::Slot::new() }; 16];
+
+fn slot_get(cfg: &Config) {
+    let n = 10_000_000 * cfg.scale / 10;
+    for bound in [1usize, 16] {
+        fn bind_all(k: usize, f: &mut dyn FnMut()) {
+            if k == 0 { f() } else { SLOTS[k - 1].bind(k as u64, || bind_all(k - 1, f)) }
+        }
+        let mut out = 0.0;
+        bind_all(bound, &mut || {
+            report(&format!("Slot::get (clone), {bound} slot(s) bound"), cfg, "ns/op", || {
+                let start = Instant::now();
+                let mut acc = 0u64;
+                for _ in 0..n {
+                    acc = acc.wrapping_add(black_box(&SLOTS[0]).get().unwrap_or(0));
+                }
+                black_box(acc);
+                out = per_op(start, n);
+                out
+            });
+        });
+    }
+}
+
 /// On-CPU nanoseconds of every thread of this process, from
 /// `/proc/self/task/*/schedstat` (its first field), which has nanosecond
 /// resolution where `/proc/self/stat` counts 10 ms ticks.
@@ -214,6 +304,14 @@ fn main() {
         fork_join(&cfg, threads);
     }
     timers(&cfg);
+    for threads in [1, 2] {
+        scope_storms(&cfg, threads);
+    }
+    for threads in [1, 2] {
+        scope_fork_join(&cfg, threads);
+    }
+    offload_round_trip(&cfg);
+    slot_get(&cfg);
     #[cfg(target_os = "linux")]
     idle_cpu(&cfg);
 }
