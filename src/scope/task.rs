@@ -2,7 +2,7 @@
 
 use super::wait::{block_until, thread_waker};
 use crate::TaskError;
-use crate::event_loop::task::TaskRef;
+use crate::event_loop::task::{TaskRef, poll_handle};
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -110,13 +110,7 @@ impl<T> Future for Task<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: the handle's reference; `T` is the child's output type.
-        let poll = unsafe { self.raw().poll_output::<T>(cx) };
-        if poll.is_ready() {
-            if let Some(raw) = self.raw.take() {
-                raw.drop_handle();
-            }
-        }
-        poll
+        unsafe { poll_handle::<T>(&mut self.raw, cx) }
     }
 }
 

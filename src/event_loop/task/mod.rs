@@ -1,18 +1,22 @@
 //! Tasks: futures owned by a loop, polled only on the loop's thread.
 //!
 //! * [`state`]: the state word, one named bit per fact.
-//! * [`raw`]: the single allocation (header + future + output) and its
-//!   transitions;
+//! * [`raw`]: the single allocation (header + future + output) and the
+//!   rules for who may touch it;
+//! * [`task_ref`]: `TaskRef` and the transitions of the state word;
+//! * [`current`]: the task this thread is running;
 //! * [`waker`]: the task's `Waker`.
 //! * [`LocalTask`]: the handle returned by [`spawn_local`](crate::spawn_local).
 
+mod current;
 mod raw;
 mod state;
+mod task_ref;
 mod waker;
 
-pub(crate) use raw::{
-    Completion, Outcome, ParentLink, RunOutcome, TaskPtr, TaskRef, allocate, allocate_child,
-};
+pub(crate) use current::TaskPtr;
+pub(crate) use raw::{Completion, Outcome, ParentLink, TaskRef, allocate, allocate_child};
+pub(crate) use task_ref::{RunOutcome, poll_handle};
 
 use crate::TaskError;
 use std::fmt;
@@ -95,14 +99,7 @@ impl<T> Future for LocalTask<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: this handle's reference, and `T` is the output type of the
         // future `spawn_local` allocated the task for.
-        let poll = unsafe { self.raw().poll_output::<T>(cx) };
-        if poll.is_ready() {
-            // The output is taken: release the claim and the reference now.
-            if let Some(raw) = self.raw.take() {
-                raw.drop_handle();
-            }
-        }
-        poll
+        unsafe { poll_handle::<T>(&mut self.raw, cx) }
     }
 }
 
