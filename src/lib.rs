@@ -72,7 +72,7 @@ mod scope;
 mod sync;
 
 pub use context::Slot;
-pub use scope::{Scope, Task, is_cancelled, scope, scope_async};
+pub use scope::{Scope, ScopeHandle, Task, is_cancelled, scope, scope_async};
 
 pub use error::{BuildError, ShutdownError, TaskError};
 pub use event_loop::{

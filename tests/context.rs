@@ -128,3 +128,70 @@ fn bindings_are_restored_after_a_panic() {
     assert!(r.is_err());
     assert_eq!(DEPTH.get(), None);
 }
+
+#[test]
+fn work_run_while_a_child_waits_does_not_inherit_its_task_or_bindings() {
+    within(20, || {
+        let pool = pool(1); // the child's worker runs the unrelated job itself
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        let (started, go) = (AtomicBool::new(false), AtomicBool::new(false));
+        let p = pool.clone();
+        let depth_in_child = DEPTH.bind(7, || {
+            pool.scope(|s| {
+                let child = s.exec_blocking(|| {
+                    started.store(true, Ordering::SeqCst);
+                    while !go.load(Ordering::SeqCst) {
+                        std::thread::yield_now();
+                    }
+                    assert!(knotwork::is_cancelled(), "the child itself was cancelled");
+                    knotwork::scope(|inner| {
+                        let flag = Arc::new(AtomicBool::new(false));
+                        let f2 = flag.clone();
+                        let waited = inner.exec(async move {
+                            while !f2.load(Ordering::SeqCst) {
+                                knotwork::sleep(Duration::from_millis(1)).await;
+                            }
+                        });
+                        // Pushed last, so this worker runs it first (LIFO)
+                        // while it waits in `join` below.
+                        let seen = seen.clone();
+                        p.spawn(move || {
+                            *seen.lock().unwrap() = Some((knotwork::is_cancelled(), DEPTH.get()));
+                            flag.store(true, Ordering::SeqCst);
+                        })
+                        .unwrap();
+                        waited.join().unwrap();
+                    });
+                    DEPTH.get()
+                });
+                while !started.load(Ordering::SeqCst) {
+                    std::thread::yield_now();
+                }
+                child.cancel(); // seen by the running child through is_cancelled
+                go.store(true, Ordering::SeqCst);
+                child.join().unwrap()
+            })
+        });
+        assert_eq!(depth_in_child, Some(7));
+        assert_eq!(
+            *seen.lock().unwrap(),
+            Some((false, None)),
+            "the job saw neither the child's task nor its bindings"
+        );
+    });
+}
+
+#[test]
+fn spawn_local_tasks_keep_their_spawn_time_bindings() {
+    let v = knotwork::block_on(async {
+        let t = DEPTH.bind(3, || {
+            knotwork::spawn_local(async {
+                knotwork::yield_now().await;
+                DEPTH.get()
+            })
+        });
+        DEPTH.bind(4, || ());
+        t.await.unwrap()
+    });
+    assert_eq!(v, Some(3));
+}

@@ -145,3 +145,35 @@ fn the_pool_survives_panics() {
         assert_eq!(pool.scope(|s| s.exec(async { 1 }).join().unwrap()), 1);
     });
 }
+
+#[test]
+fn a_payload_whose_drop_panics_does_not_break_the_join() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("payload drop");
+            }
+        }
+    }
+    within(20, || {
+        let pool = pool(1);
+        let err = catch_unwind(AssertUnwindSafe(|| {
+            pool.scope(|s| {
+                s.exec_blocking(|| panic!("first"));
+                // Orphaned, later panics with a payload whose drop panics:
+                // dropped by the scope (only the first is re-raised).
+                for _ in 0..3 {
+                    s.exec_blocking(|| std::panic::panic_any(Bomb));
+                }
+            })
+        }))
+        .unwrap_err();
+        let text = panic_text(&*err);
+        assert!(text == "first" || err.is::<Bomb>(), "the first panic is re-raised");
+        if err.is::<Bomb>() {
+            std::mem::forget(err);
+        }
+        assert_eq!(pool.scope(|s| s.exec(async { 1 }).join().unwrap()), 1);
+    });
+}

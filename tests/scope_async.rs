@@ -118,3 +118,82 @@ fn a_task_handle_can_outlive_its_async_scope() {
         assert_eq!(task.join().unwrap(), 7);
     });
 }
+
+#[test]
+fn an_escaped_handle_is_safe_and_spawns_nothing_after_the_scope() {
+    within(20, || {
+        let pool = pool(2);
+        let handle = knotwork::block_on(pool.scope_async(async |s| s));
+        assert!(!handle.is_cancelled());
+        let late = handle.exec(async { 1 });
+        assert!(late.join().unwrap_err().is_cancelled(), "a spawn after the scope never runs");
+        let late = handle.exec_blocking(|| 2);
+        assert!(late.join().unwrap_err().is_cancelled());
+        handle.cancel(); // harmless
+        handle.cancel_after(Duration::from_millis(1)); // refused too
+        // A handle sent to another thread during the scope, used after it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        knotwork::block_on(pool.scope_async(async move |s| tx.send(s.clone()).unwrap()));
+        let escaped = rx.recv().unwrap();
+        assert!(std::thread::spawn(move || escaped.exec(async {}).join().is_err()).join().unwrap());
+        pool.shutdown().unwrap();
+    });
+}
+
+#[test]
+fn polling_a_finished_scope_again_panics_without_touching_the_pool() {
+    within(20, || {
+        let pool = pool(1);
+        let mut fut = Box::pin(pool.scope_async(async |_| 5));
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut first = fut.as_mut().poll(&mut cx);
+        while first.is_pending() {
+            std::thread::yield_now();
+            first = fut.as_mut().poll(&mut cx);
+        }
+        assert_eq!(first, std::task::Poll::Ready(5));
+        let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
+        assert!(again.is_err());
+        drop(fut);
+        // The lease was released exactly once: a scope still works, and a
+        // shutdown waits for an open scope instead of racing past it.
+        let open = Arc::new(AtomicBool::new(false));
+        let o = open.clone();
+        let p = pool.clone();
+        let holder = std::thread::spawn(move || {
+            p.scope(|s| {
+                o.store(true, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(30));
+                s.exec_blocking(|| 3).join().unwrap()
+            })
+        });
+        while !open.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        pool.shutdown().unwrap();
+        assert_eq!(holder.join().unwrap(), 3);
+    });
+}
+
+#[test]
+fn cancelling_a_scope_reaches_an_async_scope_driven_by_block_on_in_a_blocking_child() {
+    within(20, || {
+        let pool = pool(2);
+        let started = Arc::new(AtomicBool::new(false));
+        let st = started.clone();
+        pool.scope(|s| {
+            let t = s.exec_blocking(move || {
+                knotwork::block_on(knotwork::scope_async(async move |inner| {
+                    let forever = inner.exec(std::future::pending::<()>());
+                    st.store(true, Ordering::SeqCst);
+                    forever.await
+                }))
+            });
+            while !started.load(Ordering::SeqCst) {
+                std::thread::yield_now();
+            }
+            s.cancel();
+            assert!(t.join().unwrap().unwrap_err().is_cancelled());
+        });
+    });
+}

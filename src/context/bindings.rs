@@ -16,8 +16,11 @@
 
 use std::any::Any;
 use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
 use std::ptr;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 /// One bound value, type-erased; the slot's `T` is recovered by downcast.
 pub(crate) type Value = Arc<dyn Any + Send + Sync>;
@@ -101,6 +104,54 @@ pub(crate) struct Entered<'a> {
 impl Drop for Entered<'_> {
     fn drop(&mut self) {
         let _ = CURRENT.try_with(|c| c.set(self.prev));
+    }
+}
+
+/// No bindings until dropped (then the previous table is current again):
+/// for work that runs on this thread but not as part of the task whose
+/// bindings are current (a job run while a task waits).
+pub(crate) struct Cleared {
+    prev: *const Table,
+}
+
+impl Cleared {
+    pub(crate) fn enter() -> Self {
+        Cleared { prev: CURRENT.try_with(|c| c.replace(ptr::null())).unwrap_or(ptr::null()) }
+    }
+}
+
+impl Drop for Cleared {
+    fn drop(&mut self) {
+        let _ = CURRENT.try_with(|c| c.set(self.prev));
+    }
+}
+
+/// A future that runs inside a snapshot: the bindings current when it was
+/// made (nursery children, `spawn_local` tasks) are entered around every
+/// poll, so it sees them on whatever thread polls it, however its polls
+/// interleave with other tasks'.
+pub(crate) struct InContext<F> {
+    snapshot: Snapshot,
+    fut: F,
+}
+
+impl<F> InContext<F> {
+    /// `fut`, with the bindings current now.
+    pub(crate) fn capture(fut: F) -> Self {
+        InContext { snapshot: Snapshot::capture(), fut }
+    }
+}
+
+impl<F: Future> Future for InContext<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `fut` is structurally pinned (never moved out or exposed
+        // unpinned); `snapshot` is only borrowed.
+        let this = unsafe { self.get_unchecked_mut() };
+        let _entered = this.snapshot.enter();
+        // SAFETY: as above.
+        unsafe { Pin::new_unchecked(&mut this.fut) }.poll(cx)
     }
 }
 

@@ -277,8 +277,11 @@ impl LoopCore {
         self.tasks.borrow().len()
     }
 
-    /// Spawns a task onto this loop (called on the loop's thread).
+    /// Spawns a task onto this loop (called on the loop's thread). Like a
+    /// nursery child, it keeps the context-slot bindings current at the
+    /// spawn for all its polls, however they interleave.
     pub(crate) fn spawn_local<F: Future + 'static>(&self, fut: F) -> LocalTask<F::Output> {
+        let fut = crate::context::bindings::InContext::capture(fut);
         // SAFETY: the task goes into this loop's table and ready queue (or is
         // cancelled right here), so it is polled and dropped only on this
         // thread; `F: 'static` borrows nothing.
@@ -439,8 +442,15 @@ fn run_hook(hook: Box<dyn FnOnce()>) {
 /// a pool job run while a task waits further up the stack is not part of
 /// that task, so it may `block_on` (driving the loop, which never re-polls
 /// the waiting task: a `RUNNING` task is not in any queue).
+///
+/// For the same reason the job runs outside that task's identity and
+/// context: the current task is cleared (so `is_cancelled` and a nested
+/// scope do not mistake the job for the waiting child) and so are the
+/// context-slot bindings; both are restored afterwards.
 pub(crate) struct PollGuardOff {
     core: Option<(Rc<LoopCore>, bool)>,
+    _task: super::task::OutsideTask,
+    _bindings: crate::context::bindings::Cleared,
 }
 
 impl PollGuardOff {
@@ -450,6 +460,8 @@ impl PollGuardOff {
                 let prev = core.polling.replace(false);
                 (core, prev)
             }),
+            _task: super::task::OutsideTask::enter(),
+            _bindings: crate::context::bindings::Cleared::enter(),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! ```text
 //!  Scope::exec / exec_blocking
 //!    ├─ pending += 1                         (the child's unit)
-//!    ├─ allocate_child(Child { snapshot, fut }, ParentLink → ScopeCore)
+//!    ├─ allocate_child(InContext { snapshot, fut }, ParentLink → ScopeCore)
 //!    │     references: job, handle (+ the scope's table, for `exec`)
 //!    ├─ exec only: register with the scope (so `cancel` can reach it)
 //!    └─ push the JobRef: this worker's deque, or the injector off-pool
@@ -22,9 +22,9 @@
 //! scope's lease on the pool, so they touch no pool-wide counter.
 
 use super::core::ScopeCore;
-use crate::context::bindings::Snapshot;
+use crate::context::bindings::InContext;
 use crate::event_loop::core as loop_core;
-use crate::event_loop::task::{ParentLink, TaskRef, allocate_child};
+use crate::event_loop::task::{ParentLink, TaskRef, allocate_child, allocate_orphan};
 use crate::pool::job::JobRef;
 use crate::pool::registry::Registry;
 use crate::pool::worker::WorkerThread;
@@ -33,26 +33,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll};
-
-/// A child's future: the user's future (or closure) and the context
-/// snapshot taken at spawn, entered around every poll.
-pub(crate) struct Child<F> {
-    snapshot: Snapshot,
-    fut: F,
-}
-
-impl<F: Future> Future for Child<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: `fut` is structurally pinned (never moved out or exposed
-        // unpinned); `snapshot` is only borrowed.
-        let this = unsafe { self.get_unchecked_mut() };
-        let _entered = this.snapshot.enter();
-        // SAFETY: as above.
-        unsafe { Pin::new_unchecked(&mut this.fut) }.poll(cx)
-    }
-}
 
 /// A blocking closure as a future that is ready on its first poll.
 pub(crate) struct Blocking<F>(pub(crate) Option<F>);
@@ -90,13 +70,18 @@ pub(crate) unsafe fn spawn<F: Future>(core: &ScopeCore, kind: Kind, fut: F) -> T
         Kind::Blocking => super::core::on_blocking_complete,
         Kind::Daemon => super::core::on_daemon_complete,
     };
-    match kind {
-        Kind::Daemon => core.daemons.increment(),
-        _ => core.pending.increment(),
+    let counted = match kind {
+        Kind::Daemon => core.daemons.try_increment(),
+        _ => core.pending.try_increment(),
+    };
+    if !counted {
+        // Spawned through a `ScopeHandle` after its scope finished.
+        return refused(fut);
     }
     let link =
         ParentLink { data: NonNull::from(core).cast(), on_complete, key: AtomicUsize::new(usize::MAX) };
-    let child = Child { snapshot: Snapshot::capture(), fut };
+    // The context snapshot taken at spawn, entered around every poll.
+    let child = InContext::capture(fut);
     let refs = if kind == Kind::Blocking { 2 } else { 3 };
     // SAFETY: forwarded from our caller: the core and the borrows outlive
     // the child's completion hook.
@@ -131,6 +116,20 @@ pub(crate) unsafe fn spawn<F: Future>(core: &ScopeCore, kind: Kind, fut: F) -> T
     // once, on a worker of this pool.
     let job = unsafe { JobRef::new(job.into_raw().cast(), start) };
     submit(&core.registry, job);
+    handle
+}
+
+/// A child its scope refused (the scope has finished): a task that is
+/// completed as cancelled at once, without running, and handed back.
+fn refused<F: Future>(fut: F) -> TaskRef {
+    // SAFETY: completed (the future dropped) below, before we return.
+    let ptr = unsafe { allocate_orphan(fut) };
+    // SAFETY: `allocate_orphan` counted two references; each takes one.
+    let (queued, handle) = unsafe { (TaskRef::from_raw(ptr), TaskRef::from_raw(ptr)) };
+    handle.cancel();
+    // SAFETY: we are its only runner and `queued` is its queue entry; it is
+    // CLOSED, so `run` drops the future and completes it as cancelled.
+    let _ = unsafe { queued.run() };
     handle
 }
 

@@ -39,6 +39,7 @@ use crate::pool::registry::Registry;
 use crate::sync::{Arc, AtomicBool, IdCounter, Mutex, Ordering};
 use slab::Slab;
 use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 
 static SCOPE_IDS: IdCounter = IdCounter::new();
@@ -60,12 +61,18 @@ pub(crate) struct ScopeCore {
     inner: Mutex<Inner>,
 }
 
-/// The child (and its scope) in which a nested scope was opened. Both
-/// outlive the nested scope, which closes before that child can finish.
+/// The child (and its scope) in which a nested scope was opened.
+///
+/// A sync nested scope is one call inside the child's run, so the child and
+/// its scope outlive it: `task` is set, no unit is held. An async nested
+/// scope's future may be moved out of that child and outlive it, so it
+/// keeps no pointer to the child (`task` is `None`) and holds one `pending`
+/// unit of the parent scope instead, which keeps that scope (and so this
+/// pointer) alive until the nested scope closes.
 #[derive(Copy, Clone)]
-struct ParentScope {
+pub(crate) struct ParentScope {
     scope: NonNull<ScopeCore>,
-    task: TaskPtr,
+    task: Option<TaskPtr>,
     /// This scope's key in the parent's `nested` table.
     key: usize,
 }
@@ -110,29 +117,21 @@ impl ScopeCore {
     }
 
     /// Registers with the scope of the child this thread is running (so a
-    /// cancellation up there reaches us), inheriting its cancellation.
-    ///
-    /// Only for sync scopes: a sync scope is one call made inside the
-    /// child's run, so the child and its scope outlive it. An async scope's
-    /// future can be moved out of the task that made it and outlive that
-    /// task, so it does not register (it is reached by being dropped when
-    /// the enclosing child is cancelled).
+    /// cancellation up there reaches us), inheriting its cancellation. For a
+    /// sync scope (see `ParentScope`).
     ///
     /// # Safety
     /// `self` stays at this address until [`unregister`](Self::unregister),
     /// which happens before the current task's run returns.
     pub(crate) unsafe fn register(&mut self) {
-        let Some(task) = TaskPtr::current() else { return };
-        // SAFETY: the task is running on this thread, so it is alive.
-        let Some(data) = (unsafe { task.parent_data() }) else { return };
-        let parent = data.cast::<ScopeCore>();
+        let Some((parent, task)) = current_parent() else { return };
         // SAFETY: the running child's scope outlives the child.
         let parent_ref = unsafe { parent.as_ref() };
         let mut inner = parent_ref.inner.lock();
         let entry = inner.nested.vacant_entry();
         // Every write to `self` happens before its address is published
         // (the insert below), under the parent's lock.
-        self.parent = Some(ParentScope { scope: parent, task, key: entry.key() });
+        self.parent = Some(ParentScope { scope: parent, task: Some(task), key: entry.key() });
         if parent_ref.cancelled.load(Ordering::Acquire) {
             // ORDERING: Relaxed: nobody else can see this scope yet.
             self.cancelled.store(true, Ordering::Relaxed);
@@ -140,12 +139,47 @@ impl ScopeCore {
         entry.insert(NonNull::from(&*self));
     }
 
-    /// Undoes [`register`](Self::register).
+    /// Makes a scope with `make(core)` (which moves the core to its final,
+    /// heap address and returns that address) and, if this thread is
+    /// running a nursery child, registers it with the child's scope, holding
+    /// one of that scope's `pending` units (see `ParentScope`). For async
+    /// scopes.
+    pub(crate) fn new_registered<T>(
+        registry: Arc<Registry>,
+        make: impl FnOnce(ScopeCore) -> (T, NonNull<ScopeCore>),
+    ) -> T {
+        let mut core = ScopeCore::new(registry);
+        let Some((parent, _task)) = current_parent() else { return make(core).0 };
+        // SAFETY: the running child's scope outlives the child.
+        let parent_ref = unsafe { parent.as_ref() };
+        // The running child holds a unit of its scope, so this succeeds.
+        if !parent_ref.pending.try_increment() {
+            return make(core).0;
+        }
+        let mut inner = parent_ref.inner.lock();
+        let entry = inner.nested.vacant_entry();
+        core.parent = Some(ParentScope { scope: parent, task: None, key: entry.key() });
+        if parent_ref.cancelled.load(Ordering::Acquire) {
+            // ORDERING: Relaxed: nobody else can see this scope yet.
+            core.cancelled.store(true, Ordering::Relaxed);
+        }
+        let (made, address) = make(core);
+        entry.insert(address);
+        made
+    }
+
+    /// Undoes the registration: leaves the parent's table and, for an
+    /// async scope, gives back the parent's unit (the last access to it).
     pub(crate) fn unregister(&self) {
         if let Some(p) = self.parent {
             // SAFETY: the parent outlives us (see `ParentScope`).
             let parent = unsafe { p.scope.as_ref() };
             parent.inner.lock().nested.remove(p.key);
+            if p.task.is_none() {
+                // SAFETY: the unit taken in `new_registered`; nothing of the
+                // parent is touched after it.
+                unsafe { CountLatch::decrement(&raw const parent.pending) };
+            }
         }
     }
 
@@ -157,8 +191,9 @@ impl ScopeCore {
             return true;
         }
         match self.parent {
-            // SAFETY: parent task and scope outlive this scope (`ParentScope`).
-            Some(p) => unsafe { p.task.is_closed() || p.scope.as_ref().is_cancelled() },
+            // SAFETY: the parent task (when kept) and scope outlive this
+            // scope (`ParentScope`).
+            Some(p) => unsafe { p.task.is_some_and(|t| t.is_closed()) || p.scope.as_ref().is_cancelled() },
             None => false,
         }
     }
@@ -221,7 +256,10 @@ impl ScopeCore {
         let mut first = orphan;
         for task in unobserved {
             if let Some(payload) = task.claim_panic() {
-                first.get_or_insert(payload);
+                match first {
+                    None => first = Some(payload),
+                    Some(_) => drop_payload(payload),
+                }
             }
         }
         first
@@ -235,7 +273,7 @@ impl ScopeCore {
         } else {
             drop(inner);
             // Later panics are dropped; only the first is re-raised.
-            drop(payload);
+            drop_payload(payload);
         }
     }
 
@@ -249,6 +287,24 @@ impl ScopeCore {
             }
             self.cancel();
         }
+    }
+}
+
+/// The child of this thread's running task, if it is a nursery child: its
+/// scope and the task.
+fn current_parent() -> Option<(NonNull<ScopeCore>, TaskPtr)> {
+    let task = TaskPtr::current()?;
+    // SAFETY: the task is running on this thread, so it is alive.
+    let data = unsafe { task.parent_data() }?;
+    Some((data.cast::<ScopeCore>(), task))
+}
+
+/// Drops a panic payload nobody will re-raise, containing a panic of its
+/// own `Drop` (which would otherwise unwind out of a child's completion and
+/// skip its scope's join).
+pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
+    if catch_unwind(AssertUnwindSafe(move || drop(payload))).is_err() {
+        eprintln!("knotwork: dropping a panic payload panicked; that panic was discarded");
     }
 }
 

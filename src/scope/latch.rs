@@ -50,14 +50,25 @@ impl CountLatch {
         CountLatch { count: AtomicUsize::new(1), state: Mutex::new(Waiter { done: false, waker: None }) }
     }
 
-    /// Adds a unit. The caller holds a unit itself (the owner's, or that of
-    /// a running child), so the count is not zero and cannot reach zero
-    /// concurrently.
+    /// Adds a unit unless the count has reached zero (the latch is set, or
+    /// about to be: the owner may be gone). Usually the caller holds a unit
+    /// itself (the body's, or a running child's) and this cannot fail; it
+    /// fails for a spawn through a `ScopeHandle` that outlived its scope.
     #[inline]
-    pub(crate) fn increment(&self) {
-        // ORDERING: like `Arc::clone`: made from a held unit, publishes nothing.
-        let prev = self.count.fetch_add(1, Ordering::Relaxed);
-        debug_assert!(prev > 0, "CountLatch incremented from zero");
+    pub(crate) fn try_increment(&self) -> bool {
+        // ORDERING: Relaxed: like `Arc::clone`, a new unit publishes
+        // nothing; the CAS only has to be atomic with the zero-maker's RMW
+        // (either it sees our unit, or we see its zero).
+        let mut count = self.count.load(Ordering::Relaxed);
+        loop {
+            if count == 0 {
+                return false;
+            }
+            match self.count.compare_exchange_weak(count, count + 1, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(actual) => count = actual,
+            }
+        }
     }
 
     /// Releases one unit; the zero-maker sets the latch and wakes the waiter.

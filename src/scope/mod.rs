@@ -3,8 +3,9 @@
 //!
 //! * `nursery`: [`Scope`], what a body spawns through;
 //! * `task`: [`Task`], a child's handle (`join`, `.await`, `cancel`);
-//! * `run`: opening and closing scopes (`Pool::scope`, `try_scope`,
-//!   `scope_async`), the abort guard, the async scope's blocking `Drop`;
+//! * `run`: opening and closing sync scopes (`Pool::scope`, `try_scope`);
+//! * `async_scope`: `scope_async`, [`ScopeHandle`], the async scope's
+//!   future and its blocking `Drop`;
 //! * `core`: `ScopeCore`, the state shared with the children: the pending
 //!   count, cancellation, registrations, panics;
 //! * `child`: spawning — one allocation that is the pool job, the loop task
@@ -15,6 +16,7 @@
 //!
 //! docs/guarantees.md states each guarantee and names its test.
 
+mod async_scope;
 mod child;
 mod core;
 mod latch;
@@ -23,6 +25,7 @@ mod run;
 mod task;
 mod wait;
 
+pub use async_scope::ScopeHandle;
 pub use nursery::Scope;
 pub use task::Task;
 
@@ -71,7 +74,7 @@ where
 /// ```
 pub fn scope_async<F, Fut>(f: F) -> impl Future<Output = Fut::Output>
 where
-    F: FnOnce(&'static Scope<'static, 'static>) -> Fut,
+    F: FnOnce(ScopeHandle) -> Fut,
     Fut: Future,
 {
     Pool::current_or_global().scope_async(f)

@@ -63,3 +63,19 @@ impl TaskPtr {
         unsafe { self.0.as_ref() }.parent.as_ref().map(|p| p.data)
     }
 }
+
+/// Clears the current task until dropped: for work that runs on this thread
+/// while a task waits further up the stack but is not part of that task.
+pub(crate) struct OutsideTask(*const Header);
+
+impl OutsideTask {
+    pub(crate) fn enter() -> Self {
+        OutsideTask(CURRENT_TASK.try_with(|c| c.replace(ptr::null())).unwrap_or(ptr::null()))
+    }
+}
+
+impl Drop for OutsideTask {
+    fn drop(&mut self) {
+        let _ = CURRENT_TASK.try_with(|c| c.set(self.0));
+    }
+}

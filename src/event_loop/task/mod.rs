@@ -14,8 +14,8 @@ mod state;
 mod task_ref;
 mod waker;
 
-pub(crate) use current::TaskPtr;
-pub(crate) use raw::{Completion, Outcome, ParentLink, TaskRef, allocate, allocate_child};
+pub(crate) use current::{OutsideTask, TaskPtr};
+pub(crate) use raw::{Completion, Outcome, ParentLink, TaskRef, allocate, allocate_child, allocate_orphan};
 pub(crate) use task_ref::{RunOutcome, poll_handle};
 
 use crate::TaskError;

@@ -330,6 +330,17 @@ pub(crate) unsafe fn allocate_child<F: Future>(fut: F, link: ParentLink, refs: u
     allocate_cell(fut, None, Some(link), refs)
 }
 
+/// Allocates a task that belongs to nobody (no loop, no parent), with two
+/// references (each returned `TaskRef` owns one): for a child its scope
+/// refused, which is completed as cancelled at once.
+///
+/// # Safety
+/// As for [`allocate_child`]: the caller completes the task before
+/// anything `F` borrows goes away.
+pub(crate) unsafe fn allocate_orphan<F: Future>(fut: F) -> NonNull<Header> {
+    allocate_cell(fut, None, None, 2)
+}
+
 fn allocate_cell<F: Future>(
     fut: F,
     owner: Option<Arc<LoopShared>>,

@@ -1,0 +1,269 @@
+//! `scope_async`: a scope for async callers, and `ScopeHandle`, what its
+//! body spawns through.
+//!
+//! # Lifetime
+//!
+//! The scope lives in an `Arc` shared by the scope's future (its guard) and
+//! every [`ScopeHandle`]. Children point into it; they are all finished
+//! before the guard lets go. A handle may outlive the scope (a body can
+//! return it, or hand it to a thread): the memory then stays alive, and a
+//! spawn through it finds the `pending` count at zero and gets a `Task`
+//! that is already cancelled — it never runs.
+//!
+//! # Dropped or leaked half-way
+//!
+//! Dropping the future before it completes runs the guard's `Drop`: it
+//! cancels the children and **blocks** until they have stopped. Leaking it
+//! (`mem::forget`) leaks the guard's `Arc`, so the children's pointers stay
+//! valid; and because those children are `'static`, nothing they borrow can
+//! be freed either. That is the whole reason `scope_async` children must be
+//! `'static` (docs/guarantees.md). A leaked, unfinished scope never returns
+//! its lease, so its pool's shutdown would wait for it forever.
+//!
+//! # Nested in a child
+//!
+//! Opened inside a nursery child, an async scope registers with that
+//! child's scope and holds one of its `pending` units until it closes (see
+//! `ScopeCore::new_registered`), so the enclosing scope's cancellation
+//! reaches it even when it is driven by `block_on` inside a blocking child.
+
+use super::core::{ScopeCore, drop_payload};
+use super::latch::CountLatch;
+use super::nursery::Scope;
+use super::run::{SHUT_DOWN_MSG, acquire_lease, rethrow};
+use super::wait::wait_latch;
+use crate::Pool;
+use crate::pool::registry::Registry;
+use crate::pool::worker::AbortOnUnwind;
+use crate::sync::Arc;
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::ops::Deref;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::task::{Context, Poll};
+
+/// What a [`scope_async`](crate::scope_async) body spawns through: an owned,
+/// cheaply cloned handle to the scope, which dereferences to
+/// [`Scope<'static, 'static>`](Scope) (`exec`, `exec_blocking`, `cancel`, …).
+///
+/// It may outlive the scope — a body can return it or send it away — and
+/// stays memory-safe to use: once the scope has finished, a spawn through it
+/// gives a `Task` that is already cancelled and never runs.
+///
+/// # Examples
+///
+/// ```
+/// let (v, handle) = knotwork::block_on(knotwork::scope_async(async |s| {
+///     (s.exec(async { 7 }).await.unwrap(), s.clone())
+/// }));
+/// assert_eq!(v, 7);
+/// // The scope is over: the handle no longer spawns anything.
+/// assert!(handle.exec(async { 1 }).join().unwrap_err().is_cancelled());
+/// ```
+#[derive(Clone)]
+pub struct ScopeHandle {
+    scope: Arc<Scope<'static, 'static>>,
+}
+
+impl Deref for ScopeHandle {
+    type Target = Scope<'static, 'static>;
+
+    fn deref(&self) -> &Scope<'static, 'static> {
+        &self.scope
+    }
+}
+
+impl fmt::Debug for ScopeHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.scope, f)
+    }
+}
+
+impl Pool {
+    /// The async form of [`scope`](Self::scope): `f` runs inside the
+    /// calling task, and the returned future completes only after every
+    /// child has finished. Waiting for the children suspends only the
+    /// calling task. Children must be `'static` (see docs/guarantees.md:
+    /// a future can be leaked, and its children must not borrow anything
+    /// that a leak would let go away).
+    ///
+    /// **Dropping the future before it completes cancels the children and
+    /// blocks the dropping thread until they have stopped.**
+    ///
+    /// The body is an async closure (`async |s| { .. }`) or a closure
+    /// returning a future (`|s| async move { .. }`), and receives a
+    /// [`ScopeHandle`]. The scope is opened (its lease taken) when this is
+    /// called, and closed when the future completes or is dropped.
+    ///
+    /// This is a plain `fn` returning a future, used exactly like an
+    /// `async fn` (`pool.scope_async(f).await`), and the body receives an
+    /// owned handle rather than `&Scope`. Both are deliberate: with an
+    /// `async fn` and an `AsyncFnOnce(&Scope)` bound, the future's type holds
+    /// a projection whose lifetimes rustc erases when it checks `Send`
+    /// ("implementation of `AsyncFnOnce` is not general enough"), so a scope
+    /// could never be awaited inside an [`exec`](Scope::exec) child; and a
+    /// reference with a fixed lifetime could escape the body and outlive the
+    /// scope. With an owned handle the body's future is a plain type
+    /// parameter — the scope's future is `Send` whenever it is — and an
+    /// escaped handle is harmless.
+    ///
+    /// # Panics
+    ///
+    /// If the pool is shut down (when this is called), and like
+    /// [`scope`](Self::scope) for panics of the body and the children.
+    /// Polling the future again after it completed panics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = knotwork::Pool::builder().threads(2).build()?;
+    /// let total = knotwork::block_on(pool.scope_async(async |s| {
+    ///     let a = s.exec(async { 1 });
+    ///     let b = s.exec_blocking(|| 2);
+    ///     a.await.unwrap() + b.await.unwrap()
+    /// }));
+    /// assert_eq!(total, 3);
+    /// # Ok::<(), knotwork::BuildError>(())
+    /// ```
+    pub fn scope_async<F, Fut>(&self, f: F) -> impl Future<Output = Fut::Output> + use<F, Fut>
+    where
+        F: FnOnce(ScopeHandle) -> Fut,
+        Fut: Future,
+    {
+        let guard = ScopeGuard::open(&self.registry);
+        let handle = guard.handle.clone();
+        ScopeFuture { body: Some(CatchUnwind(f(handle))), outcome: None, guard }
+    }
+}
+
+/// The future of `scope_async`: runs the body, then waits for the children.
+struct ScopeFuture<Fut: Future> {
+    /// The body, until it finishes.
+    body: Option<CatchUnwind<Fut>>,
+    /// The body's result, kept while the children are awaited.
+    outcome: Option<std::thread::Result<Fut::Output>>,
+    /// The open scope; its `Drop` cancels and blocks if we are dropped early.
+    guard: ScopeGuard,
+}
+
+impl<Fut: Future> Future for ScopeFuture<Fut> {
+    type Output = Fut::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Fut::Output> {
+        // SAFETY: `body` is structurally pinned (never moved; dropped in
+        // place through `Pin::set`); `outcome` and `guard` are not pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        assert!(this.guard.stage != CloseStage::Closed, "a scope_async future was polled after it completed");
+        // SAFETY: see above.
+        let mut body = unsafe { Pin::new_unchecked(&mut this.body) };
+        if let Some(fut) = body.as_mut().as_pin_mut() {
+            let Poll::Ready(result) = fut.poll(cx) else { return Poll::Pending };
+            body.set(None);
+            if result.is_err() {
+                this.guard.core().cancel();
+            }
+            this.outcome = Some(result);
+            this.guard.release_body_unit();
+        }
+        if !this.guard.core().pending.poll_done(cx.waker()) {
+            return Poll::Pending;
+        }
+        let child_panic = this.guard.close();
+        Poll::Ready(rethrow(this.outcome.take().expect("set when the body finished"), child_panic))
+    }
+}
+
+/// An open async scope; closing it is done by `ScopeFuture`, dropping it
+/// unclosed cancels and blocks (module docs).
+struct ScopeGuard {
+    handle: ScopeHandle,
+    /// How far closing got; `Drop` finishes the rest.
+    stage: CloseStage,
+}
+
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum CloseStage {
+    Open,
+    BodyUnitReleased,
+    Closed,
+}
+
+impl ScopeGuard {
+    fn open(registry: &Arc<Registry>) -> ScopeGuard {
+        if acquire_lease(registry).is_err() {
+            panic!("{SHUT_DOWN_MSG}");
+        }
+        let scope = ScopeCore::new_registered(registry.clone(), |core| {
+            let scope = Arc::new(Scope::new(core));
+            let address = NonNull::from(&scope.core);
+            (scope, address)
+        });
+        ScopeGuard { handle: ScopeHandle { scope }, stage: CloseStage::Open }
+    }
+
+    fn core(&self) -> &ScopeCore {
+        &self.handle.scope.core
+    }
+
+    /// Gives up the body's unit of `pending` (once).
+    fn release_body_unit(&mut self) {
+        if self.stage == CloseStage::Open {
+            // SAFETY: the body's unit, released once.
+            unsafe { CountLatch::decrement(&self.core().pending) };
+            self.stage = CloseStage::BodyUnitReleased;
+        }
+    }
+
+    /// Once `pending` is set: stops the timers (a short blocking wait at
+    /// most: they are cancelled), unregisters, releases the lease, and
+    /// returns the child panic to re-raise. Runs once.
+    fn close(&mut self) -> Option<Box<dyn Any + Send>> {
+        self.stage = CloseStage::Closed;
+        let core = self.core();
+        let panic = core.finish();
+        // SAFETY: the owner's unit of `daemons`.
+        unsafe { CountLatch::decrement(&core.daemons) };
+        wait_latch(&core.daemons);
+        core.unregister();
+        core.registry.release();
+        panic
+    }
+}
+
+impl Drop for ScopeGuard {
+    fn drop(&mut self) {
+        if self.stage == CloseStage::Closed {
+            return;
+        }
+        self.core().cancel();
+        self.release_body_unit();
+        let guard = AbortOnUnwind;
+        wait_latch(&self.core().pending);
+        // Nobody is left to re-raise to: the scope's own future is gone.
+        if let Some(payload) = self.close() {
+            drop_payload(payload);
+        }
+        std::mem::forget(guard);
+    }
+}
+
+/// Catches a panic of the body future, so the scope can cancel and join
+/// before re-raising it.
+struct CatchUnwind<F>(F);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning of the only field.
+        let fut = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
+        match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
+    }
+}
