@@ -289,6 +289,13 @@ fn idle_cpu(cfg: &Config) {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
+    // binary too (a debug build, no arguments): there it only says how to
+    // run it, since a benchmark measures speed and a test checks behaviour.
+    if !quick && !std::env::args().any(|a| a == "--bench") {
+        println!("knotwork benchmarks: run `cargo bench --bench core` (or add `-- --quick`)");
+        return;
+    }
     let cfg = if quick { Config { reps: 3, scale: 1 } } else { Config { reps: 7, scale: 10 } };
     println!(
         "knotwork core benchmarks ({} mode, {} cores available)\n",
