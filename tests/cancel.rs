@@ -1,14 +1,10 @@
 //! Semantic 5: cancellation.
 mod common;
 
-use common::within;
-use knotwork::Pool;
+use common::{pool, within};
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-fn pool(n: usize) -> Pool {
-    Pool::builder().threads(n).build().unwrap()
-}
 
 /// Counts drops, to show an async child's future is dropped.
 struct DropFlag<'a>(&'a AtomicUsize);

@@ -1,8 +1,8 @@
 //! Semantic 7: context slots.
 mod common;
 
-use common::within;
-use knotwork::{Pool, Slot};
+use common::{pool, within};
+use knotwork::Slot;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -10,10 +10,6 @@ use std::time::Duration;
 static USER: Slot<String> = Slot::new();
 static DEPTH: Slot<u32> = Slot::new();
 static ARC: Slot<Arc<Vec<u8>>> = Slot::new();
-
-fn pool(n: usize) -> Pool {
-    Pool::builder().threads(n).build().unwrap()
-}
 
 #[test]
 fn children_inherit_the_spawn_time_bindings_on_any_worker_and_pass_them_on() {

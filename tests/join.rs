@@ -1,15 +1,11 @@
 //! Semantics 1–3: the join guarantee, where work runs, and waiting.
 mod common;
 
-use common::within;
+use common::{pool, within};
 use knotwork::{Loop, Pool};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-
-fn pool(n: usize) -> Pool {
-    Pool::builder().threads(n).build().unwrap()
-}
 
 #[test]
 fn scope_returns_only_after_every_child_finished() {

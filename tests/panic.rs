@@ -1,15 +1,11 @@
 //! Semantic 4: panics.
 mod common;
 
-use common::{panic_text, within};
-use knotwork::Pool;
+use common::{panic_text, pool, within};
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-
-fn pool(n: usize) -> Pool {
-    Pool::builder().threads(n).build().unwrap()
-}
 
 #[test]
 fn an_unobserved_child_panic_is_re_raised_with_its_payload_after_the_join() {

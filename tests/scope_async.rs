@@ -2,17 +2,13 @@
 //! inside `exec` children (its future is `Send`).
 mod common;
 
-use common::within;
-use knotwork::Pool;
+use common::{pool, within};
+
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Waker};
 use std::time::Duration;
-
-fn pool(n: usize) -> Pool {
-    Pool::builder().threads(n).build().unwrap()
-}
 
 fn assert_send<T: Send>(t: T) -> T {
     t

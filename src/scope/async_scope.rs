@@ -222,14 +222,7 @@ impl ScopeGuard {
     /// returns the child panic to re-raise. Runs once.
     fn close(&mut self) -> Option<Box<dyn Any + Send>> {
         self.stage = CloseStage::Closed;
-        let core = self.core();
-        let panic = core.finish();
-        // SAFETY: the owner's unit of `daemons`.
-        unsafe { CountLatch::decrement(&core.daemons) };
-        wait_latch(&core.daemons);
-        core.unregister();
-        core.registry.release();
-        panic
+        self.core().close_after_children()
     }
 }
 

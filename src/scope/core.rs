@@ -240,7 +240,7 @@ impl ScopeCore {
     /// The scope body and every child are done: stop the timers and wait
     /// for them too. Returns the panic the scope must re-raise, if a child
     /// panicked and nobody observed it.
-    pub(crate) fn finish(&self) -> Option<Box<dyn Any + Send>> {
+    fn finish(&self) -> Option<Box<dyn Any + Send>> {
         let (daemons, unobserved, orphan) = {
             let mut inner = self.inner.lock();
             (
@@ -263,6 +263,20 @@ impl ScopeCore {
             }
         }
         first
+    }
+
+    /// The last steps of closing, once `pending` is set (every child done):
+    /// stop the `cancel_after` timers and wait for them, leave the enclosing
+    /// scope, return the lease on the pool. Returns the child panic to
+    /// re-raise, if any. The owner calls it once.
+    pub(crate) fn close_after_children(&self) -> Option<Box<dyn Any + Send>> {
+        let panic = self.finish();
+        // SAFETY: the owner's unit of `daemons`, released once, here.
+        unsafe { CountLatch::decrement(&self.daemons) };
+        super::wait::wait_latch(&self.daemons);
+        self.unregister();
+        self.registry.release();
+        panic
     }
 
     /// Hands the scope a panic payload (the first one is kept).

@@ -40,13 +40,7 @@ fn close_blocking(core: &ScopeCore) -> Option<Box<dyn Any + Send>> {
     // SAFETY: the body's unit; `core` outlives this call.
     unsafe { CountLatch::decrement(&core.pending) };
     wait_latch(&core.pending);
-    let panic = core.finish();
-    // SAFETY: the owner's unit of `daemons`.
-    unsafe { CountLatch::decrement(&core.daemons) };
-    wait_latch(&core.daemons);
-    core.unregister();
-    core.registry.release();
-    panic
+    core.close_after_children()
 }
 
 pub(super) fn rethrow<R>(body: std::thread::Result<R>, child_panic: Option<Box<dyn Any + Send>>) -> R {

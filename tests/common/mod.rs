@@ -29,6 +29,11 @@ pub fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'stat
     }
 }
 
+/// A pool of `n` worker threads.
+pub fn pool(n: usize) -> knotwork::Pool {
+    knotwork::Pool::builder().threads(n).build().unwrap()
+}
+
 /// The message of a caught panic payload.
 pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     payload
