@@ -104,13 +104,9 @@ pub(crate) unsafe fn spawn<F: Future>(core: &ScopeCore, kind: Kind, fut: F) -> T
             core.register_daemon(unsafe { TaskRef::from_raw(ptr) });
             start_async
         }
-        Kind::Blocking => {
-            if core.is_cancelled() {
-                // Never starts: the job will find it closed.
-                handle.cancel();
-            }
-            start_blocking
-        }
+        // A cancelled scope is checked when the job starts (`start_blocking`),
+        // which covers a cancellation before or after this spawn alike.
+        Kind::Blocking => start_blocking,
     };
     // SAFETY: the job owns the `queued` reference until `start` consumes it,
     // once, on a worker of this pool.
