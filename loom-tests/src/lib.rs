@@ -35,3 +35,70 @@ where
         start.elapsed()
     );
 }
+
+/// A plain (non-atomic) cell that loom's race detector watches: a write in
+/// one thread and a read in another that are not ordered by happens-before
+/// make loom fail the model ("causality violation"). The join-guarantee
+/// models write one from a child and read it after the scope.
+pub struct RaceCell(loom::cell::UnsafeCell<u64>);
+
+// SAFETY: sharing is the point: every access goes through loom's
+// `UnsafeCell`, which reports any pair of accesses not ordered by
+// happens-before instead of letting them race.
+unsafe impl Sync for RaceCell {}
+
+impl RaceCell {
+    /// A cell holding 0.
+    pub fn new() -> Self {
+        RaceCell(loom::cell::UnsafeCell::new(0))
+    }
+
+    /// Writes `v`; loom checks that no unordered access exists.
+    pub fn set(&self, v: u64) {
+        // SAFETY: loom tracks the access and fails the model on a race
+        // rather than letting one happen.
+        self.0.with_mut(|p| unsafe { *p = v })
+    }
+
+    /// Reads the value; loom checks that the last write happens-before.
+    pub fn get(&self) -> u64 {
+        // SAFETY: as in `set`.
+        self.0.with(|p| unsafe { *p })
+    }
+}
+
+impl Default for RaceCell {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Silences the default panic message for panics whose text contains
+/// "planted" (the models inject such panics on purpose, in every
+/// iteration); every other panic still prints.
+pub fn quiet_planted_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let text = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            if !text.contains("planted") {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// Counts drops of the values it hands out, to check "exactly once".
+pub struct DropCounter(pub loom::sync::Arc<loom::sync::atomic::AtomicUsize>);
+
+impl Drop for DropCounter {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, loom::sync::atomic::Ordering::SeqCst);
+    }
+}
