@@ -39,8 +39,10 @@ impl Wake for RootWaker {
 
     fn wake_by_ref(self: &std::sync::Arc<Self>) {
         // ORDERING: Release pairs with the Acquire swap in `block_on`: what
-        // the waker did before waking is visible to the next poll.
-        self.woken.store(true, Ordering::Release);
+        // the waker did before waking is visible to the next poll. A `swap`
+        // rather than a `store`, like the parker's `unpark`: loom mis-orders
+        // a plain store racing an RMW (loom#254, loom#282; docs/loom.md).
+        self.woken.swap(true, Ordering::Release);
         self.unparker.unpark();
     }
 }

@@ -60,7 +60,12 @@ impl LoopShared {
         remote.tasks.push(task);
         // ORDERING: Relaxed under the lock; the loop reads it with `swap`
         // and then takes the same lock, which orders the push before the drain.
-        self.remote_pending.store(true, Ordering::Relaxed);
+        // A `swap`, not a `store`: loom (0.7.3) does not keep a plain store's
+        // place in the modification order when it races the loop's `swap`
+        // (loom#282): a model then saw the flag still `false` after this
+        // store, even from this very thread, and reported a false deadlock.
+        // Under the lock the RMW costs nothing measurable (docs/loom.md).
+        self.remote_pending.swap(true, Ordering::Relaxed);
         drop(remote);
         self.unparker.unpark();
     }
