@@ -93,3 +93,53 @@ fn teardown_races_remote_wake() {
         assert_eq!(hooks.load(Ordering::SeqCst), 1, "teardown ran exactly once");
     });
 }
+
+/// **Worker loops: lazy, one per worker, torn down once by shutdown.** On a
+/// pool of two workers, the first job finds no loop on its worker (nothing
+/// created one eagerly). Then two blocking children each take their
+/// worker's loop; the one that creates a loop (finds none before) registers
+/// a teardown hook. When `shutdown` returns, every created loop has been
+/// torn down exactly once, each on the thread that created it, and a worker
+/// never had two loops. Bound: 2.
+#[test]
+fn worker_loops_lazy_and_torn_down_once_at_shutdown() {
+    use loom::sync::Mutex;
+    check("worker_loops_lazy_and_torn_down_once_at_shutdown", 2, || {
+        let pool = knotwork::Pool::builder().threads(2).build().unwrap();
+        assert!(pool.run(|| Loop::try_current().is_none()).unwrap(), "a worker's loop is created lazily");
+        // (loop id, thread) for every loop created, and for every teardown.
+        let created = Arc::new(Mutex::new(Vec::new()));
+        let torn_down = Arc::new(Mutex::new(Vec::new()));
+        pool.scope(|s| {
+            for _ in 0..2 {
+                let (created, torn_down) = (created.clone(), torn_down.clone());
+                drop(s.exec_blocking(move || {
+                    let fresh = Loop::try_current().is_none();
+                    let lp = Loop::current();
+                    let me = (lp.id(), thread::current().id());
+                    assert_eq!(Loop::current().id(), me.0, "a worker's loop is cached");
+                    if fresh {
+                        created.lock().unwrap().push(me);
+                        lp.on_teardown(move || {
+                            torn_down.lock().unwrap().push((me.0, thread::current().id()));
+                        });
+                    }
+                }));
+            }
+        });
+        pool.shutdown().unwrap();
+        let mut created = created.lock().unwrap().clone();
+        let mut torn_down = torn_down.lock().unwrap().clone();
+        created.sort_by_key(|(id, _)| id.as_u64());
+        torn_down.sort_by_key(|(id, _)| id.as_u64());
+        assert!(!created.is_empty());
+        assert_eq!(
+            created, torn_down,
+            "each loop torn down once, on its own thread, before shutdown returned"
+        );
+        if let [(a, ta), (b, tb)] = created[..] {
+            assert_ne!(a, b, "ids are unique");
+            assert_ne!(ta, tb, "a thread never gets a second loop");
+        }
+    });
+}

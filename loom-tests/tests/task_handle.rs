@@ -122,3 +122,40 @@ fn cancel_races_async_completion() {
         pool.shutdown().unwrap();
     });
 }
+
+/// A future that parks forever, handing its waker to the slot on each poll.
+struct Suspended;
+
+impl std::future::Future for Suspended {
+    type Output = u32;
+    fn poll(self: std::pin::Pin<&mut Self>, _cx: &mut std::task::Context<'_>) -> std::task::Poll<u32> {
+        std::task::Poll::Pending
+    }
+}
+
+/// **`cancel` wakes a suspended child.** An async child is suspended with
+/// nobody to wake it; the caller cancels it (from another thread than the
+/// one whose loop holds it, at any point: before it starts, while it is
+/// polled, or once it is parked) and joins. The cancellation alone must get
+/// it off the loop: the join returns `Err(cancelled)` (a lost cancellation
+/// is a deadlock to loom) and the future is dropped exactly once. Bound: 2.
+#[test]
+fn cancel_wakes_a_suspended_child() {
+    check("cancel_wakes_a_suspended_child", 2, || {
+        let pool = Pool::builder().threads(1).build().unwrap();
+        let captured = Arc::new(AtomicUsize::new(0));
+        let c = captured.clone();
+        let result = pool.scope(|s| {
+            let guard = DropCounter(c);
+            let task = s.exec(async move {
+                let _guard = guard;
+                Suspended.await
+            });
+            task.cancel();
+            task.join()
+        });
+        assert!(result.unwrap_err().is_cancelled());
+        assert_eq!(captured.load(Ordering::SeqCst), 1, "the future is dropped exactly once");
+        pool.shutdown().unwrap();
+    });
+}
