@@ -6,6 +6,7 @@ use knotwork_loom_tests::check;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
+use std::panic::catch_unwind;
 use std::task::{Context, Poll, Waker};
 
 /// **Lazy creation, one loop per thread.** Three threads (two spawned and the
@@ -116,12 +117,16 @@ fn worker_loops_lazy_and_torn_down_once_at_shutdown() {
                 drop(s.exec_blocking(move || {
                     let fresh = Loop::try_current().is_none();
                     let lp = Loop::current();
-                    let me = (lp.id(), thread::current().id());
+                    let me = (lp.id(), Some(thread::current().id()));
                     assert_eq!(Loop::current().id(), me.0, "a worker's loop is cached");
                     if fresh {
                         created.lock().unwrap().push(me);
                         lp.on_teardown(move || {
-                            torn_down.lock().unwrap().push((me.0, thread::current().id()));
+                            // `None` if the hook ran in a thread-local
+                            // destructor (where loom's `current()` panics)
+                            // instead of the worker's explicit teardown.
+                            let thread = catch_unwind(|| thread::current().id()).ok();
+                            torn_down.lock().unwrap().push((me.0, thread));
                         });
                     }
                 }));
