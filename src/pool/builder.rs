@@ -59,8 +59,12 @@ impl PoolBuilder {
         self
     }
 
-    /// The stack size of each worker thread, in bytes (default: the
-    /// platform's default for spawned threads).
+    /// The stack size of each worker thread, in bytes (default: 8 MiB).
+    ///
+    /// A worker waiting in a `join` runs other work on its own stack, so
+    /// deeply nested scopes need stack: about 1 KiB per nesting level in
+    /// release builds and 4 KiB in debug builds. The default holds 1000
+    /// levels in a debug build; raise it for deeper recursion.
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
         self
@@ -119,7 +123,7 @@ impl PoolBuilder {
         let mut handles = Vec::with_capacity(threads);
         for (index, (deque, parker)) in deques.into_iter().zip(parkers).enumerate() {
             let mut builder = thread::Builder::new().name(format!("{}-{index}", self.thread_name));
-            if let Some(bytes) = self.stack_size {
+            if let Some(bytes) = self.stack_size.or(crate::sync::WORKER_STACK_SIZE) {
                 builder = builder.stack_size(bytes);
             }
             let for_worker = registry.clone();

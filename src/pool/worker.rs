@@ -22,6 +22,29 @@
 //! tasks, when it is not inside one of them — until the condition holds,
 //! parking through the same idle protocol when there is nothing to do. This
 //! is what lets nested fork/join run on a pool of one thread.
+//!
+//! # Bounded helping
+//!
+//! A job a waiting worker runs sits on top of the waiter's frame, and may
+//! wait and help in turn, so helping costs stack. Jobs popped from the
+//! worker's own deque are the waiter's own descendants (or work it already
+//! took), so their nesting follows the program's own recursion. Stolen jobs
+//! are anyone's: two workers each waiting on a scope whose children the
+//! other stole can keep stealing each other's pending siblings, one frame
+//! deeper each time — `tests/reliability.rs` saw 2,500 nested scopes on one
+//! stack and a stack overflow that way. So a worker that already has
+//! [`MAX_NESTED_STEALS`] stolen jobs on its stack stops stealing while it
+//! waits: it runs its own deque and its loop, or parks until woken.
+//!
+//! This cannot deadlock a fork/join program: a waiting frame waits only for
+//! its own descendants, which are in the deque of the worker that spawned
+//! them — and every worker runs its own deque whenever it waits — or are
+//! running on some stack, above frames older than themselves. Stealing is
+//! for parallelism, never needed for progress. Work that arrives from
+//! outside the pool (the injector) is stolen too, so the one case the bound
+//! can delay is a child submitted *from outside the pool* (through a
+//! `ScopeHandle` carried off it) while every worker is that deep: it waits
+//! for one of them to unwind (docs/guarantees.md, R3).
 
 use super::job::JobRef;
 use super::registry::Registry;
@@ -36,12 +59,18 @@ use std::ptr;
 /// the job queues.
 const LOOP_BUDGET: usize = 32;
 
+/// How many stolen jobs may be nested on one worker's stack before its
+/// waits stop stealing; see "Bounded helping" above.
+const MAX_NESTED_STEALS: u32 = 8;
+
 pub(crate) struct WorkerThread {
     index: usize,
     pub(crate) registry: Arc<Registry>,
     deque: Worker<JobRef>,
     /// xorshift state for picking the first victim to steal from.
     rng: Cell<u64>,
+    /// How many jobs stolen while waiting are running on this stack.
+    nested_steals: Cell<u32>,
 }
 
 crate::sync::thread_local_key! {
@@ -59,6 +88,7 @@ pub(crate) fn main(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>,
         registry,
         deque,
         rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
+        nested_steals: Cell::new(0),
     };
     WORKER.with(|w| w.set(&worker));
     worker.run();
@@ -126,10 +156,11 @@ impl WorkerThread {
     pub(crate) fn wait_until(&self, done: impl Fn() -> bool) {
         let mut idle_rounds = 0;
         while !done() {
-            if let Some(job) = self.find_work() {
+            if let Some((job, stolen)) = self.find_work_while_waiting() {
                 // A job run here is not part of any task this thread may be
                 // polling further up the stack; let it use the loop freely.
                 let _off = PollGuardOff::enter();
+                let _nested = stolen.then(|| NestedSteal::enter(&self.nested_steals));
                 self.execute(job);
                 idle_rounds = 0;
                 continue;
@@ -178,14 +209,37 @@ impl WorkerThread {
     }
 
     fn find_work(&self) -> Option<JobRef> {
-        self.deque.pop().or_else(|| self.steal())
+        self.deque.pop().or_else(|| self.steal(true))
     }
 
-    fn steal(&self) -> Option<JobRef> {
+    /// `find_work` for a waiter: also says whether the job was stolen, and
+    /// steals nothing once the stack holds enough stolen jobs ("Bounded
+    /// helping" in the module docs).
+    fn find_work_while_waiting(&self) -> Option<(JobRef, bool)> {
+        if let Some(job) = self.deque.pop() {
+            return Some((job, false));
+        }
+        // One job at a time from the injector: a batch would land unrelated
+        // top-level jobs in our own deque, where later pops nest them.
+        if self.may_steal() { self.steal(false).map(|job| (job, true)) } else { None }
+    }
+
+    fn may_steal(&self) -> bool {
+        self.nested_steals.get() < MAX_NESTED_STEALS
+    }
+
+    /// Steals a job: from the injector (a batch into our deque when
+    /// `batch`), else from another worker, starting at a random one.
+    fn steal(&self, batch: bool) -> Option<JobRef> {
         let stealers = &self.registry.stealers;
         loop {
             let mut retry = false;
-            match self.registry.injector.steal_batch_and_pop(&self.deque) {
+            let from_injector = if batch {
+                self.registry.injector.steal_batch_and_pop(&self.deque)
+            } else {
+                self.registry.injector.steal()
+            };
+            match from_injector {
                 Steal::Success(job) => return Some(job),
                 Steal::Retry => retry = true,
                 Steal::Empty => {}
@@ -209,10 +263,13 @@ impl WorkerThread {
         }
     }
 
-    fn has_visible_work(&self) -> bool {
+    /// Whether any queue holds work: this worker's own, or (when
+    /// `stealable`) the injector and the other workers'.
+    fn has_visible_work(&self, stealable: bool) -> bool {
         !self.deque.is_empty()
-            || !self.registry.injector.is_empty()
-            || self.registry.stealers.iter().any(|s| !s.is_empty())
+            || stealable
+                && (!self.registry.injector.is_empty()
+                    || self.registry.stealers.iter().any(|s| !s.is_empty()))
     }
 
     /// The idle protocol (see `sleep.rs`): announce, re-check, park.
@@ -220,15 +277,19 @@ impl WorkerThread {
         let sleep = &self.registry.sleep;
         sleep.prepare_to_sleep(self.index);
         let (loop_ready, deadline) = self.loop_state();
-        if loop_ready || done() || self.has_visible_work() || self.registry.is_terminated() {
+        // Only work this worker may take counts: a waiter that may not steal
+        // would otherwise spin on work queued elsewhere instead of parking.
+        let may_steal = self.may_steal();
+        if loop_ready || done() || self.has_visible_work(may_steal) || self.registry.is_terminated() {
             sleep.wake_up(self.index);
             return;
         }
         with_thread_parker(|parker| parker.park(deadline));
         sleep.wake_up(self.index);
         // Whoever woke us may have had a job for us; if more work is queued
-        // than we will take, pass the wake on so it is not absorbed.
-        if self.has_visible_work() {
+        // than we will take (or work this waiter may not steal), pass the
+        // wake on so it is not absorbed.
+        if self.has_visible_work(true) {
             sleep.notify_one();
         }
     }
@@ -268,5 +329,22 @@ impl Drop for AbortOnUnwind {
             );
             std::process::abort();
         }
+    }
+}
+
+/// Counts one stolen job running on this stack for as long as it lives
+/// (unwinding included).
+struct NestedSteal<'a>(&'a Cell<u32>);
+
+impl<'a> NestedSteal<'a> {
+    fn enter(count: &'a Cell<u32>) -> Self {
+        count.set(count.get() + 1);
+        NestedSteal(count)
+    }
+}
+
+impl Drop for NestedSteal<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
     }
 }

@@ -174,3 +174,17 @@ pub(crate) fn spin_loop() {
 pub(crate) const SPIN_ROUNDS: u32 = 32;
 #[cfg(loom)]
 pub(crate) const SPIN_ROUNDS: u32 = 0;
+
+/// The default stack size of a pool worker: 8 MiB, the size of a Linux main
+/// thread, rather than the 2 MiB `std` gives spawned threads. A worker that
+/// waits in a `join` runs other jobs *on its own stack* (that is how nested
+/// scopes never deadlock), so nesting depth costs stack: about 1 KiB per
+/// level of `scope` + child + `join` in release builds, about 4 KiB in debug
+/// builds — 2 MiB would overflow a debug build near depth 500, 8 MiB holds
+/// 1000 levels with room to spare (`tests/reliability.rs`). Only touched
+/// pages cost memory. Under loom, threads are loom's generators and keep
+/// loom's own default.
+#[cfg(not(loom))]
+pub(crate) const WORKER_STACK_SIZE: Option<usize> = Some(8 << 20);
+#[cfg(loom)]
+pub(crate) const WORKER_STACK_SIZE: Option<usize> = None;
