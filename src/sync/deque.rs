@@ -82,6 +82,9 @@ mod loom_deque {
             // performance device and changes no protocol the model checks.
             self.0.lock().pop_front().map_or(Steal::Empty, Steal::Success)
         }
+        pub(crate) fn steal(&self) -> Steal<T> {
+            self.0.lock().pop_front().map_or(Steal::Empty, Steal::Success)
+        }
         pub(crate) fn is_empty(&self) -> bool {
             self.0.lock().is_empty()
         }
