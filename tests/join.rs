@@ -154,8 +154,8 @@ fn deep_nesting_on_one_thread_does_not_deadlock() {
         knotwork::scope(|s| s.exec(async move { nest_async(depth - 1) }).join().unwrap() + 1)
     }
     within(60, || {
-        // Default worker stacks (2 MiB): 300 levels in a debug build, where
-        // frames are largest (a release build goes past 1000).
+        // 300 levels here; tests/reliability.rs goes to 1000 (default 8 MiB
+        // worker stacks, about 4 KiB per level in a debug build).
         let pool = Pool::builder().threads(1).build().unwrap();
         assert_eq!(pool.run(|| nest(300)).unwrap(), 300);
         assert_eq!(pool.run(|| nest_async(300)).unwrap(), 300);

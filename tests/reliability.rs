@@ -98,10 +98,7 @@ fn a_million_children_across_nested_scopes_each_run_exactly_once() {
             knotwork::scope(|s| {
                 for k in 0..FAN {
                     let (hits, count) = (hits, &count);
-                    let leaf = move || {
-                        hits[base + k].fetch_add(1, Ordering::Relaxed);
-                        count.fetch_add(1, Ordering::Relaxed);
-                    };
+                    let leaf = move || mark(hits, count, base + k);
                     // Handles dropped: only the scope's join waits for them.
                     if k % 2 == 0 {
                         drop(s.exec_blocking(leaf));
@@ -113,16 +110,18 @@ fn a_million_children_across_nested_scopes_each_run_exactly_once() {
             count.into_inner()
         }
 
+        fn mark(hits: &[AtomicU8], count: &AtomicUsize, leaf: usize) {
+            hits[leaf].fetch_add(1, Ordering::Relaxed);
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+
         async fn leaves_async(base: usize, hits: Hits) -> usize {
             let count = Arc::new(AtomicUsize::new(0));
             let c = count.clone();
             knotwork::scope_async(async move |s| {
                 for k in 0..FAN {
                     let (hits, count) = (hits.clone(), c.clone());
-                    let leaf = move || {
-                        hits[base + k].fetch_add(1, Ordering::Relaxed);
-                        count.fetch_add(1, Ordering::Relaxed);
-                    };
+                    let leaf = move || mark(&hits, &count, base + k);
                     if k % 2 == 0 {
                         drop(s.exec_blocking(leaf));
                     } else {
