@@ -274,24 +274,38 @@ impl WorkerThread {
 
     /// The idle protocol (see `sleep.rs`): announce, re-check, park.
     fn sleep(&self, done: impl Fn() -> bool) {
+        if !self.may_steal() {
+            return self.sleep_off_the_idle_set(done);
+        }
         let sleep = &self.registry.sleep;
         sleep.prepare_to_sleep(self.index);
         let (loop_ready, deadline) = self.loop_state();
-        // Only work this worker may take counts: a waiter that may not steal
-        // would otherwise spin on work queued elsewhere instead of parking.
-        let may_steal = self.may_steal();
-        if loop_ready || done() || self.has_visible_work(may_steal) || self.registry.is_terminated() {
+        if loop_ready || done() || self.has_visible_work(true) || self.registry.is_terminated() {
             sleep.wake_up(self.index);
             return;
         }
         with_thread_parker(|parker| parker.park(deadline));
         sleep.wake_up(self.index);
         // Whoever woke us may have had a job for us; if more work is queued
-        // than we will take (or work this waiter may not steal), pass the
-        // wake on so it is not absorbed.
+        // than we will take, pass the wake on so it is not absorbed.
         if self.has_visible_work(true) {
             sleep.notify_one();
         }
+    }
+
+    /// How a waiter that may not steal parks: *without* joining the idle
+    /// set, since new work elsewhere is not for it — a `notify_one` that
+    /// picked it would be absorbed (or passed back and forth between two
+    /// such waiters). Nothing it needs comes through the idle set: its own
+    /// deque is only ever pushed by itself, and the end of its wait, a wake
+    /// of its loop's tasks, and termination all unpark its parker directly
+    /// (a permit left before `park` is not lost).
+    fn sleep_off_the_idle_set(&self, done: impl Fn() -> bool) {
+        let (loop_ready, deadline) = self.loop_state();
+        if loop_ready || done() || self.has_visible_work(false) || self.registry.is_terminated() {
+            return;
+        }
+        with_thread_parker(|parker| parker.park(deadline));
     }
 
     fn next_random(&self) -> u64 {
