@@ -201,15 +201,6 @@ struct Record {
     completed: AtomicUsize,
 }
 
-/// Decrements `live` when a child ends, however it ends.
-struct LiveGuard<'a>(&'a Record);
-
-impl Drop for LiveGuard<'_> {
-    fn drop(&mut self) {
-        self.0.live.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 /// The injected panics are expected by the thousand: keep their messages
 /// out of the test output (any other panic still prints).
 fn quiet_planted_panics() {
@@ -249,7 +240,7 @@ fn run_node(node: &Node, rec: &Record) -> usize {
                 let body = move || {
                     rec.live.fetch_add(1, Ordering::SeqCst);
                     mine.fetch_add(1, Ordering::SeqCst);
-                    let _live = LiveGuard(rec);
+                    let _live = Decrement(&rec.live);
                     let _mine = Decrement(mine);
                     run_node(child, rec)
                 };
@@ -281,6 +272,7 @@ fn run_node(node: &Node, rec: &Record) -> usize {
     done
 }
 
+/// Decrements a live count when a child ends, however it ends.
 struct Decrement<'a>(&'a AtomicUsize);
 
 impl Drop for Decrement<'_> {

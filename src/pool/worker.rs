@@ -27,8 +27,9 @@
 //!
 //! A job a waiting worker runs sits on top of the waiter's frame, and may
 //! wait and help in turn, so helping costs stack. Jobs popped from the
-//! worker's own deque are the waiter's own descendants (or work it already
-//! took), so their nesting follows the program's own recursion. Stolen jobs
+//! worker's own deque were spawned by frames on this same stack (the
+//! waiter's descendants, or pending siblings of a frame below it), so their
+//! nesting is bounded by the program's own recursion and fan-out. Stolen jobs
 //! are anyone's: two workers each waiting on a scope whose children the
 //! other stole can keep stealing each other's pending siblings, one frame
 //! deeper each time — `tests/reliability.rs` saw 2,500 nested scopes on one
