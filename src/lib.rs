@@ -18,6 +18,7 @@
 //! | [`block_on`], [`spawn_local`], [`sleep`], [`timeout`], [`yield_now`] | run async code on this thread's loop | `src/event_loop/` |
 //! | [`scope`], [`Scope`], [`Task`], [`scope_async`], [`is_cancelled`] | nursery scopes: children joined before the scope returns, cancelled together, panics re-raised | `src/scope/` |
 //! | [`Slot`] | context slots, inherited by every child of a scope | `src/context/` |
+//! | [`trace`] | record what a program ran: a text tree, Perfetto JSON, an SVG timeline, and an audit of the join guarantees | `src/trace/` |
 //! | `sync` | the facade every atomic, lock and thread goes through, so loom checks the real code | `src/sync/` |
 //!
 //! ## A first look
@@ -70,6 +71,7 @@ mod event_loop;
 mod pool;
 mod scope;
 mod sync;
+pub mod trace;
 
 pub use context::Slot;
 pub use scope::{Scope, ScopeHandle, Task, is_cancelled, scope, scope_async};

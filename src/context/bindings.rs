@@ -14,6 +14,8 @@
 //! — so the pointer is valid for as long as it is current, and a read
 //! (`Slot::get`) is one thread-local load and an index, without atomics.
 
+use crate::trace::Bindings;
+use crate::trace::recorder::{CtxGuard, TaskTrace};
 use std::any::Any;
 use std::cell::Cell;
 use std::future::Future;
@@ -110,13 +112,18 @@ impl Drop for Entered<'_> {
 /// No bindings until dropped (then the previous table is current again):
 /// for work that runs on this thread but not as part of the task whose
 /// bindings are current (a job run while a task waits).
+/// The trace context is cleared too (such work is not part of the task).
 pub(crate) struct Cleared {
     prev: *const Table,
+    _trace: CtxGuard,
 }
 
 impl Cleared {
     pub(crate) fn enter() -> Self {
-        Cleared { prev: CURRENT.try_with(|c| c.replace(ptr::null())).unwrap_or(ptr::null()) }
+        Cleared {
+            prev: CURRENT.try_with(|c| c.replace(ptr::null())).unwrap_or(ptr::null()),
+            _trace: CtxGuard::clear(),
+        }
     }
 }
 
@@ -130,15 +137,28 @@ impl Drop for Cleared {
 /// made (nursery children, `spawn_local` tasks) are entered around every
 /// poll, so it sees them on whatever thread polls it, however its polls
 /// interleave with other tasks'.
+///
+/// It also carries the task's trace context, if a recording is in progress
+/// (`trace::recorder`): that too is current around every poll.
 pub(crate) struct InContext<F> {
-    snapshot: Snapshot,
+    /// Declared first so it is dropped first: the trace records the task's
+    /// end after its future (and a panic of its drop) is gone.
     fut: F,
+    snapshot: Snapshot,
+    trace: Option<TaskTrace>,
 }
 
 impl<F> InContext<F> {
-    /// `fut`, with the bindings current now.
+    /// `fut`, with the bindings (and trace context) current now: a
+    /// `spawn_local` task.
     pub(crate) fn capture(fut: F) -> Self {
-        InContext { snapshot: Snapshot::capture(), fut }
+        InContext { fut, snapshot: Snapshot::capture(), trace: TaskTrace::inherit() }
+    }
+
+    /// `fut`, with the bindings current now and its own trace record: a
+    /// scope's child.
+    pub(crate) fn child(fut: F, trace: Option<TaskTrace>) -> Self {
+        InContext { fut, snapshot: Snapshot::capture(), trace }
     }
 }
 
@@ -151,7 +171,11 @@ impl<F: Future> Future for InContext<F> {
         let this = unsafe { self.get_unchecked_mut() };
         let _entered = this.snapshot.enter();
         // SAFETY: as above.
-        unsafe { Pin::new_unchecked(&mut this.fut) }.poll(cx)
+        let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
+        match &mut this.trace {
+            None => fut.poll(cx),
+            Some(trace) => trace.poll(|| fut.poll(cx)),
+        }
     }
 }
 
@@ -163,4 +187,19 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Table>) -> R) -> R {
     // further up the stack for at least as long as `f` runs (a guard that
     // `f` itself enters restores this pointer before it returns).
     f(unsafe { current.as_ref() })
+}
+
+/// The current bindings, for a trace: the table's identity and its bound
+/// slots. Only called while recording.
+pub(crate) fn describe_current() -> Bindings {
+    with_current(|table| match table {
+        None => Bindings::default(),
+        Some(table) => Bindings {
+            table: ptr::from_ref(table) as usize as u64,
+            slots: (0..table.values.len())
+                .filter(|&i| table.values[i].is_some())
+                .map(|i| u32::try_from(i).expect("fewer than 2^32 slots"))
+                .collect(),
+        },
+    })
 }

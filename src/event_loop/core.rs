@@ -71,6 +71,8 @@ pub(crate) struct LoopCore {
     torn_down: Cell<bool>,
     /// Run at teardown, in registration order.
     on_teardown: RefCell<Vec<Box<dyn FnOnce()>>>,
+    /// The recording that saw this loop created, told of its teardown.
+    trace: Option<std::sync::Arc<crate::trace::recorder::Recorder>>,
 }
 
 enum Slot {
@@ -179,6 +181,7 @@ fn create(slot: &ThreadLoop) -> Rc<LoopCore> {
                 running: Cell::new(0),
                 torn_down: Cell::new(false),
                 on_teardown: RefCell::new(Vec::new()),
+                trace: crate::trace::recorder::loop_created(id),
             });
             *slot = Slot::Live(core.clone());
             CURRENT_FAST.with(|fast| fast.set(Rc::as_ptr(&core)));
@@ -418,6 +421,9 @@ impl LoopCore {
         let hooks = std::mem::take(&mut *self.on_teardown.borrow_mut());
         for hook in hooks {
             run_hook(hook);
+        }
+        if let Some(rec) = &self.trace {
+            rec.loop_torn_down(self.id);
         }
     }
 }

@@ -116,6 +116,11 @@ impl WorkerThread {
         f(unsafe { ptr.as_ref() })
     }
 
+    /// This worker's index in its pool.
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
     /// Whether this worker belongs to `registry`.
     pub(crate) fn belongs_to(&self, registry: &Registry) -> bool {
         ptr::eq(&*self.registry, registry)

@@ -40,6 +40,7 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
+use std::panic::Location;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::ptr::NonNull;
@@ -128,12 +129,13 @@ impl Pool {
     /// assert_eq!(total, 3);
     /// # Ok::<(), knotwork::BuildError>(())
     /// ```
+    #[track_caller]
     pub fn scope_async<F, Fut>(&self, f: F) -> impl Future<Output = Fut::Output> + use<F, Fut>
     where
         F: FnOnce(ScopeHandle) -> Fut,
         Fut: Future,
     {
-        let guard = ScopeGuard::open(&self.registry);
+        let guard = ScopeGuard::open(&self.registry, Location::caller());
         let handle = guard.handle.clone();
         ScopeFuture { body: Some(CatchUnwind(f(handle))), outcome: None, guard }
     }
@@ -192,11 +194,11 @@ enum CloseStage {
 }
 
 impl ScopeGuard {
-    fn open(registry: &Arc<Registry>) -> ScopeGuard {
+    fn open(registry: &Arc<Registry>, location: &'static Location<'static>) -> ScopeGuard {
         if acquire_lease(registry).is_err() {
             panic!("{SHUT_DOWN_MSG}");
         }
-        let scope = ScopeCore::new_registered(registry.clone(), |core| {
+        let scope = ScopeCore::new_registered(registry.clone(), location, |core| {
             let scope = Arc::new(Scope::new(core));
             let address = NonNull::from(&scope.core);
             (scope, address)

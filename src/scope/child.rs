@@ -29,7 +29,9 @@ use crate::pool::job::JobRef;
 use crate::pool::registry::Registry;
 use crate::pool::worker::WorkerThread;
 use crate::sync::{AtomicUsize, Ordering};
+use crate::trace::ChildKind;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll};
@@ -59,12 +61,27 @@ pub(crate) enum Kind {
     Daemon,
 }
 
+impl Kind {
+    fn traced(self) -> ChildKind {
+        match self {
+            Kind::Async => ChildKind::Exec,
+            Kind::Blocking => ChildKind::ExecBlocking,
+            Kind::Daemon => ChildKind::CancelAfter,
+        }
+    }
+}
+
 /// Spawns `fut` as a child of `core`; returns the handle's reference.
 ///
 /// # Safety
 /// `core` stays valid until the child's unit is released (the scope's
 /// join); everything `fut` and its output borrow outlives that too.
-pub(crate) unsafe fn spawn<F: Future>(core: &ScopeCore, kind: Kind, fut: F) -> TaskRef {
+pub(crate) unsafe fn spawn<F: Future>(
+    core: &ScopeCore,
+    kind: Kind,
+    location: &'static Location<'static>,
+    fut: F,
+) -> TaskRef {
     let on_complete = match kind {
         Kind::Async => super::core::on_async_complete,
         Kind::Blocking => super::core::on_blocking_complete,
@@ -80,8 +97,11 @@ pub(crate) unsafe fn spawn<F: Future>(core: &ScopeCore, kind: Kind, fut: F) -> T
     }
     let link =
         ParentLink { data: NonNull::from(core).cast(), on_complete, key: AtomicUsize::new(usize::MAX) };
+    let on_worker = on_own_worker(&core.registry);
+    // Recorded (if the scope is) before the job is queued: spawn precedes start.
+    let trace = core.trace.as_ref().and_then(|t| t.child_spawned(kind.traced(), location, on_worker));
     // The context snapshot taken at spawn, entered around every poll.
-    let child = InContext::capture(fut);
+    let child = InContext::child(fut, trace);
     let refs = if kind == Kind::Blocking { 2 } else { 3 };
     // SAFETY: forwarded from our caller: the core and the borrows outlive
     // the child's completion hook.
@@ -111,7 +131,11 @@ pub(crate) unsafe fn spawn<F: Future>(core: &ScopeCore, kind: Kind, fut: F) -> T
     // SAFETY: the job owns the `queued` reference until `start` consumes it,
     // once, on a worker of this pool.
     let job = unsafe { JobRef::new(job.into_raw().cast(), start) };
-    submit(&core.registry, job);
+    if on_worker {
+        WorkerThread::with_current(|w| w.expect("checked above").push(job));
+    } else {
+        core.registry.inject(job);
+    }
     handle
 }
 
@@ -129,14 +153,11 @@ fn refused<F: Future>(fut: F) -> TaskRef {
     handle
 }
 
-/// Queues a child's job: on this worker's deque if this thread is one of the
-/// pool's workers, else on the injector. No acceptance check: the scope's
+/// Where a child's job goes: this worker's deque if this thread is one of
+/// the pool's workers, else the injector. No acceptance check: the scope's
 /// lease keeps the pool open.
-fn submit(registry: &Registry, job: JobRef) {
-    WorkerThread::with_current(|worker| match worker {
-        Some(w) if w.belongs_to(registry) => w.push(job),
-        _ => registry.inject(job),
-    })
+fn on_own_worker(registry: &Registry) -> bool {
+    WorkerThread::with_current(|worker| worker.is_some_and(|w| w.belongs_to(registry)))
 }
 
 /// Starts an async child on this worker: binds it to the worker's loop.
@@ -146,6 +167,10 @@ fn submit(registry: &Registry, job: JobRef) {
 unsafe fn start_async(data: NonNull<()>, _registry: &Registry) {
     // SAFETY: the job's reference, handed over.
     let task = unsafe { TaskRef::from_raw(data.cast()) };
+    let scope = task.parent().expect("children have a parent").data.cast::<ScopeCore>();
+    // A recorded child's loop, if created now, is recorded too.
+    // SAFETY: the child holds a unit of its scope, which keeps it alive.
+    let _trace = unsafe { scope.as_ref() }.trace.as_ref().map(|t| t.enter());
     let core = loop_core::current();
     // SAFETY: we are about to run the task for the first time, and no waker
     // of it exists before its first poll.

@@ -37,8 +37,11 @@ use super::latch::CountLatch;
 use crate::event_loop::task::{Completion, Outcome, TaskPtr, TaskRef};
 use crate::pool::registry::Registry;
 use crate::sync::{Arc, AtomicBool, IdCounter, Mutex, Ordering};
+use crate::trace::ScopeForm;
+use crate::trace::recorder::ScopeTrace;
 use slab::Slab;
 use std::any::Any;
+use std::panic::Location;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 
@@ -59,6 +62,8 @@ pub(crate) struct ScopeCore {
     parent: Option<ParentScope>,
     /// Registrations and panics; see the module docs.
     inner: Mutex<Inner>,
+    /// Set if the scope was opened inside a recording (`trace`).
+    pub(crate) trace: Option<ScopeTrace>,
 }
 
 /// The child (and its scope) in which a nested scope was opened.
@@ -104,8 +109,13 @@ impl ScopeCore {
     /// A new scope on `registry`'s pool, nested in the current child, if any.
     /// The caller must call [`register`](Self::register) once the core is
     /// at its final address.
-    pub(crate) fn new(registry: Arc<Registry>) -> ScopeCore {
+    pub(crate) fn new(
+        registry: Arc<Registry>,
+        location: &'static Location<'static>,
+        form: ScopeForm,
+    ) -> ScopeCore {
         ScopeCore {
+            trace: crate::trace::recorder::scope_opened(location, form),
             id: SCOPE_IDS.next(),
             registry,
             pending: CountLatch::new(),
@@ -146,9 +156,10 @@ impl ScopeCore {
     /// scopes.
     pub(crate) fn new_registered<T>(
         registry: Arc<Registry>,
+        location: &'static Location<'static>,
         make: impl FnOnce(ScopeCore) -> (T, NonNull<ScopeCore>),
     ) -> T {
-        let mut core = ScopeCore::new(registry);
+        let mut core = ScopeCore::new(registry, location, ScopeForm::Async);
         let Some((parent, _task)) = current_parent() else { return make(core).0 };
         // SAFETY: the running child's scope outlives the child.
         let parent_ref = unsafe { parent.as_ref() };
@@ -274,6 +285,9 @@ impl ScopeCore {
         // SAFETY: the owner's unit of `daemons`, released once, here.
         unsafe { CountLatch::decrement(&self.daemons) };
         super::wait::wait_latch(&self.daemons);
+        if let Some(trace) = &self.trace {
+            trace.closed();
+        }
         self.unregister();
         self.registry.release();
         panic

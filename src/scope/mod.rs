@@ -72,6 +72,7 @@ where
 /// }));
 /// assert_eq!(v, 42);
 /// ```
+#[track_caller]
 pub fn scope_async<F, Fut>(f: F) -> impl Future<Output = Fut::Output>
 where
     F: FnOnce(ScopeHandle) -> Fut,

@@ -7,6 +7,7 @@ use crate::event_loop::sleep;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::panic::Location;
 use std::time::Duration;
 
 /// A nursery: the children spawned through it are all finished before the
@@ -73,6 +74,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// });
     /// assert_eq!(v.unwrap(), 7);
     /// ```
+    #[track_caller]
     pub fn exec<F>(&self, fut: F) -> Task<'scope, F::Output>
     where
         F: Future + Send + 'scope,
@@ -80,7 +82,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     {
         // SAFETY: the scope joins every child before `core` goes away
         // (`run.rs`), and `'scope` bounds what `fut` and its output borrow.
-        Task::new(unsafe { child::spawn(&self.core, Kind::Async, fut) })
+        Task::new(unsafe { child::spawn(&self.core, Kind::Async, Location::caller(), fut) })
     }
 
     /// Runs `f` as a blocking child on a pool worker thread. Inside it,
@@ -97,13 +99,14 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// });
     /// assert_eq!(v.unwrap(), 5);
     /// ```
+    #[track_caller]
     pub fn exec_blocking<F, T>(&self, f: F) -> Task<'scope, T>
     where
         F: FnOnce() -> T + Send + 'scope,
         T: Send + 'scope,
     {
         // SAFETY: as in `exec`.
-        Task::new(unsafe { child::spawn(&self.core, Kind::Blocking, Blocking(Some(f))) })
+        Task::new(unsafe { child::spawn(&self.core, Kind::Blocking, Location::caller(), Blocking(Some(f))) })
     }
 
     /// Cancels the scope: every async child is dropped at its next
@@ -139,6 +142,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// });
     /// assert!(err.is_cancelled());
     /// ```
+    #[track_caller]
     pub fn cancel_after(&self, deadline: Duration) {
         let core = CorePtr(&self.core);
         let timer = async move {
@@ -149,7 +153,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         };
         // SAFETY: the daemons latch keeps `core` alive until the timer is
         // done; the timer borrows nothing else.
-        unsafe { child::spawn(&self.core, Kind::Daemon, timer) }.drop_handle();
+        unsafe { child::spawn(&self.core, Kind::Daemon, Location::caller(), timer) }.drop_handle();
     }
 
     /// Whether the scope has been cancelled (by [`cancel`](Self::cancel),

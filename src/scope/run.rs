@@ -22,8 +22,10 @@ use super::nursery::Scope;
 use super::wait::wait_latch;
 use crate::pool::registry::Registry;
 use crate::pool::worker::{AbortOnUnwind, WorkerThread};
+use crate::trace::ScopeForm;
 use crate::{Pool, ShutdownError};
 use std::any::Any;
+use std::panic::Location;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 /// Takes the lease that keeps `registry`'s pool open while a scope may
@@ -108,12 +110,14 @@ impl Pool {
     /// assert!(pool.try_scope(|_| ()).unwrap_err().is_shut_down());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[track_caller]
     pub fn try_scope<'env, F, R>(&self, f: F) -> Result<R, ShutdownError>
     where
         F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
     {
         acquire_lease(&self.registry)?;
-        let mut scope = Scope::new(ScopeCore::new(self.registry.clone()));
+        let mut scope =
+            Scope::new(ScopeCore::new(self.registry.clone(), Location::caller(), ScopeForm::Sync));
         // SAFETY: `scope` is not moved again; it unregisters in `close_blocking`.
         unsafe { scope.core.register() };
         let guard = AbortOnUnwind;

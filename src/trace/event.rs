@@ -1,0 +1,355 @@
+//! The vocabulary of a trace: ids, events and the [`Trace`] that holds them.
+//!
+//! A trace is a flat list of [`Event`]s in the order they were recorded.
+//! Every event is appended under the recorder's lock with a timestamp taken
+//! under that lock, so the list order agrees with the timestamps, and two
+//! events ordered by the program (a child's finish before its scope's close,
+//! say) appear in that order. The audit relies on exactly this: it checks
+//! *positions* in the list, not clock readings.
+//!
+//! All fields are public so that a test (or a teacher) can build a trace by
+//! hand — including a broken one — with [`Trace::from_parts`].
+
+use std::fmt;
+
+/// A child of a scope, numbered from 1 within one recording in spawn order.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId(pub u32);
+
+/// A scope, numbered from 1 within one recording in the order they opened.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ScopeId(pub u32);
+
+/// A thread, numbered from 0 within one recording in order of its first
+/// event; an index into [`Trace::threads`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ThreadIx(pub u32);
+
+/// A loop: its process-unique [`LoopId`](crate::LoopId) number.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LoopIx(pub u64);
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "task #{}", self.0)
+    }
+}
+
+impl fmt::Display for ScopeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "scope #{}", self.0)
+    }
+}
+
+impl fmt::Display for ThreadIx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "thread {}", self.0)
+    }
+}
+
+impl fmt::Display for LoopIx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "loop #{}", self.0)
+    }
+}
+
+/// Where in the source something was called (`scope`, `exec`, …).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SourceLoc {
+    /// The file, as the compiler names it.
+    pub file: &'static str,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+}
+
+impl SourceLoc {
+    pub(crate) fn from_std(loc: &'static std::panic::Location<'static>) -> SourceLoc {
+        SourceLoc { file: loc.file(), line: loc.line(), column: loc.column() }
+    }
+}
+
+impl fmt::Display for SourceLoc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// How a scope was opened.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ScopeForm {
+    /// `scope` / `Pool::scope` / `Pool::try_scope`: the caller blocks.
+    Sync,
+    /// `scope_async` / `Pool::scope_async`: the caller awaits.
+    Async,
+}
+
+/// What a child is.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ChildKind {
+    /// [`Scope::exec`](crate::Scope::exec): a future, polled on one worker's loop.
+    Exec,
+    /// [`Scope::exec_blocking`](crate::Scope::exec_blocking): a closure run on a worker.
+    ExecBlocking,
+    /// The timer of [`Scope::cancel_after`](crate::Scope::cancel_after).
+    CancelAfter,
+}
+
+impl ChildKind {
+    /// The API name: `exec`, `exec_blocking` or `cancel_after`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChildKind::Exec => "exec",
+            ChildKind::ExecBlocking => "exec_blocking",
+            ChildKind::CancelAfter => "cancel_after",
+        }
+    }
+
+    /// Whether the child is a future polled on a loop (`exec`, `cancel_after`).
+    pub fn is_async(self) -> bool {
+        self != ChildKind::ExecBlocking
+    }
+}
+
+/// How a child ended.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// It returned a value.
+    Ok,
+    /// It panicked (or its drop did).
+    Panicked,
+    /// It was cancelled: dropped before it finished, or never started.
+    Cancelled,
+}
+
+impl Outcome {
+    /// `ok`, `panicked` or `cancelled`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Panicked => "panicked",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Where a child's job was queued when it was spawned.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Queue {
+    /// The deque of the worker that spawned it (that thread).
+    Deque(ThreadIx),
+    /// The pool's injector (the spawner was not one of the pool's workers).
+    Injector,
+}
+
+/// The context-slot bindings current at some point: which binding table
+/// (by identity) and which slots it binds.
+///
+/// Two equal `Bindings` name the same table, so they bind the same values:
+/// tables are immutable and a rebinding makes a new one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Bindings {
+    /// The table's identity; 0 when nothing is bound.
+    pub table: u64,
+    /// The bound slots, by slot number, ascending.
+    pub slots: Vec<u32>,
+}
+
+impl fmt::Display for Bindings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.slots.is_empty() {
+            return f.write_str("{}");
+        }
+        f.write_str("{")?;
+        for (i, s) in self.slots.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "slot {s}")?;
+        }
+        write!(f, "}} (table {:#x})", self.table)
+    }
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// A scope opened on this event's thread.
+    ScopeOpened {
+        /// The scope.
+        scope: ScopeId,
+        /// The child in which it was opened; `None` at the top of the recording.
+        parent: Option<TaskId>,
+        /// The `scope` / `scope_async` call.
+        location: SourceLoc,
+        /// Sync or async.
+        form: ScopeForm,
+    },
+    /// Every child of the scope (and its `cancel_after` timers) had finished,
+    /// and the scope closed. Nothing of the scope runs after this.
+    ScopeClosed {
+        /// The scope.
+        scope: ScopeId,
+    },
+    /// A child was spawned on this event's thread.
+    Spawned {
+        /// The child.
+        task: TaskId,
+        /// Its scope.
+        scope: ScopeId,
+        /// `exec`, `exec_blocking` or `cancel_after`.
+        kind: ChildKind,
+        /// The `exec` / `exec_blocking` call.
+        location: SourceLoc,
+        /// Where its job was queued.
+        queue: Queue,
+        /// The spawner's bindings at the spawn: what the child must see.
+        bindings: Bindings,
+    },
+    /// A child's first poll began on this event's thread.
+    Started {
+        /// The child.
+        task: TaskId,
+        /// The worker's loop, for an async child (which is pinned to it).
+        on_loop: Option<LoopIx>,
+        /// The bindings the child saw when it started.
+        bindings: Bindings,
+    },
+    /// A child's job was taken by another thread than the one whose queue it
+    /// was pushed to (derived at the start: the only way a job moves).
+    Stolen {
+        /// The child.
+        task: TaskId,
+        /// The queue it came from.
+        from: Queue,
+    },
+    /// A poll of an async child began (on the loop of this event's thread).
+    PollBegan {
+        /// The child.
+        task: TaskId,
+        /// The loop polling it.
+        on_loop: LoopIx,
+    },
+    /// That poll returned (`ready`: the child's future completed).
+    PollEnded {
+        /// The child.
+        task: TaskId,
+        /// Whether the future returned `Ready`.
+        ready: bool,
+    },
+    /// A child finished. Its scope's join may complete from now on.
+    Finished {
+        /// The child.
+        task: TaskId,
+        /// How.
+        outcome: Outcome,
+    },
+    /// This event's thread created its loop.
+    LoopCreated {
+        /// The loop.
+        on_loop: LoopIx,
+    },
+    /// This event's thread tore its loop down.
+    LoopTornDown {
+        /// The loop.
+        on_loop: LoopIx,
+    },
+}
+
+/// One recorded event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// Nanoseconds since the recording started.
+    pub at_ns: u64,
+    /// The thread it happened on.
+    pub thread: ThreadIx,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// An event at `at_ns` on `thread` (for traces built by hand).
+    pub fn new(at_ns: u64, thread: u32, kind: EventKind) -> Event {
+        Event { at_ns, thread: ThreadIx(thread), kind }
+    }
+}
+
+/// A thread that took part in a recording.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadInfo {
+    /// Its name, or `thread <n>` if it has none.
+    pub name: String,
+    /// For a pool worker: the pool (numbered from 1 within the recording)
+    /// and the worker's index in it.
+    pub worker: Option<(u32, usize)>,
+}
+
+impl ThreadInfo {
+    /// A thread that is not a pool worker (the caller of `record`, say).
+    pub fn caller(name: &str) -> ThreadInfo {
+        ThreadInfo { name: name.to_owned(), worker: None }
+    }
+
+    /// Worker `index` of pool `pool`.
+    pub fn worker(name: &str, pool: u32, index: usize) -> ThreadInfo {
+        ThreadInfo { name: name.to_owned(), worker: Some((pool, index)) }
+    }
+}
+
+/// What [`record`](crate::trace::record) captured: every event of the scopes
+/// opened inside it, their children, and the loops they created.
+///
+/// Render it with [`tree`](Trace::tree), [`tree_stable`](Trace::tree_stable),
+/// [`chrome_json`](Trace::chrome_json) and [`svg`](Trace::svg); check it
+/// with [`audit`](Trace::audit).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Trace {
+    pub(crate) threads: Vec<ThreadInfo>,
+    pub(crate) events: Vec<Event>,
+}
+
+impl Trace {
+    /// A trace built by hand, for tests and teaching: `threads[i]` describes
+    /// [`ThreadIx`]`(i)`; `events` are in recording order. Nothing is checked
+    /// here — that is what [`audit`](Trace::audit) is for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use knotwork::trace::*;
+    /// let loc = SourceLoc { file: "lesson.rs", line: 3, column: 5 };
+    /// let broken = Trace::from_parts(
+    ///     vec![ThreadInfo::caller("main")],
+    ///     vec![
+    ///         Event::new(0, 0, EventKind::ScopeOpened { scope: ScopeId(1), parent: None, location: loc, form: ScopeForm::Sync }),
+    ///         Event::new(1, 0, EventKind::ScopeClosed { scope: ScopeId(1) }),
+    ///         // A child spawned into a scope that had already closed.
+    ///         Event::new(2, 0, EventKind::Spawned {
+    ///             task: TaskId(1), scope: ScopeId(1), kind: ChildKind::ExecBlocking, location: loc,
+    ///             queue: Queue::Injector, bindings: Bindings::default(),
+    ///         }),
+    ///     ],
+    /// );
+    /// assert!(!broken.audit().passed());
+    /// ```
+    pub fn from_parts(threads: Vec<ThreadInfo>, events: Vec<Event>) -> Trace {
+        Trace { threads, events }
+    }
+
+    /// The events, in recording order.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// The threads, indexed by [`ThreadIx`].
+    pub fn threads(&self) -> &[ThreadInfo] {
+        &self.threads
+    }
+
+    /// The thread `ix`, or a placeholder for an index the trace does not
+    /// describe (a hand-built trace may be incomplete).
+    pub(crate) fn thread_name(&self, ix: ThreadIx) -> String {
+        self.threads.get(ix.0 as usize).map_or_else(|| format!("thread {}", ix.0), |t| t.name.clone())
+    }
+}
