@@ -1,13 +1,18 @@
-//! A tour of knotwork: the five use cases of the Python original, a
-//! fail-fast fan-out/fan-in, then the runtime underneath (one loop per
-//! thread, fork/join, timers, exact shutdown). Run it with
+//! A tour of knotwork: the five use cases of the Python original and a
+//! fail-fast fan-out/fan-in, each recorded and audited; then the runtime
+//! underneath (one loop per thread, fork/join, timers, exact shutdown). Run
+//! it with
 //!
 //! ```text
-//! cargo run --release --example tour
+//! cargo run --release --example tour [output-directory]
 //! ```
 //!
-//! Each step prints what it shows. The five use cases are also runnable
-//! alone: `cargo run --example seed_1_async_calls_sync`, and so on.
+//! Each recorded step prints its fork/join tree and the audit's verdict, and
+//! writes `<step>.svg` (a timeline for a browser) and `<step>.json` (for
+//! <https://ui.perfetto.dev>) to the output directory (default
+//! `target/knotwork-tour/`); `tour.svg` and `tour.json` are the fan-out's.
+//! The five use cases are also runnable alone: `cargo run --example
+//! seed_1_async_calls_sync`, and so on.
 
 #[allow(dead_code)]
 #[path = "seed_1_async_calls_sync.rs"]
@@ -25,37 +30,85 @@ mod seed_4;
 #[path = "seed_5_sync_calls_async.rs"]
 mod seed_5;
 
+use knotwork::trace::{self, Trace};
 use knotwork::{Loop, Pool, block_on, sleep, spawn_local, timeout};
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    println!("knotwork tour\n\n== the five use cases of the Python original, as nurseries\n");
-    seed_1::run();
-    seed_2::run();
-    seed_3::run();
-    seed_4::run();
-    seed_5::run();
+    let out = std::env::args_os().nth(1).map_or_else(|| PathBuf::from("target/knotwork-tour"), PathBuf::from);
+    std::fs::create_dir_all(&out)?;
+    println!("knotwork tour (pictures and Perfetto traces go to {})\n", out.display());
+    println!("== the five use cases of the Python original, as nurseries, recorded\n");
+    let seeds: [(&str, fn()); 5] = [
+        ("seed-1", seed_1::run),
+        ("seed-2", seed_2::run),
+        ("seed-3", seed_3::run),
+        ("seed-4", seed_4::run),
+        ("seed-5", seed_5::run),
+    ];
+    let mut audits_failed = 0;
+    for (name, run) in seeds {
+        let ((), recorded) = trace::record(run);
+        audits_failed += usize::from(!show(name, &recorded, &out, false)?);
+    }
+
+    println!("== fail fast: a fan-out/fan-in whose child fails, recorded\n");
+    let ((), recorded) = trace::record(step_fail_fast);
+    audits_failed += usize::from(!show("fan-out", &recorded, &out, true)?);
+    std::fs::write(out.join("tour.svg"), recorded.svg())?;
+    std::fs::write(out.join("tour.json"), recorded.chrome_json())?;
+    println!("   the picture of this run: {}", out.join("tour.svg").display());
+    println!("   open {} in https://ui.perfetto.dev\n", out.join("tour.json").display());
 
     let pool = Pool::builder().threads(4).thread_name("tour").build()?;
-    println!("== fail fast: a fan-out whose child fails, on a pool of {} threads\n", pool.threads());
-    step_fail_fast(&pool);
-
     println!("== the runtime underneath\n");
     step_one_loop_per_thread(&pool)?;
     step_fork_join(&pool)?;
     step_timers();
     step_shutdown(pool)?;
+    if audits_failed > 0 {
+        return Err(format!("{audits_failed} recorded steps failed their audit").into());
+    }
     Ok(())
 }
 
-/// A fan-out/fan-in with a deliberately failing child: its panic cancels
-/// the siblings, the scope joins them all, then re-raises the payload.
-fn step_fail_fast(pool: &Pool) {
-    println!("1. fan out 8 downloads; download 5 fails");
-    let finished = AtomicUsize::new(0);
+/// Prints a recorded step's tree and verdict (in full if `full`, else its
+/// first line and any violation), and writes its pictures. Returns whether
+/// the audit passed.
+fn show(name: &str, recorded: &Trace, out: &Path, full: bool) -> std::io::Result<bool> {
+    println!("   what {name} ran:");
+    for line in recorded.tree().lines() {
+        println!("   {line}");
+    }
+    let report = recorded.audit();
+    let text = report.to_string();
+    let shown: Vec<&str> =
+        if full || !report.passed() { text.lines().collect() } else { text.lines().take(1).collect() };
+    for line in shown {
+        println!("   {line}");
+    }
+    std::fs::write(out.join(format!("{name}.svg")), recorded.svg())?;
+    std::fs::write(out.join(format!("{name}.json")), recorded.chrome_json())?;
+    println!();
+    Ok(report.passed())
+}
+
+/// A fan-out/fan-in with a deliberately failing child, on a pool of its own
+/// (made and shut down inside the recording, so its loops' creation and
+/// teardown are in the picture). Each of 8 "downloads" is an async child;
+/// each finished download is handed to a blocking "parse" child; the fan-in
+/// sums the parsed sizes. Download 5 fails: its panic cancels the scope, the
+/// slow siblings are dropped at their `.await`, the running parse children
+/// see `is_cancelled()` and stop early, and the scope joins them all before
+/// it re-raises the payload.
+fn step_fail_fast() {
+    let pool = Pool::builder().threads(4).thread_name("fan").build().expect("a pool of four threads");
+    println!("   fan out 8 downloads on {} workers; each spawns a parse; download 5 fails", pool.threads());
+    let parsed = AtomicUsize::new(0);
     // A one-line report instead of the default hook's message and backtrace.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|info| {
@@ -68,17 +121,45 @@ fn step_fail_fast(pool: &Pool) {
     let start = Instant::now();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         pool.scope(|s| {
-            for i in 0..8u64 {
-                let finished = &finished;
-                s.exec(async move {
-                    if i == 5 {
-                        sleep(Duration::from_millis(5)).await;
-                        panic!("download {i} failed: connection reset");
-                    }
-                    sleep(Duration::from_millis(200 + 10 * i)).await;
-                    finished.fetch_add(1, Ordering::SeqCst);
-                });
+            let parsed = &parsed;
+            let downloads: Vec<_> = (0..8u64)
+                .map(|i| {
+                    s.exec(async move {
+                        sleep(Duration::from_millis(if i == 5 { 4 } else { 1 + i })).await;
+                        if i == 5 {
+                            panic!("download {i} failed: connection reset");
+                        }
+                        let body = vec![0u8; 1000 * (i as usize + 1)];
+                        // A child spawns a sibling: the parse, a blocking
+                        // child of the same scope, queued on this worker's
+                        // deque for an idle worker to steal.
+                        s.exec_blocking(move || {
+                            // A running blocking child cannot be stopped from
+                            // outside: it checks for cancellation as it goes.
+                            for _ in 0..6 {
+                                if knotwork::is_cancelled() {
+                                    return 0;
+                                }
+                                std::thread::sleep(Duration::from_millis(1));
+                            }
+                            parsed.fetch_add(1, Ordering::SeqCst);
+                            body.len()
+                        })
+                    })
+                })
+                .collect();
+            // Fan in: each download hands over its parse; sum what parsed.
+            // A download's panic is re-raised here, with its payload; the
+            // scope still joins every other child before it lets it go.
+            let mut total = 0;
+            for download in downloads {
+                match download.join() {
+                    Ok(parse) => total += parse.join().unwrap_or(0),
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(_cancelled) => {}
+                }
             }
+            total
         })
     }));
     let took = start.elapsed();
@@ -86,17 +167,18 @@ fn step_fail_fast(pool: &Pool) {
     let payload = outcome
         .err()
         .map(|p| p.downcast_ref::<String>().cloned().unwrap_or_else(|| "<non-string payload>".to_owned()));
+    pool.shutdown().expect("shut down from outside the pool");
     println!(
-        "   the scope re-raised {:?} after {took:.2?}: {} of 7 slow siblings finished, the rest were \
-         cancelled at their .await and joined first\n",
+        "   the scope re-raised {:?} after {took:.2?}; {} parses completed, the slow downloads were \
+         cancelled at their .await, and everything was joined first",
         payload.unwrap_or_default(),
-        finished.load(Ordering::SeqCst),
+        parsed.load(Ordering::SeqCst),
     );
 }
 
 /// `ensure_thread_event_loop`, done right: one loop per thread, cached.
 fn step_one_loop_per_thread(pool: &Pool) -> Result<(), Box<dyn std::error::Error>> {
-    println!("2. every thread gets exactly one loop, created on first use and cached");
+    println!("1. every thread gets exactly one loop, created on first use and cached");
     // One job per worker: each waits at the barrier, so no worker can take two.
     let barrier = Arc::new(std::sync::Barrier::new(pool.threads()));
     let per_thread = Arc::new(Mutex::new(BTreeSet::new()));
@@ -136,7 +218,7 @@ fn step_one_loop_per_thread(pool: &Pool) -> Result<(), Box<dyn std::error::Error
 
 /// Fork/join on the work-stealing pool, helping while waiting.
 fn step_fork_join(pool: &Pool) -> Result<(), Box<dyn std::error::Error>> {
-    println!("3. fork/join: fib(27) with Pool::join at every level, no cutoff");
+    println!("2. fork/join: fib(27) with Pool::join at every level, no cutoff");
     fn fib(pool: &Pool, n: u64) -> u64 {
         if n < 2 {
             return n;
@@ -158,7 +240,7 @@ fn step_fork_join(pool: &Pool) -> Result<(), Box<dyn std::error::Error>> {
 
 /// Timers on one loop.
 fn step_timers() {
-    println!("4. timers: 10,000 concurrent 10 ms sleeps on this thread's loop, and a timeout");
+    println!("3. timers: 10,000 concurrent 10 ms sleeps on this thread's loop, and a timeout");
     let start = Instant::now();
     let woke = block_on(async {
         let woke = Arc::new(AtomicUsize::new(0));
@@ -183,7 +265,7 @@ fn step_timers() {
 
 /// Exact shutdown: accepted work finishes, loops torn down, threads joined.
 fn step_shutdown(pool: Pool) -> Result<(), Box<dyn std::error::Error>> {
-    println!("5. shutdown is exact");
+    println!("4. shutdown is exact");
     let torn_down = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
     for _ in 0..pool.threads() * 4 {

@@ -439,7 +439,7 @@ impl Audit<'_, '_> {
         for (i, e) in m.trace.events.iter().enumerate() {
             let thread = m.trace.thread_name(e.thread);
             let (used, task) = match &e.kind {
-                EventKind::LoopCreated { on_loop } => {
+                EventKind::LoopCreated { on_loop, .. } => {
                     if let Some(other) = per_thread.insert(e.thread, *on_loop) {
                         broken(
                             None,
@@ -487,7 +487,7 @@ impl Audit<'_, '_> {
                 None if torn.contains_key(&used)
                     || m.trace.events[i..]
                         .iter()
-                        .any(|later| later.kind == EventKind::LoopCreated { on_loop: used }) =>
+                        .any(|later| matches!(later.kind, EventKind::LoopCreated { on_loop, .. } if on_loop == used)) =>
                 {
                     broken(Some(task), format!("{who} used {used} (event {i}) before it was created"));
                 }

@@ -139,7 +139,7 @@ impl Trace {
                     };
                     (format!("steal {task}"), format!(r#""task":{},"from":{}"#, task.0, json_str(&from)))
                 }
-                EventKind::LoopCreated { on_loop } => {
+                EventKind::LoopCreated { on_loop, .. } => {
                     (format!("{on_loop} created"), format!(r#""loop":{}"#, on_loop.0))
                 }
                 EventKind::LoopTornDown { on_loop } => {

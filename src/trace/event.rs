@@ -249,6 +249,8 @@ pub enum EventKind {
     LoopCreated {
         /// The loop.
         on_loop: LoopIx,
+        /// The child whose code (or whose start) needed it, if any.
+        by: Option<TaskId>,
     },
     /// This event's thread tore its loop down.
     LoopTornDown {

@@ -34,6 +34,8 @@ pub(crate) struct TaskInfo {
     pub(crate) polls: Vec<PollSpan>,
     /// Scopes opened inside this child, in opening order.
     pub(crate) nested: Vec<ScopeId>,
+    /// `LoopCreated` events this child caused (event indices).
+    pub(crate) loops: Vec<usize>,
 }
 
 /// Everything the trace says about one scope.
@@ -114,7 +116,10 @@ impl<'t> Model<'t> {
                         t.outcome = Some(*outcome);
                     }
                 }
-                EventKind::LoopCreated { .. } | EventKind::LoopTornDown { .. } => {}
+                EventKind::LoopCreated { by: Some(task), .. } => {
+                    tasks.entry(*task).or_default().loops.push(i)
+                }
+                EventKind::LoopCreated { by: None, .. } | EventKind::LoopTornDown { .. } => {}
             }
         }
         let mut roots = Vec::new();

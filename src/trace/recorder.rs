@@ -344,7 +344,7 @@ impl Drop for TaskTrace {
 #[cold]
 pub(crate) fn loop_created(id: u64) -> Option<Arc<Recorder>> {
     let ctx = current_ctx()?;
-    ctx.rec.push_kind(EventKind::LoopCreated { on_loop: LoopIx(id) });
+    ctx.rec.push_kind(EventKind::LoopCreated { on_loop: LoopIx(id), by: ctx.task });
     Some(ctx.rec.clone())
 }
 

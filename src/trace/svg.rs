@@ -26,10 +26,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 const WIDTH: f64 = 1200.0;
-const LEFT: f64 = 190.0;
+const LEFT: f64 = 240.0;
 const RIGHT: f64 = 20.0;
 const TOP: f64 = 64.0;
-const ROW: f64 = 13.0;
+const ROW: f64 = 16.0;
 const LANE_GAP: f64 = 10.0;
 
 const EXEC: &str = "#2e9d5b";
@@ -189,7 +189,7 @@ impl Trace {
         for e in &self.events {
             let Some(&(_, top, _)) = lane_boxes.iter().find(|(t, _, _)| *t == e.thread) else { continue };
             let (mark, what) = match &e.kind {
-                EventKind::LoopCreated { on_loop } => ("◆", format!("{on_loop} created")),
+                EventKind::LoopCreated { on_loop, .. } => ("◆", format!("{on_loop} created")),
                 EventKind::LoopTornDown { on_loop } => ("✕", format!("{on_loop} torn down")),
                 _ => continue,
             };
@@ -276,7 +276,7 @@ fn task_bar(svg: &mut String, model: &Model<'_>, id: TaskId, x: &impl Fn(u64) ->
     let tip = esc(&format!("{}: {outcome}, {}", model.describe_child(id), human_ns(to - from)));
     let colour = kind_colour(t.kind);
     let paint = fill(t.kind, t.outcome);
-    let h = ROW * 0.7;
+    let h = ROW * 0.6;
     let _ = write!(svg, r#"<g class="task" data-task="{}" data-kind="{kind}">"#, id.0);
     if t.kind.is_some_and(ChildKind::is_async) && t.start.is_some() {
         // Waiting: a thin line; each poll: a thick block.
@@ -309,12 +309,15 @@ fn task_bar(svg: &mut String, model: &Model<'_>, id: TaskId, x: &impl Fn(u64) ->
     }
     let _ = write!(svg, "<title>{tip}</title></g>");
     let label = format!("{kind} #{}", id.0);
-    if x(to) - x(from) > 7.0 * label.len() as f64 {
+    if x(to) - x(from) > 6.0 * label.len() as f64 {
+        // Inside the row: white on a solid bar, dark on a line or hatching.
+        let solid = !t.kind.is_some_and(ChildKind::is_async) && t.outcome != Some(Outcome::Cancelled);
         let _ = write!(
             svg,
-            r##"<text x="{:.1}" y="{:.1}" font-size="9" fill="#111">{}</text>"##,
-            x(from) + 3.0,
-            cy - h / 2.0 - 1.0,
+            r##"<text x="{:.1}" y="{:.1}" font-size="9" fill="{}">{}</text>"##,
+            x(from) + 4.0,
+            if solid { cy + 3.0 } else { cy - 2.5 },
+            if solid { "white" } else { "#111" },
             esc(&label)
         );
     }

@@ -85,6 +85,16 @@ fn render(trace: &Trace, stable: bool) -> String {
     }
     if stable {
         roots = collapse(roots);
+    } else {
+        for (i, e) in trace.events.iter().enumerate() {
+            let caused_by_a_child =
+                matches!(e.kind, EventKind::LoopCreated { by: Some(t), .. } if model.tasks.contains_key(&t));
+            if matches!(e.kind, EventKind::LoopCreated { .. } | EventKind::LoopTornDown { .. })
+                && !caused_by_a_child
+            {
+                roots.push(loop_node(&model, i));
+            }
+        }
     }
     write_nodes(&mut out, &roots, "");
     out
@@ -151,8 +161,27 @@ fn task_node(model: &Model<'_>, id: TaskId, stable: bool) -> Node {
     let mut children: Vec<Node> = info.nested.iter().map(|&s| scope_node(model, s, stable)).collect();
     if stable {
         children = collapse(children);
+    } else {
+        // Loops are left out of the stable form: whether a worker's loop
+        // already existed depends on what ran on it before.
+        for &i in &info.loops {
+            children.push(loop_node(model, i));
+        }
     }
     Node { label, children }
+}
+
+/// `◆ created loop #4 on fan-1` / `✕ tore down loop #4 on fan-1`.
+fn loop_node(model: &Model<'_>, index: usize) -> Node {
+    let thread = model.trace.thread_name(model.thread_of(index));
+    let label = match &model.trace.events[index].kind {
+        EventKind::LoopCreated { on_loop, .. } => {
+            format!("◆ created {on_loop} on {thread} (lazily, on first use)")
+        }
+        EventKind::LoopTornDown { on_loop } => format!("✕ tore down {on_loop} on {thread}"),
+        _ => unreachable!("only loop events"),
+    };
+    Node { label, children: Vec::new() }
 }
 
 /// Sorts siblings and writes each run of identical ones once, `×n`.
