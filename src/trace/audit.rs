@@ -242,7 +242,7 @@ impl Audit<'_, '_> {
             };
             if let Some(t) = task {
                 if m.tasks[&t].spawn.is_none() {
-                    broken(Some(t), None, format!("event {i} names {t}, which was never spawned"));
+                    broken(Some(t), None, format!("event {i} names {}", m.describe_task(t)));
                 }
             }
             if let Some(s) = scope {
@@ -259,7 +259,7 @@ impl Audit<'_, '_> {
                     broken(
                         task,
                         scope,
-                        format!("{who} has a second {:?} event ({i}, first at {first})", e.kind.tag()),
+                        format!("{who} has a second {} event ({i}, first at {first})", e.kind.tag()),
                     );
                 }
             }
