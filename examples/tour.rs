@@ -119,6 +119,8 @@ fn step_fail_fast() {
         println!("   (a child panicked on {thread:?}: {})", msg.unwrap_or("?"));
     }));
     let start = Instant::now();
+    // A download's value is its parse's handle (itself awaitable, on purpose).
+    #[allow(clippy::async_yields_async)]
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         pool.scope(|s| {
             let parsed = &parsed;

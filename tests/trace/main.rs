@@ -9,7 +9,6 @@
 //!   the rule, on hand-broken traces.
 
 #[path = "../common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 mod json;
 mod xml;
