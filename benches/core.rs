@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench --bench core            # full run (about a minute on 2 cores)
 //! cargo bench --bench core -- --quick # smoke run (a few seconds)
+//! cargo bench --bench core -- --quick recording   # only figures whose name contains "recording"
 //! ```
 //!
 //! A plain `harness = false` binary: each figure is the median of several
@@ -20,6 +21,8 @@ use std::time::{Duration, Instant};
 struct Config {
     reps: usize,
     scale: u64,
+    /// Only figures whose name contains one of these (all if empty).
+    only: Vec<String>,
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -30,6 +33,9 @@ fn median(mut xs: Vec<f64>) -> f64 {
 /// Runs `f` (which returns nanoseconds per operation) `reps` times after one
 /// warm-up and prints the median.
 fn report(name: &str, cfg: &Config, unit: &str, mut f: impl FnMut() -> f64) {
+    if !cfg.only.is_empty() && !cfg.only.iter().any(|o| name.contains(o.as_str())) {
+        return;
+    }
     f();
     let xs: Vec<f64> = (0..cfg.reps).map(|_| f()).collect();
     let lo = xs.iter().cloned().fold(f64::INFINITY, f64::min);
@@ -219,6 +225,39 @@ fn scope_fork_join(cfg: &Config, threads: usize) {
     });
 }
 
+/// The spawn path with and without a recording in progress (`trace`): the
+/// same scope of children on one thread, run plainly and inside
+/// `trace::record` (the time of the scope only, not of building the `Trace`).
+fn recording(cfg: &Config) {
+    let pool = Pool::builder().threads(1).build().unwrap();
+    let n = 20_000 * cfg.scale;
+    let storm = |s: &knotwork::Scope<'_, '_>, blocking: bool| {
+        for i in 0..n {
+            if blocking {
+                s.exec_blocking(move || black_box(i));
+            } else {
+                s.exec(async move { black_box(i) });
+            }
+        }
+    };
+    for (blocking, kind) in [(true, "exec_blocking"), (false, "exec")] {
+        report(&format!("{kind} child, recording off, 1 thr"), cfg, "ns/child", || {
+            let start = Instant::now();
+            pool.scope(|s| storm(s, blocking));
+            per_op(start, n)
+        });
+        report(&format!("{kind} child, recording on, 1 thr"), cfg, "ns/child", || {
+            let (took, trace) = knotwork::trace::record(|| {
+                let start = Instant::now();
+                pool.scope(|s| storm(s, blocking));
+                per_op(start, n)
+            });
+            black_box(trace);
+            took
+        });
+    }
+}
+
 fn offload_round_trip(cfg: &Config) {
     let pool = Pool::builder().threads(2).build().unwrap();
     let m = 2_000 * cfg.scale;
@@ -296,7 +335,8 @@ fn main() {
         println!("knotwork benchmarks: run `cargo bench --bench core` (or add `-- --quick`)");
         return;
     }
-    let cfg = if quick { Config { reps: 3, scale: 1 } } else { Config { reps: 7, scale: 10 } };
+    let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let cfg = if quick { Config { reps: 3, scale: 1, only } } else { Config { reps: 7, scale: 10, only } };
     println!(
         "knotwork core benchmarks ({} mode, {} cores available)\n",
         if quick { "quick" } else { "full" },
@@ -317,6 +357,7 @@ fn main() {
     for threads in [1, 2] {
         scope_fork_join(&cfg, threads);
     }
+    recording(&cfg);
     offload_round_trip(&cfg);
     slot_get(&cfg);
     #[cfg(target_os = "linux")]

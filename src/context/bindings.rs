@@ -15,7 +15,7 @@
 //! (`Slot::get`) is one thread-local load and an index, without atomics.
 
 use crate::trace::Bindings;
-use crate::trace::recorder::{CtxGuard, TaskTrace};
+use crate::trace::recorder::CtxGuard;
 use std::any::Any;
 use std::cell::Cell;
 use std::future::Future;
@@ -137,28 +137,15 @@ impl Drop for Cleared {
 /// made (nursery children, `spawn_local` tasks) are entered around every
 /// poll, so it sees them on whatever thread polls it, however its polls
 /// interleave with other tasks'.
-///
-/// It also carries the task's trace context, if a recording is in progress
-/// (`trace::recorder`): that too is current around every poll.
 pub(crate) struct InContext<F> {
-    /// Declared first so it is dropped first: the trace records the task's
-    /// end after its future (and a panic of its drop) is gone.
     fut: F,
     snapshot: Snapshot,
-    trace: Option<TaskTrace>,
 }
 
 impl<F> InContext<F> {
-    /// `fut`, with the bindings (and trace context) current now: a
-    /// `spawn_local` task.
+    /// `fut`, with the bindings current now.
     pub(crate) fn capture(fut: F) -> Self {
-        InContext { fut, snapshot: Snapshot::capture(), trace: TaskTrace::inherit() }
-    }
-
-    /// `fut`, with the bindings current now and its own trace record: a
-    /// scope's child.
-    pub(crate) fn child(fut: F, trace: Option<TaskTrace>) -> Self {
-        InContext { fut, snapshot: Snapshot::capture(), trace }
+        InContext { fut, snapshot: Snapshot::capture() }
     }
 }
 
@@ -171,11 +158,7 @@ impl<F: Future> Future for InContext<F> {
         let this = unsafe { self.get_unchecked_mut() };
         let _entered = this.snapshot.enter();
         // SAFETY: as above.
-        let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
-        match &mut this.trace {
-            None => fut.poll(cx),
-            Some(trace) => trace.poll(|| fut.poll(cx)),
-        }
+        unsafe { Pin::new_unchecked(&mut this.fut) }.poll(cx)
     }
 }
 

@@ -284,11 +284,18 @@ impl LoopCore {
     /// nursery child, it keeps the context-slot bindings current at the
     /// spawn for all its polls, however they interleave.
     pub(crate) fn spawn_local<F: Future + 'static>(&self, fut: F) -> LocalTask<F::Output> {
-        let fut = crate::context::bindings::InContext::capture(fut);
+        use crate::context::bindings::InContext;
+        use crate::trace::recorder::{TaskTrace, Traced};
         // SAFETY: the task goes into this loop's table and ready queue (or is
         // cancelled right here), so it is polled and dropped only on this
-        // thread; `F: 'static` borrows nothing.
-        let new = unsafe { allocate(fut, self.shared.clone()) };
+        // thread; `F: 'static` borrows nothing. Inside a recording it
+        // carries the recording's context (`trace::recorder`).
+        let new = unsafe {
+            match TaskTrace::inherit() {
+                None => allocate(InContext::capture(fut), self.shared.clone()),
+                Some(trace) => allocate(InContext::capture(Traced::new(fut, trace)), self.shared.clone()),
+            }
+        };
         if self.torn_down.get() {
             // A future dropped during teardown spawned this: it never runs.
             drop(new.queued);

@@ -26,6 +26,7 @@ pub use builder::PoolBuilder;
 
 use crate::ShutdownError;
 use crate::sync::{Arc, SPIN_ROUNDS, with_thread_parker};
+use crate::trace::recorder::carry_trace;
 use job::{HeapJob, Latch, StackJob};
 use registry::Registry;
 use std::fmt;
@@ -138,6 +139,7 @@ impl Pool {
     where
         F: FnOnce() + Send + 'static,
     {
+        let f = carry_trace(f);
         WorkerThread::with_current(|worker| match worker {
             Some(w) if w.belongs_to(&self.registry) => {
                 self.registry.accept_child()?;
@@ -181,7 +183,7 @@ impl Pool {
             return Ok(f());
         }
         self.registry.accept_top_level()?;
-        let job = StackJob::new(f, Latch::new(with_thread_parker(|p| p.unparker())));
+        let job = StackJob::new(carry_trace(f), Latch::new(with_thread_parker(|p| p.unparker())));
         // SAFETY: `job` stays on this stack frame until its latch is set: the
         // loop below returns only then, and parking cannot unwind.
         self.registry.inject(unsafe { job.as_job_ref() });
@@ -242,7 +244,7 @@ impl Pool {
         WorkerThread::with_current(|w| {
             let worker = w.expect("checked above");
             self.registry.accept_child()?;
-            let job_b = StackJob::new(b, Latch::new(with_thread_parker(|p| p.unparker())));
+            let job_b = StackJob::new(carry_trace(b), Latch::new(with_thread_parker(|p| p.unparker())));
             // SAFETY: `job_b` stays on this frame until its latch is set:
             // `wait_until` below returns only then, and `a` cannot unwind
             // past it (it runs under `catch_unwind`).

@@ -121,6 +121,14 @@ impl WorkerThread {
         self.index
     }
 
+    /// The worker running on this thread, if any, as a pointer that is valid
+    /// (and points to this thread's worker) for as long as this thread is
+    /// inside the worker's run — that is, for any code running on it.
+    #[inline]
+    pub(crate) fn current_ptr() -> Option<std::ptr::NonNull<WorkerThread>> {
+        std::ptr::NonNull::new(WORKER.try_with(Cell::get).unwrap_or(ptr::null()).cast_mut())
+    }
+
     /// Whether this worker belongs to `registry`.
     pub(crate) fn belongs_to(&self, registry: &Registry) -> bool {
         ptr::eq(&*self.registry, registry)

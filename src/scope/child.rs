@@ -30,6 +30,7 @@ use crate::pool::registry::Registry;
 use crate::pool::worker::WorkerThread;
 use crate::sync::{AtomicUsize, Ordering};
 use crate::trace::ChildKind;
+use crate::trace::recorder::Traced;
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
@@ -97,15 +98,27 @@ pub(crate) unsafe fn spawn<F: Future>(
     }
     let link =
         ParentLink { data: NonNull::from(core).cast(), on_complete, key: AtomicUsize::new(usize::MAX) };
-    let on_worker = on_own_worker(&core.registry);
+    // This thread's worker, if it is one of the pool's (then the job goes
+    // to its deque, else to the injector). No acceptance check: the
+    // scope's lease keeps the pool open.
+    let worker = WorkerThread::current_ptr().filter(|w| {
+        // SAFETY: `current_ptr` is this thread's live worker.
+        unsafe { w.as_ref() }.belongs_to(&core.registry)
+    });
+    let on_worker = worker.is_some();
     // Recorded (if the scope is) before the job is queued: spawn precedes start.
     let trace = core.trace.as_ref().and_then(|t| t.child_spawned(kind.traced(), location, on_worker));
-    // The context snapshot taken at spawn, entered around every poll.
-    let child = InContext::child(fut, trace);
     let refs = if kind == Kind::Blocking { 2 } else { 3 };
+    // The context snapshot taken at spawn, entered around every poll; a
+    // recorded child's future is wrapped in its trace.
     // SAFETY: forwarded from our caller: the core and the borrows outlive
     // the child's completion hook.
-    let ptr = unsafe { allocate_child(child, link, refs) };
+    let ptr = unsafe {
+        match trace {
+            None => allocate_child(InContext::capture(fut), link, refs),
+            Some(trace) => allocate_child(InContext::capture(Traced::new(fut, trace)), link, refs),
+        }
+    };
     // SAFETY: `allocate_child` counted `refs` references; each `from_raw`
     // below takes one of them.
     let (job, handle) = unsafe { (TaskRef::from_raw(ptr), TaskRef::from_raw(ptr)) };
@@ -131,10 +144,10 @@ pub(crate) unsafe fn spawn<F: Future>(
     // SAFETY: the job owns the `queued` reference until `start` consumes it,
     // once, on a worker of this pool.
     let job = unsafe { JobRef::new(job.into_raw().cast(), start) };
-    if on_worker {
-        WorkerThread::with_current(|w| w.expect("checked above").push(job));
-    } else {
-        core.registry.inject(job);
+    match worker {
+        // SAFETY: this thread's worker, alive while this thread runs it.
+        Some(w) => unsafe { w.as_ref() }.push(job),
+        None => core.registry.inject(job),
     }
     handle
 }
@@ -151,13 +164,6 @@ fn refused<F: Future>(fut: F) -> TaskRef {
     // CLOSED, so `run` drops the future and completes it as cancelled.
     let _ = unsafe { queued.run() };
     handle
-}
-
-/// Where a child's job goes: this worker's deque if this thread is one of
-/// the pool's workers, else the injector. No acceptance check: the scope's
-/// lease keeps the pool open.
-fn on_own_worker(registry: &Registry) -> bool {
-    WorkerThread::with_current(|worker| worker.is_some_and(|w| w.belongs_to(registry)))
 }
 
 /// Starts an async child on this worker: binds it to the worker's loop.

@@ -13,7 +13,9 @@
 //!   task id) in its [`TaskTrace`], which is current around each of its
 //!   polls on whatever worker runs it — so scopes, loops and local tasks it
 //!   creates are recorded too, with the child as their parent;
-//! * a `spawn_local` task inherits the context current at its spawn;
+//! * a `spawn_local` task inherits the context current at its spawn, and so
+//!   does a pool job (`Pool::spawn`, `Pool::run`, the second half of
+//!   `Pool::join`);
 //! * a pool job run while a task waits (helping) runs with no context, as it
 //!   runs with no bindings: it is not part of that task.
 //!
@@ -22,11 +24,12 @@
 //!
 //! # The cost when nothing records
 //!
-//! [`ACTIVE`] counts the recordings in progress. Opening a scope and
-//! spawning a `spawn_local` task read it once (`Relaxed`) and do nothing
-//! more when it is zero. Spawning a child reads no atomic at all: it checks
+//! [`ACTIVE`] counts the recordings in progress. Opening a scope, spawning
+//! a `spawn_local` task and submitting a pool job read it once (`Relaxed`)
+//! and do nothing more when it is zero. Spawning a child reads no atomic at all: it checks
 //! whether its scope has a `ScopeTrace` (a plain field). Polling a child
-//! checks whether it has a `TaskTrace` (a plain field).
+//! is monomorphic: a child spawned while recording is a `Traced` future, any
+//! other child is not, so polling and dropping it costs nothing extra.
 //!
 //! # Order
 //!
@@ -200,10 +203,24 @@ impl CtxGuard {
 }
 
 impl Drop for CtxGuard {
+    #[inline]
     fn drop(&mut self) {
         if let Some(prev) = self.prev.take() {
             let _ = CTX.try_with(|c| c.replace(prev));
         }
+    }
+}
+
+/// `f`, carrying the current context (if any) to whichever thread runs it:
+/// for pool jobs (`Pool::spawn`, `run`, `join`'s second half), so that the
+/// scopes they open belong to the recording they descend from. One relaxed
+/// load when nothing records.
+#[inline]
+pub(crate) fn carry_trace<R>(f: impl FnOnce() -> R) -> impl FnOnce() -> R {
+    let ctx = current_ctx();
+    move || {
+        let _ctx = ctx.map(|c| CtxGuard::enter(Some(c)));
+        f()
     }
 }
 
@@ -261,6 +278,35 @@ impl ScopeTrace {
             ctx,
             child: Some(ChildState { task, kind, started: false, in_poll: false, ready: false }),
         })
+    }
+}
+
+/// A recorded task's future: `fut` with its [`TaskTrace`]. Only a task
+/// spawned while recording gets this type (the spawn picks it), so a task
+/// that is not recorded pays nothing for the recorder, not even a branch.
+pub(crate) struct Traced<F> {
+    /// Declared first so it is dropped first: the trace records the task's
+    /// end after its future (and a panic of its drop) is gone.
+    fut: F,
+    trace: TaskTrace,
+}
+
+impl<F> Traced<F> {
+    pub(crate) fn new(fut: F, trace: TaskTrace) -> Self {
+        Traced { fut, trace }
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for Traced<F> {
+    type Output = F::Output;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        // SAFETY: `fut` is structurally pinned (never moved out or exposed
+        // unpinned); `trace` is not pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above.
+        let fut = unsafe { std::pin::Pin::new_unchecked(&mut this.fut) };
+        this.trace.poll(|| fut.poll(cx))
     }
 }
 
@@ -323,8 +369,8 @@ impl TaskTrace {
 impl Drop for TaskTrace {
     fn drop(&mut self) {
         let Some(child) = &self.child else { return };
-        // The future is dropped before this (field order in `InContext`), so
-        // a panic in its drop is unwinding now.
+        // The future is dropped before this (field order in `Traced`), so a
+        // panic in its drop is unwinding now.
         let outcome = if std::thread::panicking() || child.in_poll {
             Outcome::Panicked
         } else if child.ready {
