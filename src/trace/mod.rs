@@ -42,7 +42,7 @@
 //! * `session`: [`record`] and [`record_async`];
 //! * `model`: the trace folded into tasks and scopes, shared by the views;
 //! * `tree`, `chrome`, `svg`: the three views;
-//! * `audit`: the rules and the [`AuditReport`].
+//! * `audit`: the checks; `report`: the rules and the [`AuditReport`].
 //!
 //! # Examples
 //!
@@ -67,13 +67,14 @@ mod chrome;
 mod event;
 mod model;
 pub(crate) mod recorder;
+mod report;
 mod session;
 mod svg;
 mod tree;
 
-pub use audit::{AuditReport, Rule, RuleResult, Violation};
 pub use event::{
     Bindings, ChildKind, Event, EventKind, LoopIx, Outcome, Queue, ScopeForm, ScopeId, SourceLoc, TaskId,
     ThreadInfo, ThreadIx, Trace,
 };
+pub use report::{AuditReport, Rule, RuleResult, Violation};
 pub use session::{record, record_async};
