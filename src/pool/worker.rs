@@ -109,11 +109,10 @@ impl WorkerThread {
     /// Runs `f` with the current thread's worker, if it is one.
     #[inline]
     pub(crate) fn with_current<R>(f: impl FnOnce(Option<&WorkerThread>) -> R) -> R {
-        let ptr = WORKER.try_with(Cell::get).unwrap_or(ptr::null());
         // SAFETY: a non-null pointer was set by `main` on this thread and
         // points to its stack frame, which outlives every use here (it is
         // cleared before `main` returns).
-        f(unsafe { ptr.as_ref() })
+        f(Self::current_ptr().map(|p| unsafe { p.as_ref() }))
     }
 
     /// This worker's index in its pool.

@@ -368,24 +368,17 @@ fn legend(svg: &mut String) {
         x + 22.0
     );
     x += 62.0;
-    let _ = writeln!(
-        svg,
-        r##"<line x1="{x:.0}" y1="{:.0}" x2="{:.0}" y2="{:.0}" stroke="#555" marker-end="url(#arrow)"/><text x="{:.0}" y="{y:.0}">fork</text>"##,
-        y - 4.0,
-        x + 18.0,
-        y - 4.0,
-        x + 22.0
-    );
-    x += 56.0;
-    let _ = writeln!(
-        svg,
-        r##"<line x1="{x:.0}" y1="{:.0}" x2="{:.0}" y2="{:.0}" stroke="#555" stroke-dasharray="3,2" marker-end="url(#arrow)"/><text x="{:.0}" y="{y:.0}">join</text>"##,
-        y - 4.0,
-        x + 18.0,
-        y - 4.0,
-        x + 22.0
-    );
-    x += 56.0;
+    for (label, dash) in [("fork", ""), ("join", r#" stroke-dasharray="3,2""#)] {
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{x:.0}" y1="{:.0}" x2="{:.0}" y2="{:.0}" stroke="#555"{dash} marker-end="url(#arrow)"/><text x="{:.0}" y="{y:.0}">{label}</text>"##,
+            y - 4.0,
+            x + 18.0,
+            y - 4.0,
+            x + 22.0
+        );
+        x += 56.0;
+    }
     let _ = writeln!(
         svg,
         r##"<text x="{x:.0}" y="{y:.0}"><tspan fill="#b35900">◆</tspan> loop created  <tspan fill="#b35900">✕</tspan> loop torn down</text>"##
