@@ -87,13 +87,27 @@ impl HeapJob {
 /// A one-shot flag a waiting thread blocks on; setting it unparks the waiter.
 pub(crate) struct Latch {
     done: AtomicBool,
-    waiter: Unparker,
+    waiter: Waiter,
+}
+
+/// Who waits on a [`Latch`].
+enum Waiter {
+    /// A thread outside the pool: its unparker, cloned before the set.
+    Thread(Unparker),
+    /// A worker of the pool that runs the job, by index: unparked through
+    /// the registry, which outlives the job (no reference count to touch).
+    Worker(usize),
 }
 
 impl Latch {
     /// A latch whose `set` wakes the thread owning `waiter`.
     pub(crate) fn new(waiter: Unparker) -> Self {
-        Latch { done: AtomicBool::new(false), waiter }
+        Latch { done: AtomicBool::new(false), waiter: Waiter::Thread(waiter) }
+    }
+
+    /// A latch whose `set` wakes worker `index` of the pool the job runs on.
+    pub(crate) fn for_worker(index: usize) -> Self {
+        Latch { done: AtomicBool::new(false), waiter: Waiter::Worker(index) }
     }
 
     /// Whether the latch is set. Once true, everything the setter did before
@@ -108,14 +122,27 @@ impl Latch {
     /// # Safety
     /// `this` is live on entry. The waiter may free the latch the instant
     /// `done` becomes true, so nothing behind `this` is touched afterwards:
-    /// the unparker is cloned first.
-    unsafe fn set(this: *const Latch) {
+    /// a thread's unparker is cloned first, a worker's index copied.
+    /// `registry` is the pool the job runs on.
+    unsafe fn set(this: *const Latch, registry: &Registry) {
         // SAFETY: live on entry, per the caller.
-        let waiter = unsafe { (*this).waiter.clone() };
-        // ORDERING: Release publishes the job's result to `probe`'s Acquire.
-        // SAFETY: still live: `done` is not yet true, so the waiter is still waiting.
-        unsafe { (*this).done.store(true, Ordering::Release) };
-        waiter.unpark();
+        let waiter = match unsafe { &(*this).waiter } {
+            Waiter::Thread(unparker) => Some(unparker.clone()),
+            Waiter::Worker(index) => {
+                let index = *index;
+                // ORDERING: Release publishes the job's result to `probe`'s Acquire.
+                // SAFETY: still live: `done` is not yet true.
+                unsafe { (*this).done.store(true, Ordering::Release) };
+                registry.sleep.unpark_worker(index);
+                None
+            }
+        };
+        if let Some(waiter) = waiter {
+            // ORDERING: as above.
+            // SAFETY: still live: `done` is not yet true, so the waiter is still waiting.
+            unsafe { (*this).done.store(true, Ordering::Release) };
+            waiter.unpark();
+        }
     }
 }
 
@@ -131,29 +158,59 @@ impl<F: FnOnce() -> R + Send, R: Send> StackJob<F, R> {
         StackJob { func: UnsafeCell::new(Some(f)), result: UnsafeCell::new(None), latch }
     }
 
-    /// A reference to this job for a queue.
+    /// A reference to this job for a queue; the job was accepted as one
+    /// unit of outstanding work and releases it when it finishes.
     ///
     /// # Safety
     /// The job must stay where it is until its latch is set (the owner waits
     /// for `latch.probe()` before moving or dropping it), and the `JobRef` is
     /// executed at most once.
     pub(crate) unsafe fn as_job_ref(&self) -> JobRef {
-        unsafe fn execute<F: FnOnce() -> R, R>(data: NonNull<()>, registry: &Registry) {
-            let this = data.cast::<StackJob<F, R>>().as_ptr().cast_const();
-            // SAFETY: the owner keeps the job live until the latch is set,
-            // and before that only this (single) execution touches `func`
-            // and `result`.
-            let func = unsafe { (*this).func.with_mut(|f| (*f).take()) }.expect("a stack job ran twice");
-            let result = catch_unwind(AssertUnwindSafe(func));
-            // SAFETY: as above; the owner reads `result` only after `probe`.
-            unsafe { (*this).result.with_mut(|r| *r = Some(result)) };
-            // SAFETY: live until the latch is set; `set` touches nothing after.
-            unsafe { Latch::set(&raw const (*this).latch) };
+        JobRef { data: NonNull::from(self).cast(), execute_fn: Self::execute::<true> }
+    }
+
+    /// As [`as_job_ref`](Self::as_job_ref), for a job that holds no unit of
+    /// its own: its owner runs on a worker, inside accepted work, and waits
+    /// for it (`join`), so the owner's unit covers it.
+    ///
+    /// # Safety
+    /// As for `as_job_ref`.
+    pub(crate) unsafe fn as_uncounted_job_ref(&self) -> JobRef {
+        JobRef { data: NonNull::from(self).cast(), execute_fn: Self::execute::<false> }
+    }
+
+    unsafe fn execute<const COUNTED: bool>(data: NonNull<()>, registry: &Registry) {
+        let this = data.cast::<StackJob<F, R>>().as_ptr().cast_const();
+        // SAFETY: the owner keeps the job live until the latch is set,
+        // and before that only this (single) execution touches `func`
+        // and `result`.
+        let func = unsafe { (*this).func.with_mut(|f| (*f).take()) }.expect("a stack job ran twice");
+        let result = catch_unwind(AssertUnwindSafe(func));
+        // SAFETY: as above; the owner reads `result` only after `probe`.
+        unsafe { (*this).result.with_mut(|r| *r = Some(result)) };
+        // SAFETY: live until the latch is set; `set` touches nothing after.
+        unsafe { Latch::set(&raw const (*this).latch, registry) };
+        if COUNTED {
             // The job was accepted as one unit; `registry` is not on the
             // waiter's stack, so it is still alive.
             registry.release();
         }
-        JobRef { data: NonNull::from(self).cast(), execute_fn: execute::<F, R> }
+    }
+
+    /// Whether `job` is a reference to this job.
+    pub(crate) fn is(&self, job: &JobRef) -> bool {
+        std::ptr::eq(job.data.as_ptr().cast_const(), (self as *const Self).cast())
+    }
+
+    /// Runs the job on this thread, instead of through a `JobRef`: for the
+    /// owner that took its own job back from its deque before anyone else
+    /// did (that reference is consumed and never executed).
+    pub(crate) fn run_inline(self) -> std::thread::Result<R> {
+        let func = self.func.with_mut(|f| {
+            // SAFETY: nobody else holds a reference to the job any more.
+            unsafe { (*f).take() }
+        });
+        catch_unwind(AssertUnwindSafe(func.expect("a stack job ran twice")))
     }
 
     /// The result, once the latch is set.

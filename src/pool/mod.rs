@@ -243,20 +243,37 @@ impl Pool {
         }
         WorkerThread::with_current(|w| {
             let worker = w.expect("checked above");
-            self.registry.accept_child()?;
-            let job_b = StackJob::new(carry_trace(b), Latch::new(with_thread_parker(|p| p.unparker())));
-            // SAFETY: `job_b` stays on this frame until its latch is set:
-            // `wait_until` below returns only then, and `a` cannot unwind
-            // past it (it runs under `catch_unwind`).
-            worker.push(unsafe { job_b.as_job_ref() });
+            // No unit of outstanding work for `b`: this thread runs accepted
+            // work and waits for `b` before returning, so its own unit
+            // covers `b` until `b` is done.
+            let job_b = StackJob::new(carry_trace(b), Latch::for_worker(worker.index()));
+            // SAFETY: `job_b` stays on this frame until its latch is set or
+            // its reference is taken back below: every path out of the loop
+            // does one of the two, and `a` cannot unwind past it (it runs
+            // under `catch_unwind`).
+            worker.push(unsafe { job_b.as_uncounted_job_ref() });
             let result_a = std::panic::catch_unwind(std::panic::AssertUnwindSafe(a));
             // An unwind out of the wait would free `job_b` while another
             // worker may be running it: abort instead (nothing in the wait
             // is meant to unwind; this is the last line of defence).
             let abort = worker::AbortOnUnwind;
-            worker.wait_until(|| job_b.latch.probe());
+            let result_b = loop {
+                if job_b.latch.probe() {
+                    break job_b.into_result();
+                }
+                match worker.pop_local() {
+                    // Nobody stole `b`: run it here, with no latch to set.
+                    Some(job) if job_b.is(&job) => break job_b.run_inline(),
+                    // Pushed by `a` (a spawn) above `b`: run it first, as
+                    // the wait would.
+                    Some(job) => worker.execute_local(job),
+                    None => {
+                        worker.wait_until(|| job_b.latch.probe());
+                        break job_b.into_result();
+                    }
+                }
+            };
             std::mem::forget(abort);
-            let result_b = job_b.into_result();
             match (result_a, result_b) {
                 (Ok(ra), Ok(rb)) => Ok((ra, rb)),
                 (Err(payload), _) | (_, Err(payload)) => resume_unwind(payload),

@@ -89,6 +89,11 @@ impl Sleep {
         }
     }
 
+    /// Unparks worker `i` directly (the end of its `join` wait).
+    pub(crate) fn unpark_worker(&self, i: usize) {
+        self.unparkers[i].unpark();
+    }
+
     /// Wakes every worker (termination).
     pub(crate) fn wake_all(&self) {
         for unparker in self.unparkers.iter() {

@@ -221,6 +221,18 @@ impl WorkerThread {
         unsafe { job.execute(&self.registry) }
     }
 
+    /// Pops the newest job of this worker's own deque.
+    pub(crate) fn pop_local(&self) -> Option<JobRef> {
+        self.deque.pop()
+    }
+
+    /// Runs a job taken from this worker's own deque by a waiter (`join`),
+    /// as [`wait_until`](Self::wait_until) would.
+    pub(crate) fn execute_local(&self, job: JobRef) {
+        let _off = PollGuardOff::enter();
+        self.execute(job);
+    }
+
     fn find_work(&self) -> Option<JobRef> {
         self.deque.pop().or_else(|| self.steal(true))
     }
