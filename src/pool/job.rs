@@ -41,6 +41,11 @@ impl JobRef {
         JobRef { data, execute_fn }
     }
 
+    /// The address of the job's data (what identifies the job).
+    pub(crate) fn addr(&self) -> *const () {
+        self.data.as_ptr().cast_const()
+    }
+
     /// Runs the job on a worker of `registry`. Jobs catch their own panics.
     ///
     /// # Safety
@@ -199,7 +204,7 @@ impl<F: FnOnce() -> R + Send, R: Send> StackJob<F, R> {
 
     /// Whether `job` is a reference to this job.
     pub(crate) fn is(&self, job: &JobRef) -> bool {
-        std::ptr::eq(job.data.as_ptr().cast_const(), (self as *const Self).cast())
+        std::ptr::eq(job.addr(), (self as *const Self).cast())
     }
 
     /// Runs the job on this thread, instead of through a `JobRef`: for the

@@ -195,7 +195,9 @@ enum CloseStage {
 
 impl ScopeGuard {
     fn open(registry: &Arc<Registry>, location: &'static Location<'static>) -> ScopeGuard {
-        if acquire_lease(registry).is_err() {
+        // An async scope always takes a lease: its future may be moved off
+        // the worker that made it and outlive the work running there.
+        if acquire_lease(registry, false).is_err() {
             panic!("{SHUT_DOWN_MSG}");
         }
         let scope = ScopeCore::new_registered(registry.clone(), location, |core| {

@@ -19,6 +19,30 @@
 //!   async children that must not hold up the join: once `pending` is set,
 //!   the scope cancels them and waits for this one.
 //!
+//! # Registration with the enclosing scope
+//!
+//! A scope opened inside a nursery child remembers that child and its scope
+//! (`parent`). Cancellation reaches it in two ways:
+//!
+//! * **by looking up** ([`is_cancelled`](ScopeCore::is_cancelled)): a
+//!   scope is cancelled if it, the child it was opened in, or any scope
+//!   further out is. A blocking child checks this when it starts, so a
+//!   cancellation anywhere above stops it — no registration needed;
+//! * **by being told** ([`cancel`](ScopeCore::cancel)): async children and
+//!   `cancel_after` timers must be woken to be dropped, so a scope that has
+//!   any registers in its parent's `nested` table, and `cancel` walks that
+//!   table downwards.
+//!
+//! A sync scope registers lazily, on its first async child or timer
+//! ([`ensure_registered`](ScopeCore::ensure_registered), which first
+//! registers the parent, and so on up): the common nested scope of blocking
+//! children — a recursive fork-join — takes no lock and allocates nothing.
+//! An async scope registers when it is made (it holds a unit of its parent
+//! instead of a pointer to the child; see `ParentScope`). A scope that
+//! registers after its parent was cancelled sees the parent's flag after
+//! inserting itself, under the parent's lock, and cancels itself; one that
+//! registered before is in the table `cancel` walks.
+//!
 //! # Lifetime
 //!
 //! A sync scope's core lives on the stack of `scope`; an async scope's in a
@@ -36,7 +60,7 @@
 use super::latch::CountLatch;
 use crate::event_loop::task::{Completion, Outcome, TaskPtr, TaskRef};
 use crate::pool::registry::Registry;
-use crate::sync::{Arc, AtomicBool, IdCounter, Mutex, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicUsize, IdCounter, Mutex, Ordering};
 use crate::trace::ScopeForm;
 use crate::trace::recorder::ScopeTrace;
 use slab::Slab;
@@ -50,8 +74,13 @@ static SCOPE_IDS: IdCounter = IdCounter::new();
 pub(crate) struct ScopeCore {
     /// Process-unique id (for `Debug` and traces).
     pub(crate) id: u64,
-    /// The pool children run on; the scope holds one lease on it.
+    /// The pool children run on.
     pub(crate) registry: Arc<Registry>,
+    /// Whether the scope holds a lease (a unit of outstanding work) on the
+    /// pool; a sync scope opened on one of its workers needs none.
+    leased: bool,
+    /// This scope's key in its parent's `nested` table, or [`UNREGISTERED`].
+    nested_key: AtomicUsize,
     /// The body's unit and one unit per unfinished child.
     pub(crate) pending: CountLatch,
     /// The owner's unit and one unit per unfinished `cancel_after` timer.
@@ -78,9 +107,10 @@ pub(crate) struct ScopeCore {
 pub(crate) struct ParentScope {
     scope: NonNull<ScopeCore>,
     task: Option<TaskPtr>,
-    /// This scope's key in the parent's `nested` table.
-    key: usize,
 }
+
+/// `nested_key` of a scope not in its parent's table.
+const UNREGISTERED: usize = usize::MAX;
 
 #[derive(Default)]
 struct Inner {
@@ -109,8 +139,11 @@ impl ScopeCore {
     /// A new scope on `registry`'s pool, nested in the current child, if any.
     /// The caller must call [`register`](Self::register) once the core is
     /// at its final address.
+    /// `leased`: the caller took a lease on the pool for the scope, which
+    /// it returns when it closes.
     pub(crate) fn new(
         registry: Arc<Registry>,
+        leased: bool,
         location: &'static Location<'static>,
         form: ScopeForm,
     ) -> ScopeCore {
@@ -118,6 +151,8 @@ impl ScopeCore {
             trace: crate::trace::recorder::scope_opened(location, form),
             id: SCOPE_IDS.next(),
             registry,
+            leased,
+            nested_key: AtomicUsize::new(UNREGISTERED),
             pending: CountLatch::new(),
             daemons: CountLatch::new(),
             cancelled: AtomicBool::new(false),
@@ -126,8 +161,9 @@ impl ScopeCore {
         }
     }
 
-    /// Registers with the scope of the child this thread is running (so a
-    /// cancellation up there reaches us), inheriting its cancellation. For a
+    /// Links the scope to the child this thread is running and its scope, if
+    /// any, inheriting its cancellation; it registers in that scope's table
+    /// only when it needs to (see "Registration" in the module docs). For a
     /// sync scope (see `ParentScope`).
     ///
     /// # Safety
@@ -135,18 +171,42 @@ impl ScopeCore {
     /// which happens before the current task's run returns.
     pub(crate) unsafe fn register(&mut self) {
         let Some((parent, task)) = current_parent() else { return };
+        self.parent = Some(ParentScope { scope: parent, task: Some(task) });
         // SAFETY: the running child's scope outlives the child.
-        let parent_ref = unsafe { parent.as_ref() };
-        let mut inner = parent_ref.inner.lock();
-        let entry = inner.nested.vacant_entry();
-        // Every write to `self` happens before its address is published
-        // (the insert below), under the parent's lock.
-        self.parent = Some(ParentScope { scope: parent, task: Some(task), key: entry.key() });
-        if parent_ref.cancelled.load(Ordering::Acquire) {
+        if unsafe { parent.as_ref() }.cancelled.load(Ordering::Acquire) {
             // ORDERING: Relaxed: nobody else can see this scope yet.
             self.cancelled.store(true, Ordering::Relaxed);
         }
-        entry.insert(NonNull::from(&*self));
+    }
+
+    /// Puts this scope in its parent's `nested` table (and the parent in
+    /// its own parent's, and so on up) if it is not there yet, so that a
+    /// cancellation from above reaches its async children and timers.
+    fn ensure_registered(&self) {
+        let Some(p) = self.parent else { return };
+        // ORDERING: Acquire pairs with the Release store below (a fast path;
+        // the decision is re-made under the parent's lock).
+        if self.nested_key.load(Ordering::Acquire) != UNREGISTERED {
+            return;
+        }
+        // SAFETY: the parent outlives us (see `ParentScope`).
+        let parent = unsafe { p.scope.as_ref() };
+        parent.ensure_registered();
+        {
+            let mut inner = parent.inner.lock();
+            // ORDERING: Relaxed: under the lock every store below is made.
+            if self.nested_key.load(Ordering::Relaxed) != UNREGISTERED {
+                return;
+            }
+            let key = inner.nested.insert(NonNull::from(self));
+            // ORDERING: Release for the fast path above.
+            self.nested_key.store(key, Ordering::Release);
+        }
+        // A `cancel` of the parent that walked its table before our insert
+        // set its flag before taking the lock we took after it: we see it.
+        if parent.is_cancelled() {
+            self.cancel();
+        }
     }
 
     /// Makes a scope with `make(core)` (which moves the core to its final,
@@ -159,7 +219,7 @@ impl ScopeCore {
         location: &'static Location<'static>,
         make: impl FnOnce(ScopeCore) -> (T, NonNull<ScopeCore>),
     ) -> T {
-        let mut core = ScopeCore::new(registry, location, ScopeForm::Async);
+        let mut core = ScopeCore::new(registry, true, location, ScopeForm::Async);
         let Some((parent, _task)) = current_parent() else { return make(core).0 };
         // SAFETY: the running child's scope outlives the child.
         let parent_ref = unsafe { parent.as_ref() };
@@ -167,10 +227,13 @@ impl ScopeCore {
         if !parent_ref.pending.try_increment() {
             return make(core).0;
         }
+        parent_ref.ensure_registered();
         let mut inner = parent_ref.inner.lock();
         let entry = inner.nested.vacant_entry();
-        core.parent = Some(ParentScope { scope: parent, task: None, key: entry.key() });
-        if parent_ref.cancelled.load(Ordering::Acquire) {
+        core.parent = Some(ParentScope { scope: parent, task: None });
+        // ORDERING: Relaxed: published by the insert below, under the lock.
+        core.nested_key.store(entry.key(), Ordering::Relaxed);
+        if parent_ref.is_cancelled() {
             // ORDERING: Relaxed: nobody else can see this scope yet.
             core.cancelled.store(true, Ordering::Relaxed);
         }
@@ -185,7 +248,13 @@ impl ScopeCore {
         if let Some(p) = self.parent {
             // SAFETY: the parent outlives us (see `ParentScope`).
             let parent = unsafe { p.scope.as_ref() };
-            parent.inner.lock().nested.remove(p.key);
+            // ORDERING: Acquire: a registration made by a child is ordered
+            // before this by the child's `pending` release; one made by
+            // this thread needs nothing.
+            let key = self.nested_key.load(Ordering::Acquire);
+            if key != UNREGISTERED {
+                parent.inner.lock().nested.remove(key);
+            }
             if p.task.is_none() {
                 // SAFETY: the unit taken in `new_registered`; nothing of the
                 // parent is touched after it.
@@ -234,6 +303,7 @@ impl ScopeCore {
     /// Registers a new async child (its reference goes into the table).
     /// Returns the key; cancels it at once if the scope already is.
     pub(crate) fn register_task(&self, task: TaskRef) -> usize {
+        self.ensure_registered();
         let mut inner = self.inner.lock();
         // Under the lock: `cancel` sets the flag before taking it, so either
         // it sees this task or we see the flag.
@@ -245,6 +315,7 @@ impl ScopeCore {
 
     /// Registers a `cancel_after` timer task.
     pub(crate) fn register_daemon(&self, task: TaskRef) {
+        self.ensure_registered();
         self.inner.lock().daemons.push(task);
     }
 
@@ -282,14 +353,18 @@ impl ScopeCore {
     /// re-raise, if any. The owner calls it once.
     pub(crate) fn close_after_children(&self) -> Option<Box<dyn Any + Send>> {
         let panic = self.finish();
-        // SAFETY: the owner's unit of `daemons`, released once, here.
-        unsafe { CountLatch::decrement(&self.daemons) };
-        super::wait::wait_latch(&self.daemons);
+        // The owner's unit of `daemons`, released once, here; the last one
+        // out needs no wait.
+        if !self.daemons.release_owner() {
+            super::wait::wait_latch(&self.daemons);
+        }
         if let Some(trace) = &self.trace {
             trace.closed();
         }
         self.unregister();
-        self.registry.release();
+        if self.leased {
+            self.registry.release();
+        }
         panic
     }
 

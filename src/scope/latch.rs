@@ -91,6 +91,16 @@ impl CountLatch {
         }
     }
 
+    /// Releases the owner's unit. Returns `true` if it was the last one:
+    /// every child had already finished, so the latch is done without being
+    /// set, and the owner must not wait for it (nobody will set it).
+    #[inline]
+    pub(crate) fn release_owner(&self) -> bool {
+        // ORDERING: AcqRel as in `decrement`; when this is the last unit,
+        // the Acquire orders every child's work before the owner goes on.
+        self.count.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+
     #[cold]
     fn set(&self) {
         let waker = {

@@ -17,7 +17,6 @@
 //! running children.
 
 use super::core::ScopeCore;
-use super::latch::CountLatch;
 use super::nursery::Scope;
 use super::wait::wait_latch;
 use crate::pool::registry::Registry;
@@ -31,17 +30,28 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 /// Takes the lease that keeps `registry`'s pool open while a scope may
 /// still submit children: as work already accepted on this pool's own
 /// worker, else as new top-level work (refused once shut down).
-pub(super) fn acquire_lease(registry: &Registry) -> Result<(), ShutdownError> {
+/// Takes a lease on the pool for a scope, unless the scope is sync and
+/// opened on one of the pool's workers: whatever runs there (a job, or a
+/// task of the worker's loop) already holds a unit of outstanding work
+/// until it returns, and a sync scope closes before that. Returns whether
+/// a lease was taken.
+pub(super) fn acquire_lease(registry: &Registry, sync: bool) -> Result<bool, ShutdownError> {
     let on_own_worker = WorkerThread::with_current(|w| w.is_some_and(|w| w.belongs_to(registry)));
-    if on_own_worker { registry.accept_child() } else { registry.accept_top_level() }
+    match (on_own_worker, sync) {
+        // Only code in a worker's teardown (a loop's `on_teardown` hook) runs
+        // on a worker after termination; it is refused, as `accept_child` would.
+        (true, true) if registry.is_terminated() => Err(ShutdownError::shut_down()),
+        (true, true) => Ok(false),
+        (true, false) => registry.accept_child().map(|()| true),
+        (false, _) => registry.accept_top_level().map(|()| true),
+    }
 }
 
-/// Waits for every child and timer of `core` (blocking), after the body is
-/// done; returns the child panic to re-raise, if any.
 fn close_blocking(core: &ScopeCore) -> Option<Box<dyn Any + Send>> {
-    // SAFETY: the body's unit; `core` outlives this call.
-    unsafe { CountLatch::decrement(&core.pending) };
-    wait_latch(&core.pending);
+    // The body's unit; the last one out needs no wait.
+    if !core.pending.release_owner() {
+        wait_latch(&core.pending);
+    }
     core.close_after_children()
 }
 
@@ -115,9 +125,9 @@ impl Pool {
     where
         F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
     {
-        acquire_lease(&self.registry)?;
+        let leased = acquire_lease(&self.registry, true)?;
         let mut scope =
-            Scope::new(ScopeCore::new(self.registry.clone(), Location::caller(), ScopeForm::Sync));
+            Scope::new(ScopeCore::new(self.registry.clone(), leased, Location::caller(), ScopeForm::Sync));
         // SAFETY: `scope` is not moved again; it unregisters in `close_blocking`.
         unsafe { scope.core.register() };
         let guard = AbortOnUnwind;

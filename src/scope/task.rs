@@ -3,11 +3,12 @@
 use super::wait::{block_until, thread_waker};
 use crate::TaskError;
 use crate::event_loop::task::{TaskRef, poll_handle};
+use crate::pool::worker::WorkerThread;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 /// `'scope` bounds the handle's life; `T` is the output type.
 type Marker<'scope, T> = PhantomData<(&'scope (), fn() -> T)>;
@@ -64,6 +65,22 @@ impl<'scope, T> Task<'scope, T> {
     /// ```
     pub fn join(mut self) -> Result<T, TaskError> {
         let raw = self.raw.take().expect("a Task is joined once");
+        // The child's job is often the newest on this worker's deque (it was
+        // just spawned here and nobody stole it): run it now, and the poll
+        // below finds it complete, with no waker made and no wake-up.
+        if !raw.is_completed() {
+            let addr = raw.addr();
+            // SAFETY: `current_ptr` is this thread's live worker.
+            WorkerThread::current_ptr().map(|w| unsafe { w.as_ref() }.run_if_newest(addr));
+        }
+        if raw.is_completed() {
+            let mut cx = Context::from_waker(Waker::noop());
+            // SAFETY: the handle's reference; `T` is the child's output type.
+            if let Poll::Ready(result) = unsafe { raw.poll_output::<T>(&mut cx) } {
+                raw.drop_handle();
+                return result;
+            }
+        }
         let waker = thread_waker();
         let mut cx = Context::from_waker(&waker);
         let result = loop {

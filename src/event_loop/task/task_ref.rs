@@ -42,6 +42,11 @@ impl TaskRef {
         ManuallyDrop::new(self).ptr
     }
 
+    /// The task's address (a pool job of a nursery child carries it).
+    pub(crate) fn addr(&self) -> *const () {
+        self.ptr.as_ptr().cast_const().cast()
+    }
+
     pub(crate) fn key(&self) -> usize {
         // ORDERING: loop-thread only (see the field docs).
         self.header().key.load(Ordering::Relaxed)
