@@ -30,7 +30,11 @@ struct Waited {
 impl Waited {
     fn check(self, what: &str) {
         // The wait really lasted (the other half was stolen and slept).
-        assert!(self.wall >= WAIT / 2, "{what}: the wait took only {:?}; the test did not set it up", self.wall);
+        assert!(
+            self.wall >= WAIT / 2,
+            "{what}: the wait took only {:?}; the test did not set it up",
+            self.wall
+        );
         assert!(
             self.cpu_ns < CPU_ALLOWED_NS,
             "{what}: the waiting worker used {} µs of CPU in a {:?} wait (it spins instead of parking)",
