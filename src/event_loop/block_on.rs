@@ -15,7 +15,8 @@
 //! `park` makes `park` return at once.
 
 use super::core::{self, PollGuard};
-use crate::sync::{AtomicBool, Ordering, Unparker, with_thread_parker};
+use crate::pool::worker::backoff;
+use crate::sync::{AtomicBool, Ordering, SPIN_ROUNDS, Unparker, with_thread_parker};
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Wake, Waker};
@@ -85,6 +86,7 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
     let waker = Waker::from(root.clone());
     let mut cx = Context::from_waker(&waker);
     let mut fut = pin!(fut);
+    let mut idle_rounds = 0;
     loop {
         // ORDERING: Acquire pairs with the Release store in `wake_by_ref`.
         if root.woken.swap(false, Ordering::Acquire) {
@@ -100,8 +102,19 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
         }
         // ORDERING: Relaxed: a hint only; a wake after it leaves a permit.
         if root.woken.load(Ordering::Relaxed) || core.has_ready() {
+            idle_rounds = 0;
             continue;
         }
+        // Spin (then yield) a little before parking, as a pool worker does:
+        // an answer from another thread (an offloaded child's result) often
+        // comes within microseconds, sooner than a park/unpark round trip.
+        // An unpark that arrives meanwhile leaves a permit: nothing is lost.
+        if idle_rounds < SPIN_ROUNDS {
+            backoff(idle_rounds);
+            idle_rounds += 1;
+            continue;
+        }
+        idle_rounds = 0;
         let deadline = core.next_deadline();
         with_thread_parker(|parker| parker.park(deadline));
     }
