@@ -264,9 +264,10 @@ impl WorkerThread {
                 self.execute_local(job);
                 true
             }
-            // Back on top, where it was; it was announced when first pushed.
+            // Back on top, where it was. Announced again: a thief that found
+            // the deque empty in between may have gone to sleep.
             Some(job) => {
-                self.deque.push(job);
+                self.push(job);
                 false
             }
             None => false,
