@@ -63,19 +63,23 @@ fn pools(threads: usize) -> (Pool, rayon::ThreadPool) {
     (kw, ry)
 }
 
-/// fib(n) with a scope + child + join at every level, every thread count:
-/// per fork, against rayon's scope + spawn.
-pub fn scope_fib(cfg: &Config) -> Outcome {
-    let n = cfg.size(30, 24);
-    let f = forks(n, 0);
-    let pools: Vec<(usize, Pool, rayon::ThreadPool)> = cfg
-        .threads
+/// A knotwork and a rayon pool for every thread count asked for.
+fn pools_per_thread_count(cfg: &Config) -> Vec<(usize, Pool, rayon::ThreadPool)> {
+    cfg.threads
         .iter()
         .map(|&t| {
             let (kw, ry) = pools(t);
             (t, kw, ry)
         })
-        .collect();
+        .collect()
+}
+
+/// fib(n) with a scope + child + join at every level, every thread count:
+/// per fork, against rayon's scope + spawn.
+pub fn scope_fib(cfg: &Config) -> Outcome {
+    let n = cfg.size(30, 24);
+    let f = forks(n, 0);
+    let pools = pools_per_thread_count(cfg);
     let mut cmp =
         Comparison::new(format!("fork-join fib({n}): scope + child + join at every level"), "ns/fork");
     for (t, kw, ry) in &pools {
@@ -115,14 +119,7 @@ pub fn scope_fib(cfg: &Config) -> Outcome {
 pub fn join_fib(cfg: &Config) -> Outcome {
     let n = cfg.size(30, 24);
     let f = forks(n, 0);
-    let pools: Vec<(usize, Pool, rayon::ThreadPool)> = cfg
-        .threads
-        .iter()
-        .map(|&t| {
-            let (kw, ry) = pools(t);
-            (t, kw, ry)
-        })
-        .collect();
+    let pools = pools_per_thread_count(cfg);
     let mut cmp = Comparison::new(format!("fork-join fib({n}): join at every level"), "ns/fork");
     for (t, kw, ry) in &pools {
         cmp = cmp
