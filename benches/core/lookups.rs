@@ -13,6 +13,18 @@ thread_local! {
     static STD_LOCAL: RefCell<Option<u64>> = const { RefCell::new(None) };
 }
 
+/// Calls `read` `n` times, summing its results (so the calls are not
+/// optimised away), and returns nanoseconds per call.
+fn time_reads(n: u64, read: impl Fn() -> u64) -> f64 {
+    let start = Instant::now();
+    let mut acc = 0u64;
+    for _ in 0..n {
+        acc = acc.wrapping_add(read());
+    }
+    black_box(acc);
+    per_op(start, n)
+}
+
 /// Binds the first `k` slots (slot 0 innermost), runs `f`, unbinds.
 fn bind_all<R>(k: usize, f: &mut dyn FnMut() -> R) -> R {
     if k == 0 { f() } else { SLOTS[k - 1].bind(k as u64, || bind_all(k - 1, f)) }
@@ -22,27 +34,13 @@ fn bind_all<R>(k: usize, f: &mut dyn FnMut() -> R) -> R {
 /// against a std `thread_local!` `RefCell<Option<u64>>` read.
 pub fn slot_get(cfg: &Config) -> Outcome {
     let n: u64 = cfg.size(20_000_000, 2_000_000);
-    let read = move || {
-        let start = Instant::now();
-        let mut acc = 0u64;
-        for _ in 0..n {
-            acc = acc.wrapping_add(black_box(&SLOTS[0]).get().unwrap_or(0));
-        }
-        black_box(acc);
-        per_op(start, n)
-    };
+    let read = move || time_reads(n, || black_box(&SLOTS[0]).get().unwrap_or(0));
     Comparison::new("context slot read", "ns/op")
         .contender("knotwork Slot::get, 1 slot bound", move || bind_all(1, &mut { read }))
         .contender("knotwork Slot::get, 16 slots bound", move || bind_all(16, &mut { read }))
         .contender("std thread_local! RefCell<Option<u64>> read", move || {
             STD_LOCAL.with(|c| *c.borrow_mut() = Some(1));
-            let start = Instant::now();
-            let mut acc = 0u64;
-            for _ in 0..n {
-                acc = acc.wrapping_add(black_box(&STD_LOCAL).with(|c| c.borrow().unwrap_or(0)));
-            }
-            black_box(acc);
-            per_op(start, n)
+            time_reads(n, || black_box(&STD_LOCAL).with(|c| c.borrow().unwrap_or(0)))
         })
         .check(Check::absolute("Slot::get ≤ 5 ns (1 slot bound)", "knotwork Slot::get, 1 slot bound", 5.0))
         .check(Check::absolute(
@@ -75,23 +73,11 @@ pub fn loop_current(cfg: &Config) -> Outcome {
     Comparison::new("this thread's loop", "ns/op")
         .contender("knotwork Loop::current() (cached) + id", move || {
             let _ = Loop::current();
-            let start = Instant::now();
-            let mut acc = 0u64;
-            for _ in 0..n {
-                acc = acc.wrapping_add(black_box(Loop::current()).id().as_u64());
-            }
-            black_box(acc);
-            per_op(start, n)
+            time_reads(n, || black_box(Loop::current()).id().as_u64())
         })
         .contender("tokio Handle::try_current() (entered)", move || {
             let _guard = tk.enter();
-            let start = Instant::now();
-            let mut acc = 0u64;
-            for _ in 0..n {
-                acc = acc.wrapping_add(black_box(tokio::runtime::Handle::try_current()).is_ok() as u64);
-            }
-            black_box(acc);
-            per_op(start, n)
+            time_reads(n, || black_box(tokio::runtime::Handle::try_current()).is_ok() as u64)
         })
         .contender("knotwork Loop::current() first call (creates the loop)", move || {
             let total: u128 = (0..threads)

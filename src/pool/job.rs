@@ -96,6 +96,7 @@ pub(crate) struct Latch {
 }
 
 /// Who waits on a [`Latch`].
+#[derive(Clone)]
 enum Waiter {
     /// A thread outside the pool: its unparker, cloned before the set.
     Thread(Unparker),
@@ -131,22 +132,13 @@ impl Latch {
     /// `registry` is the pool the job runs on.
     unsafe fn set(this: *const Latch, registry: &Registry) {
         // SAFETY: live on entry, per the caller.
-        let waiter = match unsafe { &(*this).waiter } {
-            Waiter::Thread(unparker) => Some(unparker.clone()),
-            Waiter::Worker(index) => {
-                let index = *index;
-                // ORDERING: Release publishes the job's result to `probe`'s Acquire.
-                // SAFETY: still live: `done` is not yet true.
-                unsafe { (*this).done.store(true, Ordering::Release) };
-                registry.sleep.unpark_worker(index);
-                None
-            }
-        };
-        if let Some(waiter) = waiter {
-            // ORDERING: as above.
-            // SAFETY: still live: `done` is not yet true, so the waiter is still waiting.
-            unsafe { (*this).done.store(true, Ordering::Release) };
-            waiter.unpark();
+        let waiter = unsafe { (*this).waiter.clone() };
+        // ORDERING: Release publishes the job's result to `probe`'s Acquire.
+        // SAFETY: still live: `done` is not yet true, so the waiter is still waiting.
+        unsafe { (*this).done.store(true, Ordering::Release) };
+        match waiter {
+            Waiter::Thread(unparker) => unparker.unpark(),
+            Waiter::Worker(index) => registry.sleep.unpark_worker(index),
         }
     }
 }
