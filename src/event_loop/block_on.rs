@@ -16,7 +16,7 @@
 
 use super::core::{self, PollGuard};
 use crate::pool::worker::backoff;
-use crate::sync::{AtomicBool, Ordering, SPIN_ROUNDS, Unparker, with_thread_parker};
+use crate::sync::{AtomicBool, Ordering, SPIN_ROUNDS, Unparker, park_blocking};
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Wake, Waker};
@@ -116,6 +116,9 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
         }
         idle_rounds = 0;
         let deadline = core.next_deadline();
-        with_thread_parker(|parker| parker.park(deadline));
+        // A blocking park: on a pool worker, the pool's queued work goes to
+        // a spare meanwhile (`pool/spare.rs`), so what this future waits
+        // for runs even when this worker was the only one free to run it.
+        park_blocking(deadline);
     }
 }

@@ -4,6 +4,7 @@ use super::Pool;
 use super::global;
 use super::registry::{PanicHandler, Registry};
 use super::sleep::Sleep;
+use super::spare::Spares;
 use super::worker;
 use crate::BuildError;
 use crate::sync::deque::Worker;
@@ -31,8 +32,16 @@ pub struct PoolBuilder {
     threads: Option<usize>,
     thread_name: String,
     stack_size: Option<usize>,
+    spare_threads: usize,
     panic_handler: Option<PanicHandler>,
 }
+
+/// Spare threads a pool may start by default (`spare.rs`). None under loom,
+/// where every thread is part of the model: a model asks for its spares.
+#[cfg(not(loom))]
+const DEFAULT_SPARE_THREADS: usize = 64;
+#[cfg(loom)]
+const DEFAULT_SPARE_THREADS: usize = 0;
 
 impl Default for PoolBuilder {
     fn default() -> Self {
@@ -40,6 +49,7 @@ impl Default for PoolBuilder {
             threads: None,
             thread_name: "knotwork".to_owned(),
             stack_size: None,
+            spare_threads: DEFAULT_SPARE_THREADS,
             panic_handler: None,
         }
     }
@@ -67,6 +77,36 @@ impl PoolBuilder {
     /// levels in a debug build; raise it for deeper recursion.
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
+        self
+    }
+
+    /// How many spare threads the pool may start to stand in for workers
+    /// that block (default 64).
+    ///
+    /// A worker that blocks in a wait it cannot help with — `block_on`
+    /// inside a job, a `run`/`join`/`scope`/`shutdown` on another pool, a
+    /// `Task::join` whose helping is exhausted — hands its place to a spare
+    /// while work is queued, so that the pool always has
+    /// [`threads`](Self::threads) threads running its jobs and no nesting of
+    /// waits deadlocks (docs/guarantees.md, L3). A spare retires once the
+    /// blocked worker is back and is reused later; at most
+    /// `threads + spare_threads` threads ever exist. With `0` a blocked
+    /// worker simply blocks, as in a fixed pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // One worker; its job blocks on work queued behind it, yet finishes:
+    /// // a spare runs the inner job meanwhile.
+    /// let pool = knotwork::Pool::builder().threads(1).spare_threads(4).build()?;
+    /// let v = pool.run(|| {
+    ///     knotwork::block_on(pool.scope_async(async |s| s.exec_blocking(|| 7).await.unwrap()))
+    /// })?;
+    /// assert_eq!(v, 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spare_threads(mut self, n: usize) -> Self {
+        self.spare_threads = n;
         self
     }
 
@@ -111,12 +151,25 @@ impl PoolBuilder {
         if self.thread_name.contains('\0') {
             return Err(BuildError::invalid_thread_name(self.thread_name));
         }
-        let parkers: Vec<Parker> = (0..threads).map(|_| Parker::new()).collect();
-        let deques: Vec<Worker<_>> = (0..threads).map(|_| Worker::new_lifo()).collect();
+        // Every slot, spares' included, has its deque and parker from the
+        // start: thieves and wakers index them without synchronisation.
+        let capacity = threads + self.spare_threads;
+        let mut parkers: Vec<Parker> = (0..capacity).map(|_| Parker::new()).collect();
+        let mut deques: Vec<Worker<_>> = (0..capacity).map(|_| Worker::new_lifo()).collect();
+        let stealers = deques.iter().map(Worker::stealer).collect();
+        let unparkers = parkers.iter().map(Parker::unparker).collect();
+        let spare_slots = (threads..capacity).zip(deques.split_off(threads)).zip(parkers.split_off(threads));
+        let spares = Spares::new(
+            threads,
+            spare_slots.map(|((i, d), p)| (i, d, p)).collect(),
+            self.thread_name.clone(),
+            self.stack_size,
+        );
         let registry = Arc::new(Registry::new(
             POOL_IDS.next(),
-            deques.iter().map(Worker::stealer).collect(),
-            Sleep::new(parkers.iter().map(Parker::unparker).collect()),
+            stealers,
+            spares,
+            Sleep::new(unparkers),
             self.panic_handler,
         ));
         let pool = Pool::from_registry(registry.clone());
@@ -170,6 +223,7 @@ impl fmt::Debug for PoolBuilder {
             .field("threads", &self.threads)
             .field("thread_name", &self.thread_name)
             .field("stack_size", &self.stack_size)
+            .field("spare_threads", &self.spare_threads)
             .field("panic_handler", &self.panic_handler.as_ref().map(|_| ".."))
             .finish()
     }

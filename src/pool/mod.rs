@@ -20,6 +20,7 @@ mod global;
 pub(crate) mod job;
 pub(crate) mod registry;
 mod sleep;
+mod spare;
 pub(crate) mod worker;
 
 pub use builder::PoolBuilder;
@@ -195,7 +196,9 @@ impl Pool {
                 worker::backoff(round);
                 round += 1;
             } else {
-                with_thread_parker(|p| p.park(None));
+                // On another pool's worker, that pool hands this thread's
+                // place to a spare meanwhile (`spare.rs`).
+                crate::sync::park_blocking(None);
             }
         }
         match job.into_result() {
@@ -298,7 +301,9 @@ impl Pool {
             return Err(ShutdownError::called_from_worker());
         }
         self.registry.begin_shutdown();
-        self.registry.join_workers();
+        // Joining threads blocks: on another pool's worker, that pool
+        // hands this thread's place to a spare meanwhile.
+        crate::sync::blocking(|| self.registry.join_workers());
         Ok(())
     }
 }

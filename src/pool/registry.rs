@@ -28,6 +28,7 @@
 
 use super::job::JobRef;
 use super::sleep::Sleep;
+use super::spare::Spares;
 use crate::ShutdownError;
 use crate::sync::deque::{Injector, Stealer};
 use crate::sync::thread::JoinHandle;
@@ -49,15 +50,20 @@ pub(crate) struct Registry {
     state: AtomicUsize,
     /// Work submitted from outside the pool.
     pub(crate) injector: Injector<JobRef>,
-    /// Handles for stealing from each worker's deque, by worker index.
+    /// Handles for stealing from each worker's deque, by worker index: the
+    /// `core` workers first, then every spare slot (`spare.rs`).
     pub(crate) stealers: Box<[Stealer<JobRef>]>,
+    /// Spare threads that stand in for blocked workers (`spare.rs`).
+    pub(crate) spares: Spares,
     /// The idle protocol.
     pub(crate) sleep: Sleep,
     /// Called with the payload of a panicking `Pool::spawn` job.
     panic_handler: Option<PanicHandler>,
-    /// Worker join handles; taken (under the lock, so concurrent callers
-    /// wait for the joins) by the first shutdown.
+    /// Worker join handles (spares' too, as they start).
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Held by `join_workers` for the whole join, so that concurrent
+    /// shutdowns all return only after every thread is joined.
+    joining: Mutex<()>,
     /// Number of `Pool` handles alive; the last one to go shuts down.
     handles: AtomicUsize,
 }
@@ -66,6 +72,7 @@ impl Registry {
     pub(crate) fn new(
         id: u64,
         stealers: Vec<Stealer<JobRef>>,
+        spares: Spares,
         sleep: Sleep,
         panic_handler: Option<PanicHandler>,
     ) -> Self {
@@ -74,19 +81,48 @@ impl Registry {
             state: AtomicUsize::new(0),
             injector: Injector::new(),
             stealers: stealers.into_boxed_slice(),
+            spares,
             sleep,
             panic_handler,
             threads: Mutex::new(Vec::new()),
+            joining: Mutex::new(()),
             handles: AtomicUsize::new(1),
         }
     }
 
+    /// The number of workers the pool was built with (spares not counted).
     pub(crate) fn num_threads(&self) -> usize {
-        self.stealers.len()
+        self.spares.core
     }
 
     pub(crate) fn set_threads(&self, threads: Vec<JoinHandle<()>>) {
-        *self.threads.lock() = threads;
+        self.threads.lock().extend(threads);
+    }
+
+    /// Registers the handle of a spare that just started.
+    pub(crate) fn add_thread(&self, handle: JoinHandle<()>) {
+        self.threads.lock().push(handle);
+    }
+
+    /// The stealers of the slots that have had a thread.
+    #[inline]
+    pub(crate) fn live_stealers(&self) -> &[Stealer<JobRef>] {
+        &self.stealers[..self.spares.live()]
+    }
+
+    /// Whether any queue of the pool holds a job.
+    pub(crate) fn has_queued_work(&self) -> bool {
+        !self.injector.is_empty() || self.live_stealers().iter().any(|s| !s.is_empty())
+    }
+
+    /// Called after making a job visible: wakes an idle worker, or — when
+    /// none is idle and a worker is blocked — brings in a spare
+    /// (`spare.rs`, F1).
+    #[inline]
+    pub(crate) fn notify_work(self: &Arc<Self>) {
+        if !self.sleep.notify_one() && self.spares.short_handed() {
+            self.compensate();
+        }
     }
 
     /// Counts a unit of new top-level work, unless the pool is shut down.
@@ -147,18 +183,40 @@ impl Registry {
     }
 
     /// Queues a job from outside the pool (already accepted) and wakes a worker.
-    pub(crate) fn inject(&self, job: JobRef) {
+    pub(crate) fn inject(self: &Arc<Self>, job: JobRef) {
         self.injector.push(job);
-        self.sleep.notify_one();
+        self.notify_work();
     }
 
-    /// Joins every worker thread. Concurrent callers wait for the first.
+    /// Joins every worker thread, spares included. Concurrent callers wait
+    /// for the first. The handle list is locked only to take one handle at
+    /// a time: a worker may start a spare (and register its handle) while
+    /// this waits for the others. Once a worker has been joined the pool is
+    /// terminated, so no spare starts any more; the barrier on the spare
+    /// lock then makes a handle registered just before visible.
     pub(crate) fn join_workers(&self) {
-        let mut threads = self.threads.lock();
-        for handle in threads.drain(..) {
-            if handle.join().is_err() {
-                // Workers catch every job panic; reaching this is a knotwork bug.
-                panic!("a knotwork worker thread panicked outside any job (this is a bug in knotwork)");
+        let _joining = self.joining.lock();
+        let mut settled = false;
+        loop {
+            let next = self.threads.lock().pop();
+            match next {
+                Some(handle) => {
+                    // Workers catch every panic of user code; an error here
+                    // means knotwork itself failed on a worker thread.
+                    if handle.join().is_err() {
+                        eprintln!(
+                            "knotwork: a worker thread of pool {} ended with a panic outside any job; \
+                             please report this as a knotwork bug",
+                            self.id
+                        );
+                    }
+                    settled = false;
+                }
+                None if settled => return,
+                None => {
+                    self.spares_settled();
+                    settled = true;
+                }
             }
         }
     }

@@ -62,14 +62,23 @@ impl Sleep {
     }
 
     /// Called after making a job visible: wakes one idle worker, if any.
+    /// Returns whether there was one.
     #[inline]
-    pub(crate) fn notify_one(&self) {
+    pub(crate) fn notify_one(&self) -> bool {
         // ORDERING: F1 in the module docs.
         fence(Ordering::SeqCst);
         // ORDERING: Relaxed after the fence: the fence pair is what orders it.
         if self.sleepers.load(Ordering::Relaxed) != 0 {
             self.wake_one();
+            return true;
         }
+        false
+    }
+
+    /// Whether some worker is on the idle stack (a hint, read after a fence).
+    pub(crate) fn has_sleepers(&self) -> bool {
+        // ORDERING: Relaxed: callers fence first (F3 in `spare.rs`).
+        self.sleepers.load(Ordering::Relaxed) != 0
     }
 
     #[cold]

@@ -61,7 +61,8 @@ use crate::event_loop::core::{self as loop_core, PollGuardOff};
 use crate::sync::deque::{Steal, Worker};
 use crate::sync::time::Instant;
 use crate::sync::{
-    Arc, Parker, SPIN_ROUNDS, WORKER_STACK_SIZE, install_thread_parker, thread, with_thread_parker,
+    Arc, BlockHook, Parker, SPIN_ROUNDS, WORKER_STACK_SIZE, install_thread_parker, park_blocking,
+    set_block_hook, thread, with_thread_parker,
 };
 use std::cell::Cell;
 use std::ptr;
@@ -113,7 +114,9 @@ pub(crate) fn main(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>,
         stack_top: stack_address(),
     };
     WORKER.with(|w| w.set(&worker));
+    set_block_hook(Some(BlockHook { data: (&raw const worker).cast(), call: block_hook }));
     worker.run();
+    set_block_hook(None);
     // No longer a worker: code that teardown runs (the drops of tasks left
     // on the loop, `on_teardown` hooks) must not push to this exiting
     // worker's deque; a submission from it now goes through the top-level
@@ -124,6 +127,21 @@ pub(crate) fn main(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>,
     // `shutdown` promises the loops are gone when it returns.
     let _had_loop = loop_core::teardown_current();
     loop_core::uninstall_work_counter();
+}
+
+/// The block hook of a worker thread (`sync::blocking`, `spare.rs`).
+///
+/// # Safety
+/// `data` is this thread's live `WorkerThread` (installed by `main`, removed
+/// before it returns).
+unsafe fn block_hook(data: *const (), entering: bool) {
+    // SAFETY: per the contract above.
+    let worker = unsafe { &*data.cast::<WorkerThread>() };
+    if entering {
+        worker.registry.block_enter();
+    } else {
+        worker.registry.block_exit();
+    }
 }
 
 impl WorkerThread {
@@ -157,12 +175,25 @@ impl WorkerThread {
     /// Pushes an accepted job onto this worker's deque and wakes a sleeper.
     pub(crate) fn push(&self, job: JobRef) {
         self.deque.push(job);
-        self.registry.sleep.notify_one();
+        self.registry.notify_work();
+    }
+
+    /// Whether this is a spare slot (`spare.rs`), not one the pool was built with.
+    fn is_spare(&self) -> bool {
+        self.index >= self.registry.spares.core
     }
 
     fn run(&self) {
         let mut idle_rounds = 0;
         loop {
+            // A spare whose blocked worker is back retires between jobs.
+            if self.is_spare() && self.registry.spares.try_retire() {
+                let tick = || (self.tick_loop(), self.loop_state().1);
+                match self.registry.retire(self.index, tick) {
+                    super::spare::Recall::Resume => continue,
+                    super::spare::Recall::Exit => return,
+                }
+            }
             let loop_busy = self.tick_loop();
             if let Some(job) = self.find_work() {
                 self.execute(job);
@@ -300,7 +331,7 @@ impl WorkerThread {
     /// Steals a job: from the injector (a batch into our deque when
     /// `batch`), else from another worker, starting at a random one.
     fn steal(&self, batch: bool) -> Option<JobRef> {
-        let stealers = &self.registry.stealers;
+        let stealers = self.registry.live_stealers();
         loop {
             let mut retry = false;
             let from_injector = if batch {
@@ -338,7 +369,7 @@ impl WorkerThread {
         !self.deque.is_empty()
             || stealable
                 && (!self.registry.injector.is_empty()
-                    || self.registry.stealers.iter().any(|s| !s.is_empty()))
+                    || self.registry.live_stealers().iter().any(|s| !s.is_empty()))
     }
 
     /// The idle protocol (see `sleep.rs`): announce, re-check, park.
@@ -374,7 +405,8 @@ impl WorkerThread {
         if loop_ready || done() || self.has_visible_work(false) || self.registry.is_terminated() {
             return;
         }
-        with_thread_parker(|parker| parker.park(deadline));
+        // A blocking park: the pool's other work goes to a spare meanwhile.
+        park_blocking(deadline);
     }
 
     fn next_random(&self) -> u64 {

@@ -8,7 +8,7 @@
 
 use super::latch::CountLatch;
 use crate::pool::worker::WorkerThread;
-use crate::sync::{Unparker, with_thread_parker};
+use crate::sync::{Unparker, park_blocking, with_thread_parker};
 use std::cell::OnceCell;
 use std::sync::Arc;
 use std::task::{Wake, Waker};
@@ -46,7 +46,7 @@ pub(crate) fn block_until(hint: impl Fn() -> bool) {
         Some(worker) => worker.wait_until(&hint),
         None => {
             while !hint() {
-                with_thread_parker(|p| p.park(None));
+                park_blocking(None);
             }
         }
     })
@@ -62,6 +62,6 @@ pub(crate) fn wait_latch(latch: &CountLatch) {
     }
     block_until(|| latch.is_zero_hint());
     while !latch.poll_done(&waker) {
-        with_thread_parker(|p| p.park(None));
+        park_blocking(None);
     }
 }

@@ -28,7 +28,9 @@ pub(crate) mod deque;
 mod parker;
 pub(crate) mod time;
 
-pub(crate) use parker::{Parker, Unparker, install_thread_parker, with_thread_parker};
+pub(crate) use parker::{
+    BlockHook, Parker, Unparker, blocking, install_thread_parker, park_blocking, set_block_hook, with_thread_parker,
+};
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::Arc;

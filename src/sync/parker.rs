@@ -172,9 +172,39 @@ crate::sync::thread_local_key! {
     static THREAD_PARKER: std::cell::OnceCell<Parker> = std::cell::OnceCell::new();
 }
 
+crate::sync::thread_local_key! {
+    /// The parker of a thread whose `THREAD_PARKER` is already destroyed
+    /// (knotwork called from another thread-local's destructor): leaked, one
+    /// per such thread, and held by a destructor-free cell so that it stays
+    /// reachable until the thread is gone.
+    static EXIT_PARKER: std::cell::Cell<*const Parker> = std::cell::Cell::new(std::ptr::null());
+}
+
 /// Runs `f` with this thread's parker.
+///
+/// Also works while the thread exits: from a thread-local destructor that
+/// runs after the parker's own, `f` gets a parker made for the rest of the
+/// thread's life (L7 in docs/guarantees.md), instead of a panic that would
+/// abort the process there.
 pub(crate) fn with_thread_parker<R>(f: impl FnOnce(&Parker) -> R) -> R {
-    THREAD_PARKER.with(|cell| f(cell.get_or_init(Parker::new)))
+    let mut f = Some(f);
+    let done = THREAD_PARKER.try_with(|cell| (f.take().expect("called once"))(cell.get_or_init(Parker::new)));
+    match done {
+        Ok(r) => r,
+        Err(_) => (f.take().expect("not called yet"))(exit_parker()),
+    }
+}
+
+#[cold]
+fn exit_parker() -> &'static Parker {
+    let existing = EXIT_PARKER.try_with(std::cell::Cell::get).unwrap_or(std::ptr::null());
+    if !existing.is_null() {
+        // SAFETY: a leaked `Box<Parker>`, never freed (see `EXIT_PARKER`).
+        return unsafe { &*existing };
+    }
+    let leaked: &'static Parker = Box::leak(Box::new(Parker::new()));
+    let _ = EXIT_PARKER.try_with(|cell| cell.set(leaked));
+    leaked
 }
 
 /// Makes `parker` this thread's parker. Pool workers call this first thing,
@@ -189,4 +219,54 @@ pub(crate) fn install_thread_parker(parker: Parker) {
             panic!("knotwork: a worker thread already had a parker");
         }
     });
+}
+
+/// What a pool worker does around a blocking wait (`pool/spare.rs`): before
+/// it, hand the worker's place to a spare thread if work would otherwise
+/// wait; after it, take the place back.
+#[derive(Copy, Clone)]
+pub(crate) struct BlockHook {
+    /// The worker (opaque here), valid while the hook is installed.
+    pub(crate) data: *const (),
+    /// Called with `true` before blocking and `false` after.
+    pub(crate) call: unsafe fn(*const (), bool),
+}
+
+crate::sync::thread_local_key! {
+    /// Set by a pool worker for as long as its thread runs as one.
+    static BLOCK_HOOK: std::cell::Cell<Option<BlockHook>> = std::cell::Cell::new(None);
+}
+
+/// Installs (or, with `None`, removes) this thread's block hook.
+pub(crate) fn set_block_hook(hook: Option<BlockHook>) {
+    let _ = BLOCK_HOOK.try_with(|h| h.set(hook));
+}
+
+/// Runs `f`, a wait that blocks this thread, between the two calls of this
+/// thread's block hook (if it is a pool worker): the pool keeps as many
+/// threads running its work as it has workers, whatever this one waits for
+/// (L3 in docs/guarantees.md). The hook is not re-entered from inside `f`.
+pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    let hook = BLOCK_HOOK.try_with(|h| h.take()).ok().flatten();
+    let Some(hook) = hook else { return f() };
+    /// Calls the hook's "after" half and reinstalls it, also on unwind.
+    struct Exit(BlockHook);
+    impl Drop for Exit {
+        fn drop(&mut self) {
+            // SAFETY: installed by a live worker on this thread, which
+            // outlives every wait its thread makes.
+            unsafe { (self.0.call)(self.0.data, false) };
+            set_block_hook(Some(self.0));
+        }
+    }
+    // SAFETY: as in `Exit::drop`.
+    unsafe { (hook.call)(hook.data, true) };
+    let _exit = Exit(hook);
+    f()
+}
+
+/// Parks this thread as a blocking wait: [`blocking`] around
+/// [`Parker::park`].
+pub(crate) fn park_blocking(deadline: Option<Instant>) {
+    blocking(|| with_thread_parker(|p| p.park(deadline)));
 }
