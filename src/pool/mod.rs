@@ -16,6 +16,7 @@
 //! docs/architecture.md draws it.
 
 mod builder;
+pub(crate) mod deadline;
 mod global;
 pub(crate) mod job;
 pub(crate) mod registry;

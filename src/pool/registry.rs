@@ -28,6 +28,7 @@
 
 use super::job::JobRef;
 use super::sleep::Sleep;
+use super::deadline::Deadlines;
 use super::spare::Spares;
 use crate::ShutdownError;
 use crate::sync::deque::{Injector, Stealer};
@@ -55,6 +56,8 @@ pub(crate) struct Registry {
     pub(crate) stealers: Box<[Stealer<JobRef>]>,
     /// Spare threads that stand in for blocked workers (`spare.rs`).
     pub(crate) spares: Spares,
+    /// Deadlines fired by the pool's deadline thread (`deadline.rs`).
+    pub(crate) deadlines: Deadlines,
     /// The idle protocol.
     pub(crate) sleep: Sleep,
     /// Called with the payload of a panicking `Pool::spawn` job.
@@ -82,6 +85,7 @@ impl Registry {
             injector: Injector::new(),
             stealers: stealers.into_boxed_slice(),
             spares,
+            deadlines: Deadlines::new(),
             sleep,
             panic_handler,
             threads: Mutex::new(Vec::new()),
@@ -157,7 +161,7 @@ impl Registry {
         let prev = self.state.fetch_sub(ONE, Ordering::AcqRel);
         debug_assert!(prev >= ONE, "outstanding-work count underflow");
         if prev == SHUTDOWN + ONE {
-            self.sleep.wake_all();
+            self.wake_all();
         }
     }
 
@@ -166,8 +170,15 @@ impl Registry {
         // ORDERING: AcqRel: the flag is published to accepters' Acquire.
         let prev = self.state.fetch_or(SHUTDOWN, Ordering::AcqRel);
         if prev == 0 {
-            self.sleep.wake_all();
+            self.wake_all();
         }
+    }
+
+    /// Wakes every thread of the pool (termination): workers, spares and
+    /// the deadline thread.
+    fn wake_all(&self) {
+        self.sleep.wake_all();
+        self.deadlines.wake();
     }
 
     /// Shut down and nothing outstanding: workers may exit.

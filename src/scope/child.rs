@@ -58,8 +58,6 @@ pub(crate) enum Kind {
     Async,
     /// `exec_blocking`: a closure, run by the worker that takes its job.
     Blocking,
-    /// `cancel_after`'s timer: async, counted in `daemons`, not `pending`.
-    Daemon,
 }
 
 impl Kind {
@@ -67,7 +65,6 @@ impl Kind {
         match self {
             Kind::Async => ChildKind::Exec,
             Kind::Blocking => ChildKind::ExecBlocking,
-            Kind::Daemon => ChildKind::CancelAfter,
         }
     }
 }
@@ -86,13 +83,8 @@ pub(crate) unsafe fn spawn<F: Future>(
     let on_complete = match kind {
         Kind::Async => super::core::on_async_complete,
         Kind::Blocking => super::core::on_blocking_complete,
-        Kind::Daemon => super::core::on_daemon_complete,
     };
-    let counted = match kind {
-        Kind::Daemon => core.daemons.try_increment(),
-        _ => core.pending.try_increment(),
-    };
-    if !counted {
+    if !core.pending.try_increment() {
         // Spawned through a `ScopeHandle` after its scope finished.
         return refused(fut);
     }
@@ -130,11 +122,6 @@ pub(crate) unsafe fn spawn<F: Future>(
             // ORDERING: Relaxed: read by the completion hook, which runs
             // after the job is taken from a queue (the queue orders it).
             handle.parent().expect("children have a parent").key.store(key, Ordering::Relaxed);
-            start_async
-        }
-        Kind::Daemon => {
-            // SAFETY: the third reference.
-            core.register_daemon(unsafe { TaskRef::from_raw(ptr) });
             start_async
         }
         // A cancelled scope is checked when the job starts (`start_blocking`),

@@ -14,10 +14,18 @@
 //!   nested inside a child, recursively.
 //! * `inner` (a lock): the live async children, the nested scopes, the
 //!   first orphaned panic and the panicked children whose handles may still
-//!   observe their panic, and the `cancel_after` timers.
-//! * `daemons`: a second latch for the `cancel_after` timers, which are
-//!   async children that must not hold up the join: once `pending` is set,
-//!   the scope cancels them and waits for this one.
+//!   observe their panic, and the `cancel_after` deadlines.
+//! * `deadline`: the earliest `cancel_after` deadline (nanoseconds on the
+//!   scale of `sync::time::nanos`, `NO_DEADLINE` if none). The pool's
+//!   deadline thread (`pool/deadline.rs`) cancels the scope when it passes,
+//!   whatever the workers run; and every cancellation check reads it too,
+//!   so a running blocking child sees a passed deadline at its next
+//!   `is_cancelled()` and an unstarted one never starts, even before that
+//!   thread is scheduled (L1 in docs/guarantees.md). The close removes the
+//!   scope's deadlines from the pool (waiting out one that is firing), and
+//!   a `cancel_after` after the close — through an escaped `ScopeHandle` —
+//!   is refused under the same lock, so nothing registered late outlives
+//!   the scope (L5).
 //!
 //! # Registration with the enclosing scope
 //!
@@ -59,8 +67,10 @@
 
 use super::latch::CountLatch;
 use crate::event_loop::task::{Completion, Outcome, TaskPtr, TaskRef};
+use crate::pool::deadline::DeadlineKey;
 use crate::pool::registry::Registry;
-use crate::sync::{Arc, AtomicBool, AtomicUsize, IdCounter, Mutex, Ordering};
+use crate::sync::time::{Instant, nanos};
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, IdCounter, Mutex, Ordering};
 use crate::trace::ScopeForm;
 use crate::trace::recorder::ScopeTrace;
 use slab::Slab;
@@ -83,10 +93,10 @@ pub(crate) struct ScopeCore {
     nested_key: AtomicUsize,
     /// The body's unit and one unit per unfinished child.
     pub(crate) pending: CountLatch,
-    /// The owner's unit and one unit per unfinished `cancel_after` timer.
-    pub(crate) daemons: CountLatch,
     /// Set once, by `cancel`.
     cancelled: AtomicBool,
+    /// The earliest `cancel_after` deadline, or [`NO_DEADLINE`] (module docs).
+    deadline: AtomicU64,
     /// Where this scope was opened, if inside a nursery child.
     parent: Option<ParentScope>,
     /// Registrations and panics; see the module docs.
@@ -112,14 +122,19 @@ pub(crate) struct ParentScope {
 /// `nested_key` of a scope not in its parent's table.
 const UNREGISTERED: usize = usize::MAX;
 
+/// `deadline` of a scope without one.
+const NO_DEADLINE: u64 = u64::MAX;
+
 #[derive(Default)]
 struct Inner {
     /// Live async children (one task reference each): what `cancel` cancels.
     tasks: Slab<TaskRef>,
     /// Scopes opened inside this scope's children, still open.
     nested: Slab<NonNull<ScopeCore>>,
-    /// The `cancel_after` timers still running.
-    daemons: Vec<TaskRef>,
+    /// The `cancel_after` deadlines registered with the pool.
+    deadlines: Vec<DeadlineKey>,
+    /// Set by the close: no deadline is registered any more.
+    closed: bool,
     /// The first panic nobody can observe any more (its handle was gone).
     orphan_panic: Option<Box<dyn Any + Send>>,
     /// Panicked children whose handle was alive when they finished.
@@ -154,8 +169,8 @@ impl ScopeCore {
             leased,
             nested_key: AtomicUsize::new(UNREGISTERED),
             pending: CountLatch::new(),
-            daemons: CountLatch::new(),
             cancelled: AtomicBool::new(false),
+            deadline: AtomicU64::new(NO_DEADLINE),
             parent: None,
             inner: Mutex::new(Inner::default()),
         }
@@ -267,7 +282,7 @@ impl ScopeCore {
     /// further out), has been cancelled.
     pub(crate) fn is_cancelled(&self) -> bool {
         // ORDERING: Acquire pairs with the store in `cancel`.
-        if self.cancelled.load(Ordering::Acquire) {
+        if self.cancelled.load(Ordering::Acquire) || self.deadline_passed() {
             return true;
         }
         match self.parent {
@@ -275,6 +290,38 @@ impl ScopeCore {
             // scope (`ParentScope`).
             Some(p) => unsafe { p.task.is_some_and(|t| t.is_closed()) || p.scope.as_ref().is_cancelled() },
             None => false,
+        }
+    }
+
+    /// Whether this scope's own `cancel_after` deadline has passed.
+    #[inline]
+    fn deadline_passed(&self) -> bool {
+        // ORDERING: Relaxed: a deadline is a time, not a publication; the
+        // cancellation it stands for is published by `cancel`.
+        let deadline = self.deadline.load(Ordering::Relaxed);
+        deadline != NO_DEADLINE && nanos(Instant::now()) >= deadline
+    }
+
+    /// Cancels the scope at `at` (`cancel_after`): the pool's deadline
+    /// thread calls `cancel` then, and every cancellation check reads the
+    /// deadline meanwhile. Refused once the scope has closed.
+    pub(crate) fn cancel_at(&self, at: Instant) {
+        let mut inner = self.inner.lock();
+        if inner.closed {
+            return;
+        }
+        // ORDERING: Relaxed: see `deadline_passed`.
+        self.deadline.fetch_min(nanos(at).min(NO_DEADLINE - 1), Ordering::Relaxed);
+        let core = CorePtr(self);
+        // The lock order is scope → deadlines here; the deadline thread runs
+        // the callback with no lock held, and the close cancels with none.
+        let callback = Box::new(move || {
+            // SAFETY: the close removes this callback (and waits for it if
+            // it is running) before the core goes away (`close_after_children`).
+            unsafe { (*core.get()).cancel() }
+        });
+        if let Some(key) = self.registry.register_deadline(at, callback) {
+            inner.deadlines.push(key);
         }
     }
 
@@ -295,9 +342,6 @@ impl ScopeCore {
             // which needs this lock.
             unsafe { nested.as_ref() }.cancel();
         }
-        for task in &inner.daemons {
-            task.cancel();
-        }
     }
 
     /// Registers a new async child (its reference goes into the table).
@@ -313,28 +357,22 @@ impl ScopeCore {
         inner.tasks.insert(task)
     }
 
-    /// Registers a `cancel_after` timer task.
-    pub(crate) fn register_daemon(&self, task: TaskRef) {
-        self.ensure_registered();
-        self.inner.lock().daemons.push(task);
-    }
-
     /// The scope body and every child are done: stop the timers and wait
     /// for them too. Returns the panic the scope must re-raise, if a child
     /// panicked and nobody observed it.
     fn finish(&self) -> Option<Box<dyn Any + Send>> {
-        let (daemons, unobserved, orphan) = {
+        let (deadlines, unobserved, orphan) = {
             let mut inner = self.inner.lock();
+            inner.closed = true;
             (
-                std::mem::take(&mut inner.daemons),
+                std::mem::take(&mut inner.deadlines),
                 std::mem::take(&mut inner.unobserved),
                 inner.orphan_panic.take(),
             )
         };
-        for task in &daemons {
-            task.cancel();
+        for key in deadlines {
+            self.registry.cancel_deadline(key);
         }
-        drop(daemons);
         let mut first = orphan;
         for task in unobserved {
             if let Some(payload) = task.claim_panic() {
@@ -353,11 +391,6 @@ impl ScopeCore {
     /// re-raise, if any. The owner calls it once.
     pub(crate) fn close_after_children(&self) -> Option<Box<dyn Any + Send>> {
         let panic = self.finish();
-        // The owner's unit of `daemons`, released once, here; the last one
-        // out needs no wait.
-        if !self.daemons.release_owner() {
-            super::wait::wait_latch(&self.daemons);
-        }
         if let Some(trace) = &self.trace {
             trace.closed();
         }
@@ -442,12 +475,16 @@ pub(crate) unsafe fn on_async_complete(data: NonNull<()>, task: &TaskRef, comple
     }
 }
 
-/// `ParentLink::on_complete` of a `cancel_after` timer.
-///
-/// # Safety
-/// `data` is the timer's `ScopeCore`, and the timer holds one `daemons` unit.
-pub(crate) unsafe fn on_daemon_complete(data: NonNull<()>, _task: &TaskRef, _completion: Completion) {
-    let core = data.cast::<ScopeCore>().as_ptr().cast_const();
-    // SAFETY: live on entry; our unit; the last access.
-    unsafe { CountLatch::decrement(&raw const (*core).daemons) };
+/// A `Send` pointer to a scope's core, for its deadline callback.
+#[derive(Copy, Clone)]
+struct CorePtr(*const ScopeCore);
+
+impl CorePtr {
+    fn get(self) -> *const ScopeCore {
+        self.0
+    }
 }
+
+// SAFETY: `ScopeCore` is `Sync`, so its address may go to another thread;
+// the close removes the callback before the core goes (see `cancel_at`).
+unsafe impl Send for CorePtr {}

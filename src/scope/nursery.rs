@@ -3,7 +3,7 @@
 use super::child::{self, Blocking, Kind};
 use super::core::ScopeCore;
 use super::task::Task;
-use crate::event_loop::sleep;
+use crate::sync::time::Instant;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -142,18 +142,11 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// });
     /// assert!(err.is_cancelled());
     /// ```
-    #[track_caller]
     pub fn cancel_after(&self, deadline: Duration) {
-        let core = CorePtr(&self.core);
-        let timer = async move {
-            sleep(deadline).await;
-            // SAFETY: this timer holds a unit of the scope's `daemons`
-            // latch, which the scope waits for before freeing the core.
-            unsafe { (*core.get()).cancel() };
-        };
-        // SAFETY: the daemons latch keeps `core` alive until the timer is
-        // done; the timer borrows nothing else.
-        unsafe { child::spawn(&self.core, Kind::Daemon, Location::caller(), timer) }.drop_handle();
+        // A deadline too far to represent never comes.
+        if let Some(at) = Instant::now().checked_add(deadline) {
+            self.core.cancel_at(at);
+        }
     }
 
     /// Whether the scope has been cancelled (by [`cancel`](Self::cancel),
@@ -163,20 +156,6 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         self.core.is_cancelled()
     }
 }
-
-/// A `Send` pointer to a scope's core, for its `cancel_after` timer.
-#[derive(Copy, Clone)]
-struct CorePtr(*const ScopeCore);
-
-impl CorePtr {
-    fn get(self) -> *const ScopeCore {
-        self.0
-    }
-}
-
-// SAFETY: `ScopeCore` is `Sync`, so its address may go to another thread;
-// the timer's daemon unit keeps it valid there (see `cancel_after`).
-unsafe impl Send for CorePtr {}
 
 impl fmt::Debug for Scope<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

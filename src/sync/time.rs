@@ -9,6 +9,21 @@
 #[cfg(not(loom))]
 pub(crate) use std::time::Instant;
 
+/// `at` as nanoseconds on a process-wide scale (for deadlines kept in an
+/// atomic); instants before the scale's start read as 0.
+#[cfg(not(loom))]
+pub(crate) fn nanos(at: Instant) -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(Instant::now);
+    u64::try_from(at.saturating_duration_since(start).as_nanos()).unwrap_or(u64::MAX - 1)
+}
+
+/// `at` as nanoseconds on the model's virtual clock.
+#[cfg(loom)]
+pub(crate) fn nanos(at: Instant) -> u64 {
+    at.nanos()
+}
+
 #[cfg(loom)]
 pub(crate) use virtual_clock::Instant;
 #[cfg(loom)]
@@ -35,6 +50,10 @@ mod virtual_clock {
 
         pub fn saturating_duration_since(&self, earlier: Instant) -> Duration {
             Duration::from_nanos(self.0.saturating_sub(earlier.0))
+        }
+
+        pub fn nanos(&self) -> u64 {
+            self.0
         }
 
         pub fn checked_add(&self, d: Duration) -> Option<Instant> {

@@ -90,9 +90,8 @@ fn seed_4_async_code_runs_async_code_elsewhere() {
     assert_tree(
         seed_4::run,
         "\
-trace: 1 scopes, 3 children
+trace: 1 scopes, 2 children
 └── scope async at tests/trace/../../examples/seed_4_async_runs_async_elsewhere.rs:32:34
-    ├── cancel_after at tests/trace/../../examples/seed_4_async_runs_async_elsewhere.rs:35:15: ok
     ├── exec at tests/trace/../../examples/seed_4_async_runs_async_elsewhere.rs:33:27: ok
     └── exec at tests/trace/../../examples/seed_4_async_runs_async_elsewhere.rs:36:26: cancelled
 ",
