@@ -86,6 +86,9 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
     let waker = Waker::from(root.clone());
     let mut cx = Context::from_waker(&waker);
     let mut fut = pin!(fut);
+    // Inside a nursery child (a blocking child calling `block_on`), the
+    // child's ancestors stay unpolled until this returns: they wait for it.
+    let _lineage = core.exclude_lineage();
     let mut idle_rounds = 0;
     loop {
         // ORDERING: Acquire pairs with the Release store in `wake_by_ref`.

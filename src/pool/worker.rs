@@ -219,6 +219,9 @@ impl WorkerThread {
 
     /// Runs jobs (and loop tasks) until `done()` holds.
     pub(crate) fn wait_until(&self, done: impl Fn() -> bool) {
+        // The waiting task's ancestors stay unpolled while it waits (they
+        // wait for it; see `LoopCore::exclude_lineage`).
+        let _lineage = loop_core::try_current().and_then(|core| core.exclude_lineage());
         let mut idle_rounds = 0;
         while !done() {
             if let Some((job, stolen)) = self.find_work_while_waiting() {

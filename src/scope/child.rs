@@ -89,7 +89,12 @@ pub(crate) unsafe fn spawn<F: Future>(
         return refused(fut);
     }
     let link =
-        ParentLink { data: NonNull::from(core).cast(), on_complete, key: AtomicUsize::new(usize::MAX) };
+        ParentLink {
+        data: NonNull::from(core).cast(),
+        on_complete,
+        key: AtomicUsize::new(usize::MAX),
+        up: super::core::opened_in,
+    };
     // This thread's worker, if it is one of the pool's (then the job goes
     // to its deque, else to the injector). No acceptance check: the
     // scope's lease keeps the pool open.

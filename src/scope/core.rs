@@ -99,6 +99,9 @@ pub(crate) struct ScopeCore {
     deadline: AtomicU64,
     /// Where this scope was opened, if inside a nursery child.
     parent: Option<ParentScope>,
+    /// For an async scope opened in a child: a reference to that child's
+    /// task, so that `parent.task` stays allocated as long as this scope.
+    owner: Option<TaskRef>,
     /// Registrations and panics; see the module docs.
     inner: Mutex<Inner>,
     /// Set if the scope was opened inside a recording (`trace`).
@@ -108,15 +111,16 @@ pub(crate) struct ScopeCore {
 /// The child (and its scope) in which a nested scope was opened.
 ///
 /// A sync nested scope is one call inside the child's run, so the child and
-/// its scope outlive it: `task` is set, no unit is held. An async nested
-/// scope's future may be moved out of that child and outlive it, so it
-/// keeps no pointer to the child (`task` is `None`) and holds one `pending`
-/// unit of the parent scope instead, which keeps that scope (and so this
-/// pointer) alive until the nested scope closes.
+/// its scope outlive it: no unit is held. An async nested scope's future may
+/// be moved out of that child and outlive it, so it holds one `pending` unit
+/// of the parent scope instead (`holds_unit`), which keeps that scope (and so
+/// this pointer) alive until the nested scope closes, and a reference to the
+/// child's task (`ScopeCore::owner`), which keeps `task` allocated.
 #[derive(Copy, Clone)]
 pub(crate) struct ParentScope {
     scope: NonNull<ScopeCore>,
     task: Option<TaskPtr>,
+    holds_unit: bool,
 }
 
 /// `nested_key` of a scope not in its parent's table.
@@ -172,6 +176,7 @@ impl ScopeCore {
             cancelled: AtomicBool::new(false),
             deadline: AtomicU64::new(NO_DEADLINE),
             parent: None,
+            owner: None,
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -186,7 +191,7 @@ impl ScopeCore {
     /// which happens before the current task's run returns.
     pub(crate) unsafe fn register(&mut self) {
         let Some((parent, task)) = current_parent() else { return };
-        self.parent = Some(ParentScope { scope: parent, task: Some(task) });
+        self.parent = Some(ParentScope { scope: parent, task: Some(task), holds_unit: false });
         // SAFETY: the running child's scope outlives the child.
         if unsafe { parent.as_ref() }.cancelled.load(Ordering::Acquire) {
             // ORDERING: Relaxed: nobody else can see this scope yet.
@@ -235,7 +240,7 @@ impl ScopeCore {
         make: impl FnOnce(ScopeCore) -> (T, NonNull<ScopeCore>),
     ) -> T {
         let mut core = ScopeCore::new(registry, true, location, ScopeForm::Async);
-        let Some((parent, _task)) = current_parent() else { return make(core).0 };
+        let Some((parent, task)) = current_parent() else { return make(core).0 };
         // SAFETY: the running child's scope outlives the child.
         let parent_ref = unsafe { parent.as_ref() };
         // The running child holds a unit of its scope, so this succeeds.
@@ -245,7 +250,9 @@ impl ScopeCore {
         parent_ref.ensure_registered();
         let mut inner = parent_ref.inner.lock();
         let entry = inner.nested.vacant_entry();
-        core.parent = Some(ParentScope { scope: parent, task: None });
+        core.parent = Some(ParentScope { scope: parent, task: Some(task), holds_unit: true });
+        // SAFETY: the task is running on this thread, so it is alive.
+        core.owner = Some(unsafe { task.to_ref() });
         // ORDERING: Relaxed: published by the insert below, under the lock.
         core.nested_key.store(entry.key(), Ordering::Relaxed);
         if parent_ref.is_cancelled() {
@@ -270,7 +277,7 @@ impl ScopeCore {
             if key != UNREGISTERED {
                 parent.inner.lock().nested.remove(key);
             }
-            if p.task.is_none() {
+            if p.holds_unit {
                 // SAFETY: the unit taken in `new_registered`; nothing of the
                 // parent is touched after it.
                 unsafe { CountLatch::decrement(&raw const parent.pending) };
@@ -433,6 +440,17 @@ fn current_parent() -> Option<(NonNull<ScopeCore>, TaskPtr)> {
     // SAFETY: the task is running on this thread, so it is alive.
     let data = unsafe { task.parent_data() }?;
     Some((data.cast::<ScopeCore>(), task))
+}
+
+/// `ParentLink::up` of every child: the task its scope was opened in.
+///
+/// # Safety
+/// `data` is a live `ScopeCore` (a running child's scope). The answer is
+/// alive while the child runs: a sync scope's task runs further down the
+/// stack, and an async scope keeps a reference to its task (`owner`).
+pub(crate) unsafe fn opened_in(data: NonNull<()>) -> Option<TaskPtr> {
+    // SAFETY: per the contract above.
+    unsafe { data.cast::<ScopeCore>().as_ref() }.parent.and_then(|p| p.task)
 }
 
 /// Drops a panic payload nobody will re-raise, containing a panic of its

@@ -54,6 +54,33 @@ impl TaskPtr {
         header.state.load(Ordering::Acquire) & CLOSED != 0
     }
 
+    /// The header's address (the task's identity).
+    pub(crate) fn as_ptr(self) -> *const Header {
+        self.0.as_ptr().cast_const()
+    }
+
+    /// A new reference to the task, keeping it allocated.
+    ///
+    /// # Safety
+    /// As for [`is_closed`](Self::is_closed).
+    pub(crate) unsafe fn to_ref(self) -> super::TaskRef {
+        // SAFETY: alive per the caller; the clone counts its own reference
+        // and the borrowed one is never dropped.
+        (*std::mem::ManuallyDrop::new(unsafe { super::TaskRef::from_raw(self.0) })).clone()
+    }
+
+    /// The task the parent scope of this one was opened in, if any.
+    ///
+    /// # Safety
+    /// As for [`is_closed`](Self::is_closed); then the answer is alive too
+    /// (see `ParentLink::up`).
+    pub(crate) unsafe fn up(self) -> Option<TaskPtr> {
+        // SAFETY: alive per the caller; `parent` is immutable.
+        let link = unsafe { self.0.as_ref() }.parent.as_ref()?;
+        // SAFETY: the link's own contract: called while this task runs.
+        unsafe { (link.up)(link.data) }
+    }
+
     /// The parent's data pointer, if the task is a nursery child.
     ///
     /// # Safety
@@ -77,5 +104,23 @@ impl OutsideTask {
 impl Drop for OutsideTask {
     fn drop(&mut self) {
         let _ = CURRENT_TASK.try_with(|c| c.set(self.0));
+    }
+}
+
+/// Appends the lineage of the task this thread runs to `out`: the task, the
+/// task its scope was opened in, and so on up to a task with no parent.
+///
+/// A thread that blocks in a wait must not poll any of these on top of its
+/// wait (`LoopCore::exclude_lineage`): each one waits, through the tree, for
+/// the frame that is blocked, so polling one there could nest a wait for
+/// that frame above it — a cycle on one stack. Every other task may run
+/// there: it waits only for its own descendants, none of which is below.
+pub(crate) fn lineage(out: &mut Vec<*const Header>) {
+    let mut next = TaskPtr::current();
+    while let Some(task) = next {
+        out.push(task.as_ptr());
+        // SAFETY: the current task runs on this thread; each step up is
+        // alive while a task below it runs (`ParentLink::up`).
+        next = unsafe { task.up() };
     }
 }

@@ -14,7 +14,8 @@ mod state;
 mod task_ref;
 mod waker;
 
-pub(crate) use current::{OutsideTask, TaskPtr};
+pub(crate) use current::{OutsideTask, TaskPtr, lineage};
+pub(crate) use raw::Header;
 pub(crate) use raw::{Completion, Outcome, ParentLink, TaskRef, allocate, allocate_child, allocate_orphan};
 pub(crate) use task_ref::{RunOutcome, poll_handle};
 

@@ -42,6 +42,13 @@ impl TaskRef {
         ManuallyDrop::new(self).ptr
     }
 
+    /// The header's address (the task's identity, as in [`TaskPtr::as_ptr`]).
+    ///
+    /// [`TaskPtr::as_ptr`]: super::TaskPtr::as_ptr
+    pub(crate) fn header_ptr(&self) -> *const Header {
+        self.ptr.as_ptr().cast_const()
+    }
+
     /// The task's address (a pool job of a nursery child carries it).
     pub(crate) fn addr(&self) -> *const () {
         self.ptr.as_ptr().cast_const().cast()
