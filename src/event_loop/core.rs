@@ -466,7 +466,9 @@ impl LoopCore {
                 self.release_unit(counted);
             }
         }
-        drop(std::mem::take(&mut *self.timers.borrow_mut()));
+        // Taken out first: a waker's `Drop` may touch this loop's timers.
+        let mut timers = std::mem::take(&mut *self.timers.borrow_mut());
+        timers.clear();
         let hooks = std::mem::take(&mut *self.on_teardown.borrow_mut());
         for hook in hooks {
             run_hook(hook);

@@ -50,7 +50,8 @@ impl Timers {
         match self.entries.get_mut(timer.key) {
             Some(entry) if entry.seq == timer.seq => {
                 if !entry.waker.will_wake(waker) {
-                    entry.waker = waker.clone();
+                    let old = std::mem::replace(&mut entry.waker, waker.clone());
+                    crate::sync::drop_contained(old, "a timer's Waker");
                 }
                 true
             }
@@ -60,7 +61,7 @@ impl Timers {
 
     pub(crate) fn cancel(&mut self, timer: TimerKey) {
         if self.entries.get(timer.key).is_some_and(|e| e.seq == timer.seq) {
-            self.entries.remove(timer.key);
+            crate::sync::drop_contained(self.entries.remove(timer.key).waker, "a timer's Waker");
             if self.heap.len() > 64 && self.heap.len() > 2 * self.entries.len() {
                 self.compact();
             }
@@ -96,6 +97,15 @@ impl Timers {
             self.heap.pop();
         }
         None
+    }
+
+    /// Drops every timer's waker, each on its own (teardown): a `Drop` that
+    /// panics is contained and the others are still dropped.
+    pub(crate) fn clear(&mut self) {
+        self.heap.clear();
+        for entry in self.entries.drain() {
+            crate::sync::drop_contained(entry.waker, "a timer's Waker");
+        }
     }
 
     /// Live timers (tests and debugging).

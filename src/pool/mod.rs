@@ -280,7 +280,21 @@ impl Pool {
             std::mem::forget(abort);
             match (result_a, result_b) {
                 (Ok(ra), Ok(rb)) => Ok((ra, rb)),
-                (Err(payload), _) | (_, Err(payload)) => resume_unwind(payload),
+                // The other half's result is dropped before the unwind
+                // starts, its `Drop` contained: dropped during the unwind, a
+                // second panic would abort the process.
+                (Err(payload), Ok(rb)) => {
+                    crate::sync::drop_contained(rb, "a join half's result");
+                    resume_unwind(payload)
+                }
+                (Ok(ra), Err(payload)) => {
+                    crate::sync::drop_contained(ra, "a join half's result");
+                    resume_unwind(payload)
+                }
+                (Err(payload), Err(second)) => {
+                    crate::sync::drop_contained(second, "a panic payload");
+                    resume_unwind(payload)
+                }
             }
         })
     }

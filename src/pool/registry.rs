@@ -245,6 +245,7 @@ impl Registry {
                     "knotwork: a job spawned with Pool::spawn panicked: {msg} \
                      (set PoolBuilder::panic_handler to handle this yourself)"
                 );
+                crate::sync::drop_contained(payload, "a Pool::spawn job's panic payload");
             }
         }
     }

@@ -76,7 +76,6 @@ use crate::trace::recorder::ScopeTrace;
 use slab::Slab;
 use std::any::Any;
 use std::panic::Location;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 
 static SCOPE_IDS: IdCounter = IdCounter::new();
@@ -457,9 +456,7 @@ pub(crate) unsafe fn opened_in(data: NonNull<()>) -> Option<TaskPtr> {
 /// own `Drop` (which would otherwise unwind out of a child's completion and
 /// skip its scope's join).
 pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
-    if catch_unwind(AssertUnwindSafe(move || drop(payload))).is_err() {
-        eprintln!("knotwork: dropping a panic payload panicked; that panic was discarded");
-    }
+    crate::sync::drop_contained(payload, "a panic payload");
 }
 
 /// `ParentLink::on_complete` of an `exec_blocking` child.

@@ -57,8 +57,17 @@ fn close_blocking(core: &ScopeCore) -> Option<Box<dyn Any + Send>> {
 
 pub(super) fn rethrow<R>(body: std::thread::Result<R>, child_panic: Option<Box<dyn Any + Send>>) -> R {
     match (body, child_panic) {
-        (Err(payload), _) => resume_unwind(payload),
-        (Ok(_), Some(payload)) => resume_unwind(payload),
+        (Err(payload), child_panic) => {
+            // Dropped now, not while unwinding: its `Drop` may panic too.
+            if let Some(child) = child_panic {
+                super::core::drop_payload(child);
+            }
+            resume_unwind(payload)
+        }
+        (Ok(value), Some(payload)) => {
+            crate::sync::drop_contained(value, "a scope body's result");
+            resume_unwind(payload)
+        }
         (Ok(value), None) => value,
     }
 }

@@ -46,9 +46,6 @@ impl<'scope, T> Task<'scope, T> {
         Task { raw: Some(raw), _marker: PhantomData }
     }
 
-    fn raw(&self) -> &TaskRef {
-        self.raw.as_ref().expect("a Task was polled after it returned its result")
-    }
 
     /// Waits for the child and returns its result.
     ///
@@ -113,7 +110,11 @@ impl<'scope, T> Task<'scope, T> {
     /// assert!(err.is_cancelled());
     /// ```
     pub fn cancel(&self) {
-        self.raw().cancel();
+        // After `(&mut task).await` returned, the child is finished: nothing
+        // to cancel (L8).
+        if let Some(raw) = &self.raw {
+            raw.cancel();
+        }
     }
 
     /// Whether the child has finished (with a value, a panic or a cancellation).

@@ -190,3 +190,14 @@ pub(crate) const SPIN_ROUNDS: u32 = 0;
 pub(crate) const WORKER_STACK_SIZE: Option<usize> = Some(8 << 20);
 #[cfg(loom)]
 pub(crate) const WORKER_STACK_SIZE: Option<usize> = None;
+
+/// Drops `value` (a user's: a panic payload, an output, a waker), containing
+/// a panic of its `Drop`: knotwork never lets a user's destructor unwind
+/// through its own bookkeeping, and never drops a user's value while it is
+/// itself unwinding (a second panic there aborts the process). `what` names
+/// the value in the message printed instead.
+pub(crate) fn drop_contained<T>(value: T, what: &str) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(value))).is_err() {
+        eprintln!("knotwork: dropping {what} panicked; that panic was discarded");
+    }
+}
