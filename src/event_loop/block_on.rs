@@ -14,7 +14,8 @@
 //! parker keeps a permit, a wake that lands between "nothing runnable" and
 //! `park` makes `park` return at once.
 
-use super::core::{self, PollGuard};
+use super::core::{self, PollGuard, Waiting};
+use super::task::TaskPtr;
 use crate::pool::worker::backoff;
 use crate::sync::{AtomicBool, Ordering, SPIN_ROUNDS, Unparker, park_blocking};
 use std::future::Future;
@@ -86,9 +87,10 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
     let waker = Waker::from(root.clone());
     let mut cx = Context::from_waker(&waker);
     let mut fut = pin!(fut);
-    // Inside a nursery child (a blocking child calling `block_on`), the
-    // child's ancestors stay unpolled until this returns: they wait for it.
-    let _lineage = core.exclude_lineage();
+    // Inside a nursery child (a blocking child calling `block_on`), only
+    // that child's own subtree runs on this loop until this returns
+    // (`task::allowed_here`): nothing that may wait for this frame.
+    let _waiting = Waiting::enter(TaskPtr::current().map(|t| t.as_ptr().cast()));
     let mut idle_rounds = 0;
     loop {
         // ORDERING: Acquire pairs with the Release store in `wake_by_ref`.

@@ -30,7 +30,7 @@
 //! it would have to poll the loop's tasks from inside one of them.
 
 use super::shared::LoopShared;
-use super::task::{Header, LocalTask, RunOutcome, TaskRef, allocate, lineage};
+use super::task::{LocalTask, RunOutcome, TaskRef, allocate, allowed_here, restore_waiting_for, set_waiting_for};
 use super::timer::Timers;
 use crate::sync::time::Instant;
 use crate::sync::{Arc, IdCounter, with_thread_parker};
@@ -67,13 +67,9 @@ pub(crate) struct LoopCore {
     /// thread's stack. Unlike `polling`, never cleared by `PollGuardOff`: a
     /// teardown while it is non-zero would free a future that is running.
     running: Cell<u32>,
-    /// The lineages of the tasks blocked in waits on this thread's stack:
-    /// none of them is polled until its wait ends (see [`exclude_lineage`]).
-    ///
-    /// [`exclude_lineage`]: LoopCore::exclude_lineage
-    excluded: RefCell<Vec<*const Header>>,
-    /// Ready tasks held back because they are excluded (one reference each,
-    /// the queue entry's); queued again when an exclusion ends.
+    /// Ready tasks held back because a wait on this thread's stack may not
+    /// run them (`task::allowed_here`; one reference each, the queue
+    /// entry's); queued again when that wait ends ([`Waiting`]).
     held: RefCell<Vec<TaskRef>>,
     /// Set once by teardown.
     torn_down: Cell<bool>,
@@ -187,7 +183,6 @@ fn create(slot: &ThreadLoop) -> Rc<LoopCore> {
                 timers: RefCell::new(Timers::default()),
                 polling: Cell::new(false),
                 running: Cell::new(0),
-                excluded: RefCell::new(Vec::new()),
                 held: RefCell::new(Vec::new()),
                 torn_down: Cell::new(false),
                 on_teardown: RefCell::new(Vec::new()),
@@ -354,7 +349,9 @@ impl LoopCore {
             let Some(task) = self.ready.borrow_mut().pop_front() else {
                 break;
             };
-            if self.is_excluded(task.header_ptr()) {
+            // SAFETY: a queued task of this loop is alive, and not completed
+            // unless teardown completed it (then it is no one's to hold).
+            if !task.is_completed() && !unsafe { allowed_here(task.as_task_ptr()) } {
                 self.held.borrow_mut().push(task);
                 continue;
             }
@@ -374,33 +371,6 @@ impl LoopCore {
             }
         }
         fired || ran > 0
-    }
-
-    fn is_excluded(&self, task: *const Header) -> bool {
-        let excluded = self.excluded.borrow();
-        !excluded.is_empty() && excluded.contains(&task)
-    }
-
-    /// Keeps the lineage of the task this thread runs (`task::lineage`)
-    /// from being polled on this loop until the guard is dropped: for a
-    /// thread about to block in a wait (a worker's `wait_until`,
-    /// `block_on`). Those tasks are the waiting frame's ancestors, each
-    /// waiting for it through the tree; polled on top of the wait, one could
-    /// block on the very frame beneath it, which could then never return.
-    /// Held-back tasks are queued again when the guard goes.
-    pub(crate) fn exclude_lineage(self: &Rc<Self>) -> Option<Exclusion> {
-        if self.tasks.borrow().is_empty() {
-            // No task of this loop can be an ancestor (it would be live).
-            return None;
-        }
-        let mut excluded = self.excluded.borrow_mut();
-        let len = excluded.len();
-        lineage(&mut excluded);
-        if excluded.len() == len {
-            return None;
-        }
-        drop(excluded);
-        Some(Exclusion { core: self.clone(), len })
     }
 
     fn fire_timers(&self, now: Instant) -> bool {
@@ -479,20 +449,30 @@ impl LoopCore {
     }
 }
 
-/// An exclusion of a lineage from a loop's polls; see
-/// [`LoopCore::exclude_lineage`].
-pub(crate) struct Exclusion {
-    core: Rc<LoopCore>,
-    len: usize,
+/// A wait on this thread's stack: while it lives, only the subtree of what
+/// it waits for runs on this thread (`task::allowed_here`); tasks of this
+/// thread's loop held back meanwhile are queued again when it ends.
+pub(crate) struct Waiting {
+    prev: *const (),
 }
 
-impl Drop for Exclusion {
+impl Waiting {
+    /// Enters a wait for `target` (a task's or a scope's address); `None`
+    /// inherits the wait beneath, if any.
+    pub(crate) fn enter(target: Option<*const ()>) -> Waiting {
+        Waiting { prev: set_waiting_for(target) }
+    }
+}
+
+impl Drop for Waiting {
     fn drop(&mut self) {
-        self.core.excluded.borrow_mut().truncate(self.len);
-        let held = std::mem::take(&mut *self.core.held.borrow_mut());
-        // Back in the queue: the next tick decides again (a wait further
-        // down the stack may still exclude some of them).
-        self.core.ready.borrow_mut().extend(held);
+        restore_waiting_for(self.prev);
+        if let Some(core) = try_current() {
+            let held = std::mem::take(&mut *core.held.borrow_mut());
+            // Back in the queue: the next tick decides again (a wait further
+            // down the stack may still hold some of them back).
+            core.ready.borrow_mut().extend(held);
+        }
     }
 }
 

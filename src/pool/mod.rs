@@ -272,7 +272,10 @@ impl Pool {
                     // the wait would.
                     Some(job) => worker.execute_local(job),
                     None => {
-                        worker.wait_until(|| job_b.latch.probe());
+                        // For `b`; what runs meanwhile is constrained as for
+                        // the task this runs in, if any.
+                        let target = crate::event_loop::task::TaskPtr::current().map(|t| t.as_ptr().cast());
+                        worker.wait_until(|| job_b.latch.probe(), target);
                         break job_b.into_result();
                     }
                 }

@@ -129,7 +129,9 @@ impl Spares {
     }
 
     /// A spare at the top of its main loop: retire if the pool has a
-    /// thread too many. Takes the surplus unit of `avail` if so.
+    /// thread too many. Takes the surplus unit of `avail` if so. The caller
+    /// checks first that no queue holds work (a spare called in for a job
+    /// that waiters may not run stays until that job is taken).
     pub(crate) fn try_retire(&self) -> bool {
         // ORDERING: Relaxed: a count; the CAS makes each surplus unit
         // retire at most one spare.
@@ -183,6 +185,29 @@ impl Registry {
                 Err(now) => a = now,
             }
         }
+        self.bring_in_spare();
+    }
+
+    /// Brings one more thread into play whatever `avail` says: for a job a
+    /// waiter took and may not run (`scope/child.rs`, `hand_on`). Every
+    /// thread counted available may be such a waiter, which takes nothing
+    /// from the injector, so the job needs a thread of its own; that spare
+    /// stays until the queues are empty (`try_retire`).
+    pub(crate) fn compensate_for_handed_on_job(self: &Arc<Self>) {
+        // ORDERING: Relaxed: a count (see `compensate`).
+        if self.spares.avail.load(Ordering::Relaxed) > self.spares.core {
+            // A surplus thread is in play already; it takes queued work
+            // before it may retire.
+            return;
+        }
+        self.spares.avail.fetch_add(1, Ordering::Relaxed);
+        self.bring_in_spare();
+    }
+
+    /// Recalls a retired spare or starts a new one, for the unit of `avail`
+    /// the caller took; gives the unit back if neither can be had.
+    fn bring_in_spare(self: &Arc<Self>) {
+        let spares = &self.spares;
         let mut inner = spares.inner.lock();
         if let Some(i) = inner.retired.pop() {
             drop(inner);

@@ -57,12 +57,13 @@
 
 use super::job::JobRef;
 use super::registry::Registry;
-use crate::event_loop::core::{self as loop_core, PollGuardOff};
+use crate::event_loop::core::{self as loop_core, PollGuardOff, Waiting};
+use crate::event_loop::task::{is_waiting, take_handed_on};
 use crate::sync::deque::{Steal, Worker};
 use crate::sync::time::Instant;
 use crate::sync::{
-    Arc, BlockHook, Parker, SPIN_ROUNDS, WORKER_STACK_SIZE, install_thread_parker, park_blocking,
-    set_block_hook, thread, with_thread_parker,
+    Arc, BlockHook, Parker, SPIN_ROUNDS, WORKER_STACK_SIZE, install_thread_parker, set_block_hook, thread,
+    with_thread_parker,
 };
 use std::cell::Cell;
 use std::ptr;
@@ -187,7 +188,7 @@ impl WorkerThread {
         let mut idle_rounds = 0;
         loop {
             // A spare whose blocked worker is back retires between jobs.
-            if self.is_spare() && self.registry.spares.try_retire() {
+            if self.is_spare() && !self.registry.has_queued_work() && self.registry.spares.try_retire() {
                 let tick = || (self.tick_loop(), self.loop_state().1);
                 match self.registry.retire(self.index, tick) {
                     super::spare::Recall::Resume => continue,
@@ -213,18 +214,26 @@ impl WorkerThread {
                 continue;
             }
             idle_rounds = 0;
-            self.sleep(|| false);
+            self.sleep();
         }
     }
 
     /// Runs jobs (and loop tasks) until `done()` holds.
-    pub(crate) fn wait_until(&self, done: impl Fn() -> bool) {
-        // The waiting task's ancestors stay unpolled while it waits (they
-        // wait for it; see `LoopCore::exclude_lineage`).
-        let _lineage = loop_core::try_current().and_then(|core| core.exclude_lineage());
+    ///
+    /// `target` is what the wait is for (a task's or a scope's address;
+    /// `None`: inherit the wait beneath, if any). While it waits, this
+    /// thread runs on top of itself only that target's subtree of nursery
+    /// children and loop tasks (`task::allowed_here`), plus plain jobs; the
+    /// rest is left to other threads. It takes nothing from the injector
+    /// then (what it may not run is moved there, for the others), and it
+    /// parks as a blocked worker, so a spare stands in for it if work it may
+    /// not run is queued (`spare.rs`).
+    pub(crate) fn wait_until(&self, done: impl Fn() -> bool, target: Option<*const ()>) {
+        let _waiting = Waiting::enter(target);
+        let constrained = is_waiting();
         let mut idle_rounds = 0;
         while !done() {
-            if let Some((job, stolen)) = self.find_work_while_waiting() {
+            if let Some((job, stolen)) = self.find_work_while_waiting(constrained) {
                 // A job run here is not part of any task this thread may be
                 // polling further up the stack; let it use the loop freely.
                 // (Written out rather than `execute_local`: the call cost
@@ -245,8 +254,38 @@ impl WorkerThread {
                 continue;
             }
             idle_rounds = 0;
-            self.sleep(&done);
+            // About to park: a look through the injector, which a
+            // constrained waiter does not otherwise touch, for a job of its
+            // own subtree (the jobs it may not run go round to the back
+            // again, handed on: `scope/child.rs`). Then park rather than
+            // take them back at once.
+            if constrained && self.run_one_from_injector() {
+                continue;
+            }
+            self.sleep_waiting(&done, constrained);
         }
+    }
+
+    /// For a constrained waiter: runs the first job of the injector it may
+    /// run, looking at each job there once at most. Returns whether one ran.
+    fn run_one_from_injector(&self) -> bool {
+        let _ = take_handed_on();
+        for _ in 0..self.registry.injector.len() {
+            let job = loop {
+                match self.registry.injector.steal() {
+                    Steal::Success(job) => break Some(job),
+                    Steal::Retry => continue,
+                    Steal::Empty => break None,
+                }
+            };
+            let Some(job) = job else { return false };
+            let _off = PollGuardOff::enter();
+            self.execute(job);
+            if !take_handed_on() {
+                return true;
+            }
+        }
+        false
     }
 
     /// Polls this thread's loop if it exists. Returns whether anything ran.
@@ -311,19 +350,21 @@ impl WorkerThread {
     }
 
     fn find_work(&self) -> Option<JobRef> {
-        self.deque.pop().or_else(|| self.steal(true))
+        self.deque.pop().or_else(|| self.steal(true, true))
     }
 
     /// `find_work` for a waiter: also says whether the job was stolen, and
     /// steals nothing once the stack holds enough stolen jobs ("Bounded
     /// helping" in the module docs).
-    fn find_work_while_waiting(&self) -> Option<(JobRef, bool)> {
+    fn find_work_while_waiting(&self, constrained: bool) -> Option<(JobRef, bool)> {
         if let Some(job) = self.deque.pop() {
             return Some((job, false));
         }
         // One job at a time from the injector: a batch would land unrelated
-        // top-level jobs in our own deque, where later pops nest them.
-        if self.may_steal() { self.steal(false).map(|job| (job, true)) } else { None }
+        // top-level jobs in our own deque, where later pops nest them. None
+        // at all when constrained: the injector holds what waiters may not
+        // run.
+        if self.may_steal() { self.steal(false, !constrained).map(|job| (job, true)) } else { None }
     }
 
     fn may_steal(&self) -> bool {
@@ -331,13 +372,16 @@ impl WorkerThread {
             && self.stack_top.abs_diff(stack_address()) < STEAL_STACK_BUDGET
     }
 
-    /// Steals a job: from the injector (a batch into our deque when
-    /// `batch`), else from another worker, starting at a random one.
-    fn steal(&self, batch: bool) -> Option<JobRef> {
+    /// Steals a job: from the injector (when `injector`; a batch into our
+    /// deque when `batch`), else from another worker, starting at a random
+    /// one.
+    fn steal(&self, batch: bool, injector: bool) -> Option<JobRef> {
         let stealers = self.registry.live_stealers();
         loop {
             let mut retry = false;
-            let from_injector = if batch {
+            let from_injector = if !injector {
+                Steal::Empty
+            } else if batch {
                 self.registry.injector.steal_batch_and_pop(&self.deque)
             } else {
                 self.registry.injector.steal()
@@ -367,23 +411,20 @@ impl WorkerThread {
     }
 
     /// Whether any queue holds work: this worker's own, or (when
-    /// `stealable`) the injector and the other workers'.
-    fn has_visible_work(&self, stealable: bool) -> bool {
+    /// `stealable`) the other workers' and (when `injector`) the injector.
+    fn has_visible_work(&self, stealable: bool, injector: bool) -> bool {
         !self.deque.is_empty()
             || stealable
-                && (!self.registry.injector.is_empty()
+                && (injector && !self.registry.injector.is_empty()
                     || self.registry.live_stealers().iter().any(|s| !s.is_empty()))
     }
 
     /// The idle protocol (see `sleep.rs`): announce, re-check, park.
-    fn sleep(&self, done: impl Fn() -> bool) {
-        if !self.may_steal() {
-            return self.sleep_off_the_idle_set(done);
-        }
+    fn sleep(&self) {
         let sleep = &self.registry.sleep;
         sleep.prepare_to_sleep(self.index);
         let (loop_ready, deadline) = self.loop_state();
-        if loop_ready || done() || self.has_visible_work(true) || self.registry.is_terminated() {
+        if loop_ready || self.has_visible_work(true, true) || self.registry.is_terminated() {
             sleep.wake_up(self.index);
             return;
         }
@@ -391,25 +432,40 @@ impl WorkerThread {
         sleep.wake_up(self.index);
         // Whoever woke us may have had a job for us; if more work is queued
         // than we will take, pass the wake on so it is not absorbed.
-        if self.has_visible_work(true) {
+        if self.has_visible_work(true, true) {
             sleep.notify_one();
         }
     }
 
-    /// How a waiter that may not steal parks: *without* joining the idle
-    /// set, since new work elsewhere is not for it — a `notify_one` that
-    /// picked it would be absorbed (or passed back and forth between two
-    /// such waiters). Nothing it needs comes through the idle set: its own
-    /// deque is only ever pushed by itself, and the end of its wait, a wake
-    /// of its loop's tasks, and termination all unpark its parker directly
-    /// (a permit left before `park` is not lost).
-    fn sleep_off_the_idle_set(&self, done: impl Fn() -> bool) {
-        let (loop_ready, deadline) = self.loop_state();
-        if loop_ready || done() || self.has_visible_work(false) || self.registry.is_terminated() {
-            return;
+    /// How a waiter parks: as a *blocked* worker (`spare.rs`), so that work
+    /// it may not run (or cannot reach) goes to a spare meanwhile; on the
+    /// idle set if it may steal, so that new work it can help with wakes it.
+    /// A waiter that may not steal stays off the idle set: new work
+    /// elsewhere is not for it, and a `notify_one` that picked it would be
+    /// absorbed (or passed back and forth between two such waiters). What it
+    /// needs does not come through the idle set: its own deque is only ever
+    /// pushed by itself, and the end of its wait, a wake of its loop's
+    /// tasks, and termination all unpark its parker directly (a permit left
+    /// before `park` is not lost).
+    fn sleep_waiting(&self, done: impl Fn() -> bool, constrained: bool) {
+        let stealable = self.may_steal();
+        let sleep = &self.registry.sleep;
+        self.registry.block_enter();
+        if stealable {
+            sleep.prepare_to_sleep(self.index);
         }
-        // A blocking park: the pool's other work goes to a spare meanwhile.
-        park_blocking(deadline);
+        let (loop_ready, deadline) = self.loop_state();
+        let visible = self.has_visible_work(stealable, !constrained);
+        if !(loop_ready || done() || visible || self.registry.is_terminated()) {
+            with_thread_parker(|parker| parker.park(deadline));
+        }
+        if stealable {
+            sleep.wake_up(self.index);
+            if self.has_visible_work(true, !constrained) {
+                sleep.notify_one();
+            }
+        }
+        self.registry.block_exit();
     }
 
     fn next_random(&self) -> u64 {

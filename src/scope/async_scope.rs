@@ -238,7 +238,7 @@ impl Drop for ScopeGuard {
         self.core().cancel();
         self.release_body_unit();
         let guard = AbortOnUnwind;
-        wait_latch(&self.core().pending);
+        wait_latch(&self.core().pending, (self.core() as *const ScopeCore).cast());
         // Nobody is left to re-raise to: the scope's own future is gone.
         if let Some(payload) = self.close() {
             drop_payload(payload);

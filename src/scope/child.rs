@@ -24,7 +24,7 @@
 use super::core::ScopeCore;
 use crate::context::bindings::InContext;
 use crate::event_loop::core as loop_core;
-use crate::event_loop::task::{ParentLink, TaskRef, allocate_child, allocate_orphan};
+use crate::event_loop::task::{ParentLink, TaskRef, allocate_child, allocate_orphan, allowed_here, note_handed_on};
 use crate::pool::job::JobRef;
 use crate::pool::registry::Registry;
 use crate::pool::worker::WorkerThread;
@@ -166,6 +166,13 @@ unsafe fn start_async(data: NonNull<()>, _registry: &Registry) {
     // SAFETY: the job's reference, handed over.
     let task = unsafe { TaskRef::from_raw(data.cast()) };
     let scope = task.parent().expect("children have a parent").data.cast::<ScopeCore>();
+    // SAFETY: unstarted, so alive and not completed; its scope is alive.
+    if !unsafe { allowed_here(task.as_task_ptr()) } {
+        // Taken by a waiter it is no part of: binding it here would pin it
+        // to a loop that may not poll it until that wait ends.
+        // SAFETY: as above.
+        return unsafe { hand_on(scope, task, start_async) };
+    }
     // A recorded child's loop, if created now, is recorded too.
     // SAFETY: the child holds a unit of its scope, which keeps it alive.
     let _trace = unsafe { scope.as_ref() }.trace.as_ref().map(|t| t.enter());
@@ -184,6 +191,13 @@ unsafe fn start_blocking(data: NonNull<()>, _registry: &Registry) {
     // SAFETY: the job's reference, handed over.
     let task = unsafe { TaskRef::from_raw(data.cast()) };
     let scope = task.parent().expect("children have a parent").data.cast::<ScopeCore>();
+    // SAFETY: unstarted, so alive and not completed; its scope is alive.
+    if !unsafe { allowed_here(task.as_task_ptr()) } {
+        // Taken by a waiter it is no part of: run on top of that wait, it
+        // could wait for the very frame beneath it.
+        // SAFETY: as above.
+        return unsafe { hand_on(scope, task, start_blocking) };
+    }
     // SAFETY: the child holds a unit of its scope, which keeps it alive.
     if unsafe { scope.as_ref() }.is_cancelled() {
         // Cancelled before it started: it never starts (`run` sees CLOSED).
@@ -193,4 +207,22 @@ unsafe fn start_blocking(data: NonNull<()>, _registry: &Registry) {
     // loop), and `task` is its queue entry. The closure's panic is caught
     // inside `run`; a blocking child is ready on its first poll.
     let _ = unsafe { task.run() };
+}
+
+/// Queues a child's job again, on the injector, for a thread that may run
+/// it: a waiter took it that may not (`task::allowed_here`). Waiters take
+/// nothing from the injector, so it goes to a worker in its main loop (a
+/// spare, if every worker is blocked: `pool/spare.rs`).
+///
+/// # Safety
+/// `task` is the job's reference to an unstarted child of `scope`, which
+/// is alive (the child holds a unit of it); `start` is its start function.
+unsafe fn hand_on(scope: NonNull<ScopeCore>, task: TaskRef, start: unsafe fn(NonNull<()>, &Registry)) {
+    // SAFETY: the job owns the reference until `start` consumes it, once.
+    let job = unsafe { JobRef::new(task.into_raw().cast(), start) };
+    // SAFETY: alive per the caller.
+    let registry = &unsafe { scope.as_ref() }.registry;
+    registry.injector.push(job);
+    registry.compensate_for_handed_on_job();
+    note_handed_on();
 }

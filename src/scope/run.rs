@@ -50,7 +50,7 @@ pub(super) fn acquire_lease(registry: &Registry, sync: bool) -> Result<bool, Shu
 fn close_blocking(core: &ScopeCore) -> Option<Box<dyn Any + Send>> {
     // The body's unit; the last one out needs no wait.
     if !core.pending.release_owner() {
-        wait_latch(&core.pending);
+        wait_latch(&core.pending, (core as *const ScopeCore).cast());
     }
     core.close_after_children()
 }

@@ -2,6 +2,7 @@
 
 use super::wait::{block_until, thread_waker};
 use crate::TaskError;
+use crate::event_loop::core::Waiting;
 use crate::event_loop::task::{TaskRef, poll_handle};
 use crate::pool::worker::WorkerThread;
 use std::fmt;
@@ -62,6 +63,10 @@ impl<'scope, T> Task<'scope, T> {
     /// ```
     pub fn join(mut self) -> Result<T, TaskError> {
         let raw = self.raw.take().expect("a Task is joined once");
+        // From here on only the child's own subtree runs on this thread
+        // (`task::allowed_here`): the child itself may, when its job is
+        // taken back below.
+        let _waiting = Waiting::enter(Some(raw.addr()));
         // The child's job is often the newest on this worker's deque (it was
         // just spawned here and nobody stole it): run it now, and the poll
         // below finds it complete, with no waker made and no wake-up.
@@ -86,7 +91,7 @@ impl<'scope, T> Task<'scope, T> {
                 break result;
             }
             // Our waker is registered as the awaiter: completion unparks us.
-            block_until(|| raw.is_completed());
+            block_until(|| raw.is_completed(), raw.addr());
         };
         raw.drop_handle();
         result

@@ -41,9 +41,12 @@ pub(crate) fn thread_waker() -> Waker {
 /// Blocks until `hint()` holds: helping with the pool's work on a worker,
 /// parked elsewhere. The caller has arranged for a wake (through
 /// [`thread_waker`]) when the condition becomes true.
-pub(crate) fn block_until(hint: impl Fn() -> bool) {
+///
+/// `target` is what the caller waits for (a task's or a scope's address):
+/// on a worker, only its subtree runs on top of this wait (`wait_until`).
+pub(crate) fn block_until(hint: impl Fn() -> bool, target: *const ()) {
     WorkerThread::with_current(|worker| match worker {
-        Some(worker) => worker.wait_until(&hint),
+        Some(worker) => worker.wait_until(&hint, Some(target)),
         None => {
             while !hint() {
                 park_blocking(None);
@@ -55,12 +58,13 @@ pub(crate) fn block_until(hint: impl Fn() -> bool) {
 /// Blocks until `latch` is set (see `latch.rs` for why only `poll_done`
 /// may say so). The caller has already given up its own unit, or does not
 /// hold one.
-pub(crate) fn wait_latch(latch: &CountLatch) {
+/// `target` is the scope the latch belongs to (see [`block_until`]).
+pub(crate) fn wait_latch(latch: &CountLatch, target: *const ()) {
     let waker = thread_waker();
     if latch.poll_done(&waker) {
         return;
     }
-    block_until(|| latch.is_zero_hint());
+    block_until(|| latch.is_zero_hint(), target);
     while !latch.poll_done(&waker) {
         park_blocking(None);
     }

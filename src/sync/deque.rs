@@ -88,5 +88,8 @@ mod loom_deque {
         pub(crate) fn is_empty(&self) -> bool {
             self.0.lock().is_empty()
         }
+        pub(crate) fn len(&self) -> usize {
+            self.0.lock().len()
+        }
     }
 }

@@ -54,6 +54,10 @@ impl TaskPtr {
         header.state.load(Ordering::Acquire) & CLOSED != 0
     }
 
+    pub(super) fn from_non_null(ptr: NonNull<Header>) -> TaskPtr {
+        TaskPtr(ptr)
+    }
+
     /// The header's address (the task's identity).
     pub(crate) fn as_ptr(self) -> *const Header {
         self.0.as_ptr().cast_const()
@@ -67,18 +71,6 @@ impl TaskPtr {
         // SAFETY: alive per the caller; the clone counts its own reference
         // and the borrowed one is never dropped.
         (*std::mem::ManuallyDrop::new(unsafe { super::TaskRef::from_raw(self.0) })).clone()
-    }
-
-    /// The task the parent scope of this one was opened in, if any.
-    ///
-    /// # Safety
-    /// As for [`is_closed`](Self::is_closed); then the answer is alive too
-    /// (see `ParentLink::up`).
-    pub(crate) unsafe fn up(self) -> Option<TaskPtr> {
-        // SAFETY: alive per the caller; `parent` is immutable.
-        let link = unsafe { self.0.as_ref() }.parent.as_ref()?;
-        // SAFETY: the link's own contract: called while this task runs.
-        unsafe { (link.up)(link.data) }
     }
 
     /// The parent's data pointer, if the task is a nursery child.
@@ -107,20 +99,92 @@ impl Drop for OutsideTask {
     }
 }
 
-/// Appends the lineage of the task this thread runs to `out`: the task, the
-/// task its scope was opened in, and so on up to a task with no parent.
-///
-/// A thread that blocks in a wait must not poll any of these on top of its
-/// wait (`LoopCore::exclude_lineage`): each one waits, through the tree, for
-/// the frame that is blocked, so polling one there could nest a wait for
-/// that frame above it — a cycle on one stack. Every other task may run
-/// there: it waits only for its own descendants, none of which is below.
-pub(crate) fn lineage(out: &mut Vec<*const Header>) {
-    let mut next = TaskPtr::current();
-    while let Some(task) = next {
-        out.push(task.as_ptr());
-        // SAFETY: the current task runs on this thread; each step up is
-        // alive while a task below it runs (`ParentLink::up`).
-        next = unsafe { task.up() };
+crate::sync::thread_local_key! {
+    /// What a wait on this thread's stack is waiting for (a task's or a
+    /// scope's address), or null: see [`allowed_here`].
+    static WAITING_FOR: Cell<*const ()> = Cell::new(ptr::null());
+}
+
+/// Makes `target` what this thread's innermost wait waits for, until the
+/// returned previous value is restored with [`restore_waiting_for`].
+/// `None` keeps the current one (a wait with no target of its own inherits
+/// the constraint of the wait beneath it).
+pub(crate) fn set_waiting_for(target: Option<*const ()>) -> *const () {
+    let prev = WAITING_FOR.try_with(Cell::get).unwrap_or(ptr::null());
+    if let Some(target) = target {
+        let _ = WAITING_FOR.try_with(|w| w.set(target));
     }
+    prev
+}
+
+/// Undoes [`set_waiting_for`].
+pub(crate) fn restore_waiting_for(prev: *const ()) {
+    let _ = WAITING_FOR.try_with(|w| w.set(prev));
+}
+
+/// Whether this thread is inside a wait that constrains what it may run.
+pub(crate) fn is_waiting() -> bool {
+    !WAITING_FOR.try_with(Cell::get).unwrap_or(ptr::null()).is_null()
+}
+
+/// Whether `task` may be run (polled, or started) on this thread now: if a
+/// wait on this thread's stack waits for a task or a scope, only that
+/// task's or scope's own subtree may run on top of it.
+///
+/// That is what keeps a wait from ever nesting a wait for a frame beneath
+/// it: a task of the subtree waits only for its own descendants, none of
+/// which is below (the target's ancestors, siblings and their descendants
+/// are all outside). Without it, a sibling polled on top of a blocked task
+/// could block on that very task — a cycle on one stack (issue 12). The
+/// rest waits in its queue, run by other threads (a spare, if need be) or
+/// by this one once the wait is over. See docs/architecture.md, "Who waits
+/// for whom".
+///
+/// # Safety
+/// `task` is a live task that has not completed, on a path where its
+/// ancestors are alive too (they are, while it is unfinished: each scope
+/// joins its children, and an async scope keeps its parent task and scope
+/// alive).
+pub(crate) unsafe fn allowed_here(task: TaskPtr) -> bool {
+    let target = WAITING_FOR.try_with(Cell::get).unwrap_or(ptr::null());
+    if target.is_null() {
+        return true;
+    }
+    // SAFETY: alive per the caller.
+    if unsafe { task.0.as_ref() }.parent.is_none() {
+        // A local task (`spawn_local`): spawned by code running on this
+        // thread, on top of whatever waits beneath; never a nursery child
+        // anyone waits for through the tree.
+        return true;
+    }
+    let mut next = Some(task);
+    while let Some(t) = next {
+        if ptr::eq(t.as_ptr().cast(), target) {
+            return true;
+        }
+        // SAFETY: alive per the caller, and by induction up the lineage.
+        let Some(link) = (unsafe { t.0.as_ref() }).parent.as_ref() else { return false };
+        if ptr::eq(link.data.as_ptr().cast_const(), target) {
+            return true;
+        }
+        // SAFETY: the link's contract (`ParentLink::up`).
+        next = unsafe { (link.up)(link.data) };
+    }
+    false
+}
+
+crate::sync::thread_local_key! {
+    /// Set when a job this thread took was handed on because a wait here
+    /// may not run it (`scope/child.rs`); read and cleared by the waiter.
+    static HANDED_ON: Cell<bool> = Cell::new(false);
+}
+
+/// Records that a job taken here was handed on (see [`take_handed_on`]).
+pub(crate) fn note_handed_on() {
+    let _ = HANDED_ON.try_with(|h| h.set(true));
+}
+
+/// Whether a job taken here was handed on since the last call; clears it.
+pub(crate) fn take_handed_on() -> bool {
+    HANDED_ON.try_with(|h| h.replace(false)).unwrap_or(false)
 }

@@ -42,11 +42,9 @@ impl TaskRef {
         ManuallyDrop::new(self).ptr
     }
 
-    /// The header's address (the task's identity, as in [`TaskPtr::as_ptr`]).
-    ///
-    /// [`TaskPtr::as_ptr`]: super::TaskPtr::as_ptr
-    pub(crate) fn header_ptr(&self) -> *const Header {
-        self.ptr.as_ptr().cast_const()
+    /// A borrowed pointer to the task, for as long as this reference lives.
+    pub(crate) fn as_task_ptr(&self) -> super::TaskPtr {
+        super::TaskPtr::from_non_null(self.ptr)
     }
 
     /// The task's address (a pool job of a nursery child carries it).
