@@ -74,7 +74,24 @@ impl Wake for RootWaker {
 /// assert_eq!(v, 42);
 /// ```
 pub fn block_on<F: Future>(fut: F) -> F::Output {
-    let core = core::current();
+    // On a thread that is exiting (a thread-local destructor), its loop may
+    // be gone: a loop of this call's own, torn down when it returns (L7).
+    if let Some(exit) = core::exit_loop() {
+        /// Tears the call's own loop down, also on unwind.
+        struct Teardown(std::rc::Rc<core::LoopCore>);
+        impl Drop for Teardown {
+            fn drop(&mut self) {
+                self.0.teardown();
+            }
+        }
+        let exit = Teardown(exit);
+        return drive(&exit.0, fut);
+    }
+    drive(&core::current(), fut)
+}
+
+/// `block_on`'s loop, on `core`.
+fn drive<F: Future>(core: &std::rc::Rc<core::LoopCore>, fut: F) -> F::Output {
     if core.is_polling() {
         panic!("{REENTRANT_MSG}");
     }

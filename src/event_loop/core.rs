@@ -172,14 +172,38 @@ fn create(slot: &ThreadLoop) -> Rc<LoopCore> {
         Slot::Live(core) => core.clone(),
         Slot::Dead => panic!("{DEAD_MSG}"),
         Slot::Empty => {
+            let core = new_core(WORK_COUNTER.with(|w| w.borrow_mut().take()));
+            *slot = Slot::Live(core.clone());
+            CURRENT_FAST.with(|fast| fast.set(Rc::as_ptr(&core)));
+            core
+        }
+    }
+}
+
+/// A loop for `block_on` on a thread whose own loop is already gone (the
+/// thread is exiting: `block_on` called from a thread-local destructor).
+/// It is nobody's cached loop: `block_on` tears it down before returning,
+/// and code inside that asks for the thread's loop (`sleep`, `spawn_local`)
+/// gets the clear "torn down" panic. `None` if the thread's loop is fine.
+pub(crate) fn exit_loop() -> Option<Rc<LoopCore>> {
+    if !CURRENT_FAST.try_with(Cell::get).unwrap_or(std::ptr::null()).is_null() {
+        return None;
+    }
+    let usable = CURRENT.try_with(|slot| !matches!(&*slot.0.borrow(), Slot::Dead)).unwrap_or(false);
+    if usable { None } else { Some(new_core(None)) }
+}
+
+fn new_core(work: Option<Box<dyn WorkCounter>>) -> Rc<LoopCore> {
+    {
+        {
             let unparker = with_thread_parker(|p| p.unparker());
             let id = LOOP_IDS.next();
-            let core = Rc::new(LoopCore {
+            Rc::new(LoopCore {
                 id,
                 shared: Arc::new(LoopShared::new(unparker)),
                 ready: RefCell::new(VecDeque::new()),
                 tasks: RefCell::new(Slab::new()),
-                work: WORK_COUNTER.with(|w| w.borrow_mut().take()),
+                work,
                 timers: RefCell::new(Timers::default()),
                 polling: Cell::new(false),
                 running: Cell::new(0),
@@ -187,10 +211,7 @@ fn create(slot: &ThreadLoop) -> Rc<LoopCore> {
                 torn_down: Cell::new(false),
                 on_teardown: RefCell::new(Vec::new()),
                 trace: crate::trace::recorder::loop_created(id),
-            });
-            *slot = Slot::Live(core.clone());
-            CURRENT_FAST.with(|fast| fast.set(Rc::as_ptr(&core)));
-            core
+            })
         }
     }
 }

@@ -33,9 +33,10 @@ crate::sync::thread_local_key! {
 
 /// A waker that unparks the current thread.
 pub(crate) fn thread_waker() -> Waker {
-    THREAD_WAKER.with(|cell| {
-        cell.get_or_init(|| Waker::from(Arc::new(ThreadWake(with_thread_parker(|p| p.unparker()))))).clone()
-    })
+    let make = || Waker::from(Arc::new(ThreadWake(with_thread_parker(|p| p.unparker()))));
+    // During thread exit (a thread-local destructor), the cached one may be
+    // gone: a new one, for the parker the thread still has.
+    THREAD_WAKER.try_with(|cell| cell.get_or_init(make).clone()).unwrap_or_else(|_| make())
 }
 
 /// Blocks until `hint()` holds: helping with the pool's work on a worker,
