@@ -94,7 +94,18 @@ pub(crate) struct WorkerThread {
     nested_steals: Cell<u32>,
     /// An address near the top of this worker's stack (in `main`'s frame).
     stack_top: usize,
+    /// The blocking job this worker last left to an idle worker
+    /// ([`defer_blocking`](Self::defer_blocking)), by address.
+    deferred: Cell<*const ()>,
+    /// Until then, this worker takes nothing from the injector, so that the
+    /// idle worker it woke gets the deferred job.
+    defer_until: Cell<Option<Instant>>,
 }
+
+/// How long a worker leaves a deferred blocking job to the idle worker it
+/// woke before it takes the job back itself (an idle worker takes it within
+/// microseconds; a busy pool just runs it a little later).
+const DEFER_GRACE: std::time::Duration = std::time::Duration::from_millis(1);
 
 crate::sync::thread_local_key! {
     /// The worker running on this thread, if any. Points to a `WorkerThread`
@@ -113,6 +124,8 @@ pub(crate) fn main(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>,
         rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
         nested_steals: Cell::new(0),
         stack_top: stack_address(),
+        deferred: Cell::new(ptr::null()),
+        defer_until: Cell::new(None),
     };
     WORKER.with(|w| w.set(&worker));
     set_block_hook(Some(BlockHook { data: (&raw const worker).cast(), call: block_hook }));
@@ -350,7 +363,39 @@ impl WorkerThread {
     }
 
     fn find_work(&self) -> Option<JobRef> {
-        self.deque.pop().or_else(|| self.steal(true, true))
+        let injector = match self.defer_until.get() {
+            Some(until) if Instant::now() < until => false,
+            Some(_) => {
+                self.defer_until.set(None);
+                true
+            }
+            None => true,
+        };
+        self.deque.pop().or_else(|| self.steal(true, injector))
+    }
+
+    /// For a blocking child this worker is about to start from its main
+    /// loop (L2 in docs/guarantees.md): if async tasks are pinned to this
+    /// worker's loop and the pool has other workers, leave the job to one of
+    /// them — on the injector, with a worker woken — so that those tasks and
+    /// their timers keep running. The same job met again (taken back after
+    /// [`DEFER_GRACE`], when no other worker took it: they are all busy) runs
+    /// here. Returns whether the job was deferred; `job` makes it.
+    pub(crate) fn defer_blocking(&self, addr: *const (), job: impl FnOnce() -> JobRef) -> bool {
+        if self.registry.num_threads() < 2 || is_waiting() {
+            return false;
+        }
+        if std::ptr::eq(self.deferred.replace(ptr::null()), addr) {
+            return false;
+        }
+        if !loop_core::try_current().is_some_and(|core| core.task_count() > 0) {
+            return false;
+        }
+        self.deferred.set(addr);
+        self.defer_until.set(Some(Instant::now() + DEFER_GRACE));
+        self.registry.injector.push(job());
+        self.registry.notify_work();
+        true
     }
 
     /// `find_work` for a waiter: also says whether the job was stolen, and

@@ -198,6 +198,32 @@ unsafe fn start_blocking(data: NonNull<()>, _registry: &Registry) {
         // SAFETY: as above.
         return unsafe { hand_on(scope, task, start_blocking) };
     }
+    // A worker with async tasks pinned to its loop leaves the child to an
+    // idle worker rather than stall them (L2).
+    if let Some(worker) = WorkerThread::current_ptr() {
+        let addr = task.addr();
+        let mut task = Some(task);
+        // SAFETY: this thread's live worker.
+        let deferred = unsafe { worker.as_ref() }.defer_blocking(addr, || {
+            let task = task.take().expect("made once");
+            // SAFETY: the job owns the reference until `start` consumes it.
+            unsafe { JobRef::new(task.into_raw().cast(), start_blocking) }
+        });
+        if deferred {
+            return;
+        }
+        // SAFETY: as below; the job's reference, not deferred.
+        return unsafe { run_blocking(scope, task.take().expect("not deferred")) };
+    }
+    // SAFETY: as below.
+    unsafe { run_blocking(scope, task) }
+}
+
+/// Runs a blocking child on this thread (the rest of `start_blocking`).
+///
+/// # Safety
+/// As for [`start_blocking`]; `scope` is the child's.
+unsafe fn run_blocking(scope: NonNull<ScopeCore>, task: TaskRef) {
     // SAFETY: the child holds a unit of its scope, which keeps it alive.
     if unsafe { scope.as_ref() }.is_cancelled() {
         // Cancelled before it started: it never starts (`run` sees CLOSED).
