@@ -93,6 +93,7 @@ pub(crate) unsafe fn spawn<F: Future>(
         data: NonNull::from(core).cast(),
         on_complete,
         key: AtomicUsize::new(usize::MAX),
+        on_cancel: super::core::on_child_cancel,
         up: super::core::opened_in,
     };
     // This thread's worker, if it is one of the pool's (then the job goes
@@ -227,7 +228,7 @@ unsafe fn run_blocking(scope: NonNull<ScopeCore>, task: TaskRef) {
     // SAFETY: the child holds a unit of its scope, which keeps it alive.
     if unsafe { scope.as_ref() }.is_cancelled() {
         // Cancelled before it started: it never starts (`run` sees CLOSED).
-        task.cancel();
+        task.cancel_by_parent();
     }
     // SAFETY: this worker is the child's runner (it is never bound to a
     // loop), and `task` is its queue entry. The closure's panic is caught

@@ -221,9 +221,10 @@ impl ScopeCore {
             // ORDERING: Release for the fast path above.
             self.nested_key.store(key, Ordering::Release);
         }
-        // A `cancel` of the parent that walked its table before our insert
-        // set its flag before taking the lock we took after it: we see it.
-        if parent.is_cancelled() {
+        // A `cancel` of the parent (or a `Task::cancel` of the child we were
+        // opened in) that walked the table before our insert set its flag
+        // before taking the lock we took after it: we see it.
+        if self.is_cancelled() {
             self.cancel();
         }
     }
@@ -254,7 +255,8 @@ impl ScopeCore {
         core.owner = Some(unsafe { task.to_ref() });
         // ORDERING: Relaxed: published by the insert below, under the lock.
         core.nested_key.store(entry.key(), Ordering::Relaxed);
-        if parent_ref.is_cancelled() {
+        // SAFETY: the task is running on this thread, so it is alive.
+        if parent_ref.is_cancelled() || unsafe { task.is_closed() } {
             // ORDERING: Relaxed: nobody else can see this scope yet.
             core.cancelled.store(true, Ordering::Relaxed);
         }
@@ -341,7 +343,7 @@ impl ScopeCore {
         }
         let inner = self.inner.lock();
         for (_, task) in inner.tasks.iter() {
-            task.cancel();
+            task.cancel_by_parent();
         }
         for (_, nested) in inner.nested.iter() {
             // SAFETY: registered scopes are valid until they unregister,
@@ -358,7 +360,7 @@ impl ScopeCore {
         // Under the lock: `cancel` sets the flag before taking it, so either
         // it sees this task or we see the flag.
         if self.cancelled.load(Ordering::Acquire) {
-            task.cancel();
+            task.cancel_by_parent();
         }
         inner.tasks.insert(task)
     }
@@ -439,6 +441,27 @@ fn current_parent() -> Option<(NonNull<ScopeCore>, TaskPtr)> {
     // SAFETY: the task is running on this thread, so it is alive.
     let data = unsafe { task.parent_data() }?;
     Some((data.cast::<ScopeCore>(), task))
+}
+
+/// `ParentLink::on_cancel` of every child: a `Task::cancel` of a child
+/// reaches the scopes opened inside it (L4): each is cancelled, waking its
+/// suspended async children, as a cancellation of this scope would.
+///
+/// # Safety
+/// `data` is the child's live `ScopeCore` (its canceller holds
+/// `CANCELLING`, so the child has not told the scope it completed).
+pub(crate) unsafe fn on_child_cancel(data: NonNull<()>, task: &TaskRef) {
+    // SAFETY: per the contract above.
+    let core = unsafe { data.cast::<ScopeCore>().as_ref() };
+    let inner = core.inner.lock();
+    for (_, nested) in inner.nested.iter() {
+        // SAFETY: registered scopes are valid until they unregister, which
+        // needs this lock.
+        let nested = unsafe { nested.as_ref() };
+        if nested.parent.is_some_and(|p| p.task.is_some_and(|t| std::ptr::eq(t.as_ptr(), task.as_task_ptr().as_ptr()))) {
+            nested.cancel();
+        }
+    }
 }
 
 /// `ParentLink::up` of every child: the task its scope was opened in.

@@ -108,6 +108,10 @@ pub(crate) struct ParentLink {
     pub(crate) on_complete: unsafe fn(NonNull<()>, &TaskRef, Completion),
     /// Room for the parent's registration key of this task.
     pub(crate) key: AtomicUsize,
+    /// Called by a canceller of this (unfinished) task, which holds
+    /// [`CANCELLING`](super::state::CANCELLING) meanwhile: the parent
+    /// cancels the scopes opened inside this task.
+    pub(crate) on_cancel: unsafe fn(NonNull<()>, &TaskRef),
     /// The task the parent scope was opened in, if any: the next step up
     /// this task's lineage (`current::lineage`). Called only while this task
     /// runs, when the answer is alive (the parent keeps it so).

@@ -46,10 +46,19 @@ pub(crate) const PANICKED: usize = 1 << 6;
 /// parties may both want the result.
 pub(crate) const TAKEN: usize = 1 << 7;
 
+/// A canceller is telling the task's parent about the cancellation (the
+/// scopes opened inside the task must hear of it: L4 in docs/guarantees.md).
+/// Set in the same RMW that sets [`CLOSED`], only while the task is not
+/// [`COMPLETED`]; cleared by that canceller when it is done. A completing
+/// task waits for it to clear before it calls its parent's `on_complete`
+/// (after which the parent may be freed), so the canceller may use the
+/// parent throughout. The canceller waits for nothing the completer holds.
+pub(crate) const CANCELLING: usize = 1 << 8;
+
 /// One reference. Holders: the loop's task table, the queue entry that
 /// [`SCHEDULED`] stands for (for a nursery child not yet started: its pool
 /// job), every `Waker`, the handle, and a scope's registration.
-pub(crate) const REFERENCE: usize = 1 << 8;
+pub(crate) const REFERENCE: usize = 1 << 9;
 
 /// The mask of the reference count.
 pub(crate) const REFERENCE_MASK: usize = !(REFERENCE - 1);

@@ -207,6 +207,14 @@ impl TaskRef {
             }
         }
         if let Some(parent) = &header.parent {
+            if prev & CANCELLING != 0 {
+                // A canceller is telling the parent; it may use the parent
+                // until it clears the bit. It waits for nothing we hold.
+                // ORDERING: Acquire pairs with its Release clear.
+                while header.state.load(Ordering::Acquire) & CANCELLING != 0 {
+                    crate::sync::thread::yield_now();
+                }
+            }
             let completion = Completion { outcome, orphan_panic, handle_alive };
             // SAFETY: the link's contract: `data` stays valid until this
             // call, the last this task makes to its parent.
@@ -287,7 +295,20 @@ impl TaskRef {
     }
 
     /// Requests cancellation: the loop drops the future at its next look.
+    /// A nursery child's parent is told (`ParentLink::on_cancel`), so that
+    /// the scopes opened inside the child are cancelled too.
     pub(crate) fn cancel(&self) {
+        self.cancel_with(true);
+    }
+
+    /// As [`cancel`](Self::cancel), for the parent scope itself cancelling
+    /// its children (under its own lock, and reaching the scopes nested in
+    /// them by itself): the parent is not told.
+    pub(crate) fn cancel_by_parent(&self) {
+        self.cancel_with(false);
+    }
+
+    fn cancel_with(&self, tell: bool) {
         let header = self.header();
         // ORDERING: Relaxed load; the CAS below decides.
         let mut state = header.state.load(Ordering::Relaxed);
@@ -296,6 +317,10 @@ impl TaskRef {
                 return;
             }
             let mut next = state | CLOSED;
+            let tell_parent = tell && header.parent.is_some();
+            if tell_parent {
+                next |= CANCELLING;
+            }
             let must_queue = state & (SCHEDULED | RUNNING) == 0;
             if must_queue {
                 next |= SCHEDULED;
@@ -313,6 +338,16 @@ impl TaskRef {
                         // SAFETY: `self` holds a reference, which keeps the
                         // header and its `owner` Arc alive during the call.
                         unsafe { (*owner).schedule(task) };
+                    }
+                    if let Some(parent) = header.parent.as_ref().filter(|_| tell_parent) {
+                        // SAFETY: CANCELLING keeps the task from telling its
+                        // parent it completed, so the parent is alive until
+                        // we clear the bit (see `CANCELLING`).
+                        unsafe { (parent.on_cancel)(parent.data, self) };
+                        // ORDERING: Release pairs with the completer's
+                        // Acquire wait: our use of the parent happens-before
+                        // its `on_complete`.
+                        header.state.fetch_and(!CANCELLING, Ordering::Release);
                     }
                     return;
                 }
