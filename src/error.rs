@@ -122,6 +122,7 @@ pub struct ShutdownError {
 enum ShutdownErrorKind {
     ShutDown,
     CalledFromWorker,
+    CalledFromAwaitedWork,
 }
 
 impl ShutdownError {
@@ -133,15 +134,33 @@ impl ShutdownError {
         ShutdownError { kind: ShutdownErrorKind::CalledFromWorker }
     }
 
+    pub(crate) fn called_from_awaited_work() -> Self {
+        ShutdownError { kind: ShutdownErrorKind::CalledFromAwaitedWork }
+    }
+
     /// The pool no longer accepts new top-level work.
     pub fn is_shut_down(&self) -> bool {
         self.kind == ShutdownErrorKind::ShutDown
     }
 
     /// [`Pool::shutdown`](crate::Pool::shutdown) was called on one of the
-    /// pool's own worker threads, which would have to join itself.
+    /// pool's own worker threads, which would have to join itself — or from
+    /// work that one of them waits for (a job that a worker of this pool
+    /// handed to another pool with `run`, `join` or `scope`), which would
+    /// wait for that worker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = knotwork::Pool::builder().threads(1).build()?;
+    /// let b = knotwork::Pool::builder().threads(1).build()?;
+    /// // A's worker waits in `b.run` for the job that asks A to shut down.
+    /// let err = a.run(|| b.run(|| a.shutdown()).unwrap())?.unwrap_err();
+    /// assert!(err.is_called_from_worker());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_called_from_worker(&self) -> bool {
-        self.kind == ShutdownErrorKind::CalledFromWorker
+        matches!(self.kind, ShutdownErrorKind::CalledFromWorker | ShutdownErrorKind::CalledFromAwaitedWork)
     }
 }
 
@@ -155,6 +174,11 @@ impl fmt::Display for ShutdownError {
             ShutdownErrorKind::CalledFromWorker => f.write_str(
                 "Pool::shutdown was called from one of that pool's own worker threads, \
                  which would wait for itself to exit; call it from a thread outside the pool",
+            ),
+            ShutdownErrorKind::CalledFromAwaitedWork => f.write_str(
+                "Pool::shutdown was called from work that one of that pool's own workers is waiting for \
+                 (it handed the work to another pool with run, join or scope), so the pool could never \
+                 drain; call it from a thread outside the pool once that work has returned",
             ),
         }
     }

@@ -15,6 +15,7 @@
 //! the job, release its unit of outstanding work, and go round again.
 //! docs/architecture.md draws it.
 
+pub(crate) mod awaited;
 mod builder;
 pub(crate) mod deadline;
 mod global;
@@ -185,6 +186,8 @@ impl Pool {
             return Ok(f());
         }
         self.registry.accept_top_level()?;
+        // The pools waiting for this thread's work now wait for `f` too.
+        let f = awaited::carry(&self.registry, f);
         let job = StackJob::new(carry_trace(f), Latch::new(with_thread_parker(|p| p.unparker())));
         // SAFETY: `job` stays on this stack frame until its latch is set: the
         // loop below returns only then, and parking cannot unwind.
@@ -313,10 +316,17 @@ impl Pool {
     /// # Errors
     ///
     /// [`ShutdownError::is_called_from_worker`] if called on one of this
-    /// pool's own workers, which would have to wait for itself.
+    /// pool's own workers, which would have to wait for itself, or from work
+    /// that one of them waits for (handed to another pool with `run`,
+    /// `join` or `scope`).
     pub fn shutdown(&self) -> Result<(), ShutdownError> {
         if WorkerThread::with_current(|w| w.is_some_and(|w| w.belongs_to(&self.registry))) {
             return Err(ShutdownError::called_from_worker());
+        }
+        if awaited::awaited_by(&self.registry) {
+            // A worker of this pool waits for the work running here: it
+            // could never drain.
+            return Err(ShutdownError::called_from_awaited_work());
         }
         self.registry.begin_shutdown();
         // Joining threads blocks: on another pool's worker, that pool

@@ -30,7 +30,7 @@
 use super::core::{ScopeCore, drop_payload};
 use super::latch::CountLatch;
 use super::nursery::Scope;
-use super::run::{SHUT_DOWN_MSG, acquire_lease, rethrow};
+use super::run::{SHUT_DOWN_MSG, rethrow};
 use super::wait::wait_latch;
 use crate::Pool;
 use crate::pool::registry::Registry;
@@ -43,7 +43,6 @@ use std::ops::Deref;
 use std::panic::Location;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
 /// What a [`scope_async`](crate::scope_async) body spawns through: an owned,
@@ -159,6 +158,8 @@ impl<Fut: Future> Future for ScopeFuture<Fut> {
         // place through `Pin::set`); `outcome` and `guard` are not pinned.
         let this = unsafe { self.get_unchecked_mut() };
         assert!(this.guard.stage != CloseStage::Closed, "a scope_async future was polled after it completed");
+        // Opens (once) where it is first polled.
+        this.guard.core().open_async();
         // SAFETY: see above.
         let mut body = unsafe { Pin::new_unchecked(&mut this.body) };
         if let Some(fut) = body.as_mut().as_pin_mut() {
@@ -194,17 +195,15 @@ enum CloseStage {
 }
 
 impl ScopeGuard {
+    #[track_caller]
     fn open(registry: &Arc<Registry>, location: &'static Location<'static>) -> ScopeGuard {
-        // An async scope always takes a lease: its future may be moved off
-        // the worker that made it and outlive the work running there.
-        if acquire_lease(registry, false).is_err() {
+        // Refused here, at the caller's line, if the pool is shut down; the
+        // lease itself is taken when the scope opens (its first poll or
+        // spawn): a future never polled holds nothing (L5).
+        if registry.is_shut_down() && !on_own_worker(registry) {
             panic!("{SHUT_DOWN_MSG}");
         }
-        let scope = ScopeCore::new_registered(registry.clone(), location, |core| {
-            let scope = Arc::new(Scope::new(core));
-            let address = NonNull::from(&scope.core);
-            (scope, address)
-        });
+        let scope = Arc::new(Scope::new(ScopeCore::new_async(registry.clone(), location)));
         ScopeGuard { handle: ScopeHandle { scope }, stage: CloseStage::Open }
     }
 
@@ -235,6 +234,9 @@ impl Drop for ScopeGuard {
         if self.stage == CloseStage::Closed {
             return;
         }
+        // Never polled (nor spawned into): it never opens now, so a spawn
+        // through an escaped handle takes no lease.
+        self.core().seal_unopened();
         self.core().cancel();
         self.release_body_unit();
         let guard = AbortOnUnwind;
@@ -263,4 +265,10 @@ impl<F: Future> Future for CatchUnwind<F> {
             Err(payload) => Poll::Ready(Err(payload)),
         }
     }
+}
+
+/// Whether this thread is one of `registry`'s workers (which may still open
+/// scopes while the pool drains).
+fn on_own_worker(registry: &Registry) -> bool {
+    crate::pool::worker::WorkerThread::with_current(|w| w.is_some_and(|w| w.belongs_to(registry)))
 }

@@ -84,6 +84,8 @@ pub(crate) unsafe fn spawn<F: Future>(
         Kind::Async => super::core::on_async_complete,
         Kind::Blocking => super::core::on_blocking_complete,
     };
+    // An async scope opens at its first spawn, if not polled yet.
+    core.open_async();
     if !core.pending.try_increment() {
         // Spawned through a `ScopeHandle` after its scope finished.
         return refused(fut);

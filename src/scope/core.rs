@@ -70,7 +70,7 @@ use crate::event_loop::task::{Completion, Outcome, TaskPtr, TaskRef};
 use crate::pool::deadline::DeadlineKey;
 use crate::pool::registry::Registry;
 use crate::sync::time::{Instant, nanos};
-use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, IdCounter, Mutex, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, IdCounter, Mutex, Ordering, UnsafeCell};
 use crate::trace::ScopeForm;
 use crate::trace::recorder::ScopeTrace;
 use slab::Slab;
@@ -87,7 +87,7 @@ pub(crate) struct ScopeCore {
     pub(crate) registry: Arc<Registry>,
     /// Whether the scope holds a lease (a unit of outstanding work) on the
     /// pool; a sync scope opened on one of its workers needs none.
-    leased: bool,
+    leased: AtomicBool,
     /// This scope's key in its parent's `nested` table, or [`UNREGISTERED`].
     nested_key: AtomicUsize,
     /// The body's unit and one unit per unfinished child.
@@ -97,10 +97,21 @@ pub(crate) struct ScopeCore {
     /// The earliest `cancel_after` deadline, or [`NO_DEADLINE`] (module docs).
     deadline: AtomicU64,
     /// Where this scope was opened, if inside a nursery child.
-    parent: Option<ParentScope>,
+    ///
+    /// Written once: for a sync scope before it is shared (`register`), for
+    /// an async one when it opens (`open_async`), before `opened` is set;
+    /// read only after `opened` (see [`parent`](Self::parent)).
+    parent: UnsafeCell<Option<ParentScope>>,
     /// For an async scope opened in a child: a reference to that child's
     /// task, so that `parent.task` stays allocated as long as this scope.
-    owner: Option<TaskRef>,
+    /// Written with `parent`, read never (it only holds the reference).
+    owner: UnsafeCell<Option<TaskRef>>,
+    /// Whether the scope has opened: a sync scope from the start, an async
+    /// one at its first poll or first spawn (L5 in docs/guarantees.md).
+    opened: AtomicBool,
+    /// Serialises the opening of an async scope (its first poll racing a
+    /// spawn through a handle on another thread).
+    opening: Mutex<()>,
     /// Registrations and panics; see the module docs.
     inner: Mutex<Inner>,
     /// Set if the scope was opened inside a recording (`trace`).
@@ -169,13 +180,15 @@ impl ScopeCore {
             trace: crate::trace::recorder::scope_opened(location, form),
             id: SCOPE_IDS.next(),
             registry,
-            leased,
+            leased: AtomicBool::new(leased),
             nested_key: AtomicUsize::new(UNREGISTERED),
             pending: CountLatch::new(),
             cancelled: AtomicBool::new(false),
             deadline: AtomicU64::new(NO_DEADLINE),
-            parent: None,
-            owner: None,
+            parent: UnsafeCell::new(None),
+            owner: UnsafeCell::new(None),
+            opened: AtomicBool::new(form != ScopeForm::Async),
+            opening: Mutex::new(()),
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -190,7 +203,9 @@ impl ScopeCore {
     /// which happens before the current task's run returns.
     pub(crate) unsafe fn register(&mut self) {
         let Some((parent, task)) = current_parent() else { return };
-        self.parent = Some(ParentScope { scope: parent, task: Some(task), holds_unit: false });
+        let link = Some(ParentScope { scope: parent, task: Some(task), holds_unit: false });
+        // SAFETY: `&mut self`: nobody else can see this scope yet.
+        self.parent.with_mut(|p| unsafe { *p = link });
         // SAFETY: the running child's scope outlives the child.
         if unsafe { parent.as_ref() }.cancelled.load(Ordering::Acquire) {
             // ORDERING: Relaxed: nobody else can see this scope yet.
@@ -202,7 +217,7 @@ impl ScopeCore {
     /// its own parent's, and so on up) if it is not there yet, so that a
     /// cancellation from above reaches its async children and timers.
     fn ensure_registered(&self) {
-        let Some(p) = self.parent else { return };
+        let Some(p) = self.parent() else { return };
         // ORDERING: Acquire pairs with the Release store below (a fast path;
         // the decision is re-made under the parent's lock).
         if self.nested_key.load(Ordering::Acquire) != UNREGISTERED {
@@ -229,46 +244,90 @@ impl ScopeCore {
         }
     }
 
-    /// Makes a scope with `make(core)` (which moves the core to its final,
-    /// heap address and returns that address) and, if this thread is
-    /// running a nursery child, registers it with the child's scope, holding
-    /// one of that scope's `pending` units (see `ParentScope`). For async
-    /// scopes.
-    pub(crate) fn new_registered<T>(
-        registry: Arc<Registry>,
-        location: &'static Location<'static>,
-        make: impl FnOnce(ScopeCore) -> (T, NonNull<ScopeCore>),
-    ) -> T {
-        let mut core = ScopeCore::new(registry, true, location, ScopeForm::Async);
-        let Some((parent, task)) = current_parent() else { return make(core).0 };
-        // SAFETY: the running child's scope outlives the child.
-        let parent_ref = unsafe { parent.as_ref() };
-        // The running child holds a unit of its scope, so this succeeds.
-        if !parent_ref.pending.try_increment() {
-            return make(core).0;
+    /// Where this scope was opened, if in a nursery child (`None` too for
+    /// an async scope that has not opened yet).
+    #[inline]
+    fn parent(&self) -> Option<ParentScope> {
+        // ORDERING: Acquire pairs with the Release store in `open_async`,
+        // so the link written before it is visible.
+        if !self.opened.load(Ordering::Acquire) {
+            return None;
         }
-        parent_ref.ensure_registered();
-        let mut inner = parent_ref.inner.lock();
-        let entry = inner.nested.vacant_entry();
-        core.parent = Some(ParentScope { scope: parent, task: Some(task), holds_unit: true });
-        // SAFETY: the task is running on this thread, so it is alive.
-        core.owner = Some(unsafe { task.to_ref() });
-        // ORDERING: Relaxed: published by the insert below, under the lock.
-        core.nested_key.store(entry.key(), Ordering::Relaxed);
-        // SAFETY: the task is running on this thread, so it is alive.
-        if parent_ref.is_cancelled() || unsafe { task.is_closed() } {
-            // ORDERING: Relaxed: nobody else can see this scope yet.
-            core.cancelled.store(true, Ordering::Relaxed);
+        // SAFETY: written once, before `opened` was set (field docs).
+        self.parent.with(|p| unsafe { *p })
+    }
+
+    /// A new async scope on `registry`'s pool; it opens later, at its first
+    /// poll or first spawn ([`open_async`](Self::open_async)), so that a
+    /// `scope_async` future that is never polled holds nothing (L5).
+    pub(crate) fn new_async(registry: Arc<Registry>, location: &'static Location<'static>) -> ScopeCore {
+        ScopeCore::new(registry, false, location, ScopeForm::Async)
+    }
+
+    /// Marks an async scope that never opened as opened, with no lease and
+    /// no parent: its future is being dropped unpolled.
+    pub(crate) fn seal_unopened(&self) {
+        let _opening = self.opening.lock();
+        // ORDERING: Release, as in `open_async` (nothing was written).
+        self.opened.store(true, Ordering::Release);
+    }
+
+    /// Opens an async scope, once: takes its lease on the pool and, if this
+    /// thread is running a nursery child, registers with that child's scope,
+    /// holding one of its `pending` units (see `ParentScope`). The scope is
+    /// at its final address (in its `Arc`).
+    ///
+    /// # Panics
+    /// If the pool is shut down (it accepts no new scope), with the same
+    /// message `scope_async` gives.
+    pub(crate) fn open_async(&self) {
+        // ORDERING: Acquire: see `parent`.
+        if self.opened.load(Ordering::Acquire) {
+            return;
         }
-        let (made, address) = make(core);
-        entry.insert(address);
-        made
+        let _opening = self.opening.lock();
+        // ORDERING: Relaxed: under the lock every store below is made.
+        if self.opened.load(Ordering::Relaxed) {
+            return;
+        }
+        // An async scope always takes a lease: its future may be moved off
+        // the worker that made it and outlive the work running there.
+        if super::run::acquire_lease(&self.registry, false).is_err() {
+            panic!("{}", super::run::SHUT_DOWN_MSG);
+        }
+        // ORDERING: Relaxed: read by the owner's close, after the children.
+        self.leased.store(true, Ordering::Relaxed);
+        if let Some((parent, task)) = current_parent() {
+            // SAFETY: the running child's scope outlives the child.
+            let parent_ref = unsafe { parent.as_ref() };
+            // The running child holds a unit of its scope, so this succeeds.
+            if parent_ref.pending.try_increment() {
+                parent_ref.ensure_registered();
+                let mut inner = parent_ref.inner.lock();
+                let key = inner.nested.insert(NonNull::from(self));
+                // ORDERING: Relaxed: published by `opened` below.
+                self.nested_key.store(key, Ordering::Relaxed);
+                let link = Some(ParentScope { scope: parent, task: Some(task), holds_unit: true });
+                // SAFETY: not opened yet, and we hold `opening`: no reader
+                // (they read only after `opened`) and no other writer.
+                self.parent.with_mut(|p| unsafe { *p = link });
+                // SAFETY: as above; the task runs on this thread, so it is alive.
+                self.owner.with_mut(|o| unsafe { *o = Some(task.to_ref()) });
+                // SAFETY: the task is running on this thread, so it is alive.
+                if parent_ref.is_cancelled() || unsafe { task.is_closed() } {
+                    // ORDERING: Release, like `cancel`'s store.
+                    self.cancelled.store(true, Ordering::Release);
+                }
+            }
+        }
+        // ORDERING: Release publishes the link to `parent`'s Acquire.
+        self.opened.store(true, Ordering::Release);
     }
 
     /// Undoes the registration: leaves the parent's table and, for an
     /// async scope, gives back the parent's unit (the last access to it).
     pub(crate) fn unregister(&self) {
-        if let Some(p) = self.parent {
+        if let Some(p) = self.parent() {
             // SAFETY: the parent outlives us (see `ParentScope`).
             let parent = unsafe { p.scope.as_ref() };
             // ORDERING: Acquire: a registration made by a child is ordered
@@ -293,7 +352,7 @@ impl ScopeCore {
         if self.cancelled.load(Ordering::Acquire) || self.deadline_passed() {
             return true;
         }
-        match self.parent {
+        match self.parent() {
             // SAFETY: the parent task (when kept) and scope outlive this
             // scope (`ParentScope`).
             Some(p) => unsafe { p.task.is_some_and(|t| t.is_closed()) || p.scope.as_ref().is_cancelled() },
@@ -403,7 +462,8 @@ impl ScopeCore {
             trace.closed();
         }
         self.unregister();
-        if self.leased {
+        // ORDERING: Relaxed: set by this scope's own opening, earlier.
+        if self.leased.load(Ordering::Relaxed) {
             self.registry.release();
         }
         panic
@@ -458,7 +518,7 @@ pub(crate) unsafe fn on_child_cancel(data: NonNull<()>, task: &TaskRef) {
         // SAFETY: registered scopes are valid until they unregister, which
         // needs this lock.
         let nested = unsafe { nested.as_ref() };
-        if nested.parent.is_some_and(|p| p.task.is_some_and(|t| std::ptr::eq(t.as_ptr(), task.as_task_ptr().as_ptr()))) {
+        if nested.parent().is_some_and(|p| p.task.is_some_and(|t| std::ptr::eq(t.as_ptr(), task.as_task_ptr().as_ptr()))) {
             nested.cancel();
         }
     }
@@ -472,7 +532,7 @@ pub(crate) unsafe fn on_child_cancel(data: NonNull<()>, task: &TaskRef) {
 /// stack, and an async scope keeps a reference to its task (`owner`).
 pub(crate) unsafe fn opened_in(data: NonNull<()>) -> Option<TaskPtr> {
     // SAFETY: per the contract above.
-    unsafe { data.cast::<ScopeCore>().as_ref() }.parent.and_then(|p| p.task)
+    unsafe { data.cast::<ScopeCore>().as_ref() }.parent().and_then(|p| p.task)
 }
 
 /// Drops a panic payload nobody will re-raise, containing a panic of its

@@ -35,7 +35,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 /// task of the worker's loop) already holds a unit of outstanding work
 /// until it returns, and a sync scope closes before that. Returns whether
 /// a lease was taken.
-pub(super) fn acquire_lease(registry: &Registry, sync: bool) -> Result<bool, ShutdownError> {
+pub(crate) fn acquire_lease(registry: &Registry, sync: bool) -> Result<bool, ShutdownError> {
     let on_own_worker = WorkerThread::with_current(|w| w.is_some_and(|w| w.belongs_to(registry)));
     match (on_own_worker, sync) {
         // Only code in a worker's teardown (a loop's `on_teardown` hook) runs
@@ -72,7 +72,7 @@ pub(super) fn rethrow<R>(body: std::thread::Result<R>, child_panic: Option<Box<d
     }
 }
 
-pub(super) const SHUT_DOWN_MSG: &str = "knotwork::scope: the pool is shut down and accepts no new scopes; \
+pub(crate) const SHUT_DOWN_MSG: &str = "knotwork::scope: the pool is shut down and accepts no new scopes; \
                              use Pool::try_scope to get a ShutdownError instead of this panic";
 
 impl Pool {
@@ -140,7 +140,9 @@ impl Pool {
         // SAFETY: `scope` is not moved again; it unregisters in `close_blocking`.
         unsafe { scope.core.register() };
         let guard = AbortOnUnwind;
-        let body = catch_unwind(AssertUnwindSafe(|| f(&scope)));
+        // Opened on another pool's worker, that worker waits for the
+        // scope's work: its pool is recorded there (`pool::awaited`).
+        let body = catch_unwind(AssertUnwindSafe(crate::pool::awaited::carry(&self.registry, || f(&scope))));
         if body.is_err() {
             scope.core.cancel();
         }
