@@ -112,7 +112,7 @@ fn drive<F: Future>(core: &std::rc::Rc<core::LoopCore>, fut: F) -> F::Output {
     loop {
         // ORDERING: Acquire pairs with the Release store in `wake_by_ref`.
         if root.woken.swap(false, Ordering::Acquire) {
-            let guard = PollGuard::enter(&core);
+            let guard = PollGuard::enter(core);
             let poll = fut.as_mut().poll(&mut cx);
             drop(guard);
             if let Poll::Ready(out) = poll {

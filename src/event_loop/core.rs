@@ -30,7 +30,9 @@
 //! it would have to poll the loop's tasks from inside one of them.
 
 use super::shared::LoopShared;
-use super::task::{LocalTask, RunOutcome, TaskRef, allocate, allowed_here, restore_waiting_for, set_waiting_for};
+use super::task::{
+    LocalTask, RunOutcome, TaskRef, allocate, allowed_here, restore_waiting_for, set_waiting_for,
+};
 use super::timer::Timers;
 use crate::sync::time::Instant;
 use crate::sync::{Arc, IdCounter, with_thread_parker};

@@ -87,18 +87,22 @@ impl Registry {
     /// unless [`cancel_deadline`](Self::cancel_deadline) removes it first.
     /// Returns the key for that, or `None` if the thread could not be
     /// started (then the caller relies on its lazy checks alone).
-    pub(crate) fn register_deadline(self: &Arc<Self>, at: Instant, callback: Callback) -> Option<DeadlineKey> {
-        let mut state = self.deadlines.state.lock();
+    pub(crate) fn register_deadline(
+        this: &Arc<Self>,
+        at: Instant,
+        callback: Callback,
+    ) -> Option<DeadlineKey> {
+        let mut state = this.deadlines.state.lock();
         if state.thread.is_none() {
             let parker = Parker::new();
             let unparker = parker.unparker();
-            let registry = self.clone();
+            let registry = this.clone();
             let spawned = thread::Builder::new()
-                .name(format!("knotwork-deadlines-{}", self.id))
+                .name(format!("knotwork-deadlines-{}", this.id))
                 .spawn(move || deadline_thread(registry, parker));
             match spawned {
                 Ok(handle) => {
-                    self.add_thread(handle);
+                    this.add_thread(handle);
                     state.thread = Some(unparker);
                 }
                 Err(_) => return None,

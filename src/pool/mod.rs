@@ -151,7 +151,7 @@ impl Pool {
             }
             _ => {
                 self.registry.accept_top_level()?;
-                self.registry.inject(HeapJob::boxed(f));
+                Registry::inject(&self.registry, HeapJob::boxed(f));
                 Ok(())
             }
         })
@@ -191,7 +191,7 @@ impl Pool {
         let job = StackJob::new(carry_trace(f), Latch::new(with_thread_parker(|p| p.unparker())));
         // SAFETY: `job` stays on this stack frame until its latch is set: the
         // loop below returns only then, and parking cannot unwind.
-        self.registry.inject(unsafe { job.as_job_ref() });
+        Registry::inject(&self.registry, unsafe { job.as_job_ref() });
         // Spin briefly first: short jobs finish sooner than a park/unpark
         // round trip takes; then park.
         let mut round = 0;

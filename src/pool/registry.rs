@@ -26,9 +26,9 @@
 //! workers that saw the non-zero value go back to sleep and the undo's
 //! `release` wakes them again, so termination is only delayed.
 
+use super::deadline::Deadlines;
 use super::job::JobRef;
 use super::sleep::Sleep;
-use super::deadline::Deadlines;
 use super::spare::Spares;
 use crate::ShutdownError;
 use crate::sync::deque::{Injector, Stealer};
@@ -123,9 +123,9 @@ impl Registry {
     /// none is idle and a worker is blocked — brings in a spare
     /// (`spare.rs`, F1).
     #[inline]
-    pub(crate) fn notify_work(self: &Arc<Self>) {
-        if !self.sleep.notify_one() && self.spares.short_handed() {
-            self.compensate();
+    pub(crate) fn notify_work(this: &Arc<Self>) {
+        if !this.sleep.notify_one() && this.spares.short_handed() {
+            Registry::compensate(this);
         }
     }
 
@@ -194,9 +194,9 @@ impl Registry {
     }
 
     /// Queues a job from outside the pool (already accepted) and wakes a worker.
-    pub(crate) fn inject(self: &Arc<Self>, job: JobRef) {
-        self.injector.push(job);
-        self.notify_work();
+    pub(crate) fn inject(this: &Arc<Self>, job: JobRef) {
+        this.injector.push(job);
+        Registry::notify_work(this);
     }
 
     /// Joins every worker thread, spares included. Concurrent callers wait

@@ -148,16 +148,16 @@ impl Spares {
 
 impl Registry {
     /// The block hook's "before": this worker is about to block.
-    pub(crate) fn block_enter(self: &Arc<Self>) {
+    pub(crate) fn block_enter(this: &Arc<Self>) {
         // ORDERING: the RMW and F3 (module docs): SeqCst so a submitter that
         // fenced after us sees the decrement.
-        let prev = self.spares.avail.fetch_sub(1, Ordering::SeqCst);
+        let prev = this.spares.avail.fetch_sub(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        if prev <= self.spares.core && self.has_queued_work() {
-            if self.sleep.has_sleepers() {
-                self.sleep.notify_one();
+        if prev <= this.spares.core && this.has_queued_work() {
+            if this.sleep.has_sleepers() {
+                this.sleep.notify_one();
             } else {
-                self.compensate();
+                Registry::compensate(this);
             }
         }
     }
@@ -171,8 +171,8 @@ impl Registry {
 
     /// Brings one more thread into play if fewer than `core` are available:
     /// a retired spare, else a new one (up to the limit).
-    pub(crate) fn compensate(self: &Arc<Self>) {
-        let spares = &self.spares;
+    pub(crate) fn compensate(this: &Arc<Self>) {
+        let spares = &this.spares;
         // Take the unit of `avail` the new thread will stand for.
         // ORDERING: Relaxed: the CAS only keeps `avail` from passing `core`.
         let mut a = spares.avail.load(Ordering::Relaxed);
@@ -185,7 +185,7 @@ impl Registry {
                 Err(now) => a = now,
             }
         }
-        self.bring_in_spare();
+        Registry::bring_in_spare(this);
     }
 
     /// Brings one more thread into play whatever `avail` says: for a job a
@@ -193,46 +193,47 @@ impl Registry {
     /// thread counted available may be such a waiter, which takes nothing
     /// from the injector, so the job needs a thread of its own; that spare
     /// stays until the queues are empty (`try_retire`).
-    pub(crate) fn compensate_for_handed_on_job(self: &Arc<Self>) {
+    pub(crate) fn compensate_for_handed_on_job(this: &Arc<Self>) {
         // ORDERING: Relaxed: a count (see `compensate`).
-        if self.spares.avail.load(Ordering::Relaxed) > self.spares.core {
+        if this.spares.avail.load(Ordering::Relaxed) > this.spares.core {
             // A surplus thread is in play already; it takes queued work
             // before it may retire.
             return;
         }
-        self.spares.avail.fetch_add(1, Ordering::Relaxed);
-        self.bring_in_spare();
+        this.spares.avail.fetch_add(1, Ordering::Relaxed);
+        Registry::bring_in_spare(this);
     }
 
     /// Recalls a retired spare or starts a new one, for the unit of `avail`
     /// the caller took; gives the unit back if neither can be had.
-    fn bring_in_spare(self: &Arc<Self>) {
-        let spares = &self.spares;
+    fn bring_in_spare(this: &Arc<Self>) {
+        let spares = &this.spares;
         let mut inner = spares.inner.lock();
         if let Some(i) = inner.retired.pop() {
             drop(inner);
             // ORDERING: Release pairs with the spare's Acquire swap; the
             // unpark wakes it if it already parked.
             spares.recalled[i].swap(true, Ordering::Release);
-            self.sleep.unpark_worker(i);
+            this.sleep.unpark_worker(i);
             return;
         }
         // Spawned under the lock, after a last look at termination, so that
         // `join_workers` (which takes this lock before its last look at the
         // handles) sees every thread started before termination.
-        if !self.is_terminated() {
+        if !this.is_terminated() {
             if let Some((index, deque, parker)) = inner.unstarted.pop() {
-                let mut builder = thread::Builder::new().name(format!("{}-spare-{index}", spares.thread_name));
+                let mut builder =
+                    thread::Builder::new().name(format!("{}-spare-{index}", spares.thread_name));
                 if let Some(bytes) = spares.stack_size.or(crate::sync::WORKER_STACK_SIZE) {
                     builder = builder.stack_size(bytes);
                 }
-                let registry = self.clone();
+                let registry = this.clone();
                 // ORDERING: Relaxed: see `live`.
                 spares.live.fetch_max(index + 1, Ordering::Relaxed);
                 let unparker = parker.unparker();
                 match builder.spawn(move || worker::main(registry, index, deque, parker)) {
                     Ok(handle) => {
-                        self.add_thread(handle);
+                        this.add_thread(handle);
                         return;
                     }
                     Err(_) => {
@@ -250,7 +251,11 @@ impl Registry {
 
     /// Parks a retired spare until it is recalled or the pool terminates,
     /// driving its loop's tasks meanwhile (they are pinned to it).
-    pub(crate) fn retire(&self, index: usize, tick: impl Fn() -> (bool, Option<crate::sync::time::Instant>)) -> Recall {
+    pub(crate) fn retire(
+        &self,
+        index: usize,
+        tick: impl Fn() -> (bool, Option<crate::sync::time::Instant>),
+    ) -> Recall {
         self.spares.inner.lock().retired.push(index);
         loop {
             // ORDERING: Acquire pairs with the Release swap in `compensate`.

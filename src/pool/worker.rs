@@ -152,7 +152,7 @@ unsafe fn block_hook(data: *const (), entering: bool) {
     // SAFETY: per the contract above.
     let worker = unsafe { &*data.cast::<WorkerThread>() };
     if entering {
-        worker.registry.block_enter();
+        Registry::block_enter(&worker.registry);
     } else {
         worker.registry.block_exit();
     }
@@ -189,7 +189,7 @@ impl WorkerThread {
     /// Pushes an accepted job onto this worker's deque and wakes a sleeper.
     pub(crate) fn push(&self, job: JobRef) {
         self.deque.push(job);
-        self.registry.notify_work();
+        Registry::notify_work(&self.registry);
     }
 
     /// Whether this is a spare slot (`spare.rs`), not one the pool was built with.
@@ -388,13 +388,13 @@ impl WorkerThread {
         if std::ptr::eq(self.deferred.replace(ptr::null()), addr) {
             return false;
         }
-        if !loop_core::try_current().is_some_and(|core| core.task_count() > 0) {
+        if loop_core::try_current().is_none_or(|core| core.task_count() == 0) {
             return false;
         }
         self.deferred.set(addr);
         self.defer_until.set(Some(Instant::now() + DEFER_GRACE));
         self.registry.injector.push(job());
-        self.registry.notify_work();
+        Registry::notify_work(&self.registry);
         true
     }
 
@@ -495,7 +495,7 @@ impl WorkerThread {
     fn sleep_waiting(&self, done: impl Fn() -> bool, constrained: bool) {
         let stealable = self.may_steal();
         let sleep = &self.registry.sleep;
-        self.registry.block_enter();
+        Registry::block_enter(&self.registry);
         if stealable {
             sleep.prepare_to_sleep(self.index);
         }

@@ -24,7 +24,9 @@
 use super::core::ScopeCore;
 use crate::context::bindings::InContext;
 use crate::event_loop::core as loop_core;
-use crate::event_loop::task::{ParentLink, TaskRef, allocate_child, allocate_orphan, allowed_here, note_handed_on};
+use crate::event_loop::task::{
+    ParentLink, TaskRef, allocate_child, allocate_orphan, allowed_here, note_handed_on,
+};
 use crate::pool::job::JobRef;
 use crate::pool::registry::Registry;
 use crate::pool::worker::WorkerThread;
@@ -90,8 +92,7 @@ pub(crate) unsafe fn spawn<F: Future>(
         // Spawned through a `ScopeHandle` after its scope finished.
         return refused(fut);
     }
-    let link =
-        ParentLink {
+    let link = ParentLink {
         data: NonNull::from(core).cast(),
         on_complete,
         key: AtomicUsize::new(usize::MAX),
@@ -142,7 +143,7 @@ pub(crate) unsafe fn spawn<F: Future>(
     match worker {
         // SAFETY: this thread's worker, alive while this thread runs it.
         Some(w) => unsafe { w.as_ref() }.push(job),
-        None => core.registry.inject(job),
+        None => Registry::inject(&core.registry, job),
     }
     handle
 }
@@ -252,6 +253,6 @@ unsafe fn hand_on(scope: NonNull<ScopeCore>, task: TaskRef, start: unsafe fn(Non
     // SAFETY: alive per the caller.
     let registry = &unsafe { scope.as_ref() }.registry;
     registry.injector.push(job);
-    registry.compensate_for_handed_on_job();
+    Registry::compensate_for_handed_on_job(&registry);
     note_handed_on();
 }

@@ -387,7 +387,7 @@ impl ScopeCore {
             // it is running) before the core goes away (`close_after_children`).
             unsafe { (*core.get()).cancel() }
         });
-        if let Some(key) = self.registry.register_deadline(at, callback) {
+        if let Some(key) = Registry::register_deadline(&self.registry, at, callback) {
             inner.deadlines.push(key);
         }
     }
@@ -518,7 +518,10 @@ pub(crate) unsafe fn on_child_cancel(data: NonNull<()>, task: &TaskRef) {
         // SAFETY: registered scopes are valid until they unregister, which
         // needs this lock.
         let nested = unsafe { nested.as_ref() };
-        if nested.parent().is_some_and(|p| p.task.is_some_and(|t| std::ptr::eq(t.as_ptr(), task.as_task_ptr().as_ptr()))) {
+        if nested
+            .parent()
+            .is_some_and(|p| p.task.is_some_and(|t| std::ptr::eq(t.as_ptr(), task.as_task_ptr().as_ptr())))
+        {
             nested.cancel();
         }
     }

@@ -47,7 +47,6 @@ impl<'scope, T> Task<'scope, T> {
         Task { raw: Some(raw), _marker: PhantomData }
     }
 
-
     /// Waits for the child and returns its result.
     ///
     /// On a pool worker the thread helps run other work (and its loop's

@@ -29,7 +29,8 @@ mod parker;
 pub(crate) mod time;
 
 pub(crate) use parker::{
-    BlockHook, Parker, Unparker, blocking, install_thread_parker, park_blocking, set_block_hook, with_thread_parker,
+    BlockHook, Parker, Unparker, blocking, install_thread_parker, park_blocking, set_block_hook,
+    with_thread_parker,
 };
 
 #[cfg(not(loom))]
