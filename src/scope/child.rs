@@ -253,6 +253,6 @@ unsafe fn hand_on(scope: NonNull<ScopeCore>, task: TaskRef, start: unsafe fn(Non
     // SAFETY: alive per the caller.
     let registry = &unsafe { scope.as_ref() }.registry;
     registry.injector.push(job);
-    Registry::compensate_for_handed_on_job(&registry);
+    Registry::compensate_for_handed_on_job(registry);
     note_handed_on();
 }
