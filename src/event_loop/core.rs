@@ -490,12 +490,20 @@ impl Waiting {
 impl Drop for Waiting {
     fn drop(&mut self) {
         restore_waiting_for(self.prev);
-        if let Some(core) = try_current() {
-            let held = std::mem::take(&mut *core.held.borrow_mut());
-            // Back in the queue: the next tick decides again (a wait further
-            // down the stack may still hold some of them back).
-            core.ready.borrow_mut().extend(held);
+        let fast = CURRENT_FAST.try_with(Cell::get).unwrap_or(std::ptr::null());
+        if fast.is_null() {
+            return;
         }
+        // SAFETY: by the invariant of `CURRENT_FAST`, this thread's live
+        // loop; only borrowed for the two queue moves below.
+        let core = unsafe { &*fast };
+        if core.held.borrow().is_empty() {
+            return;
+        }
+        let held = std::mem::take(&mut *core.held.borrow_mut());
+        // Back in the queue: the next tick decides again (a wait further
+        // down the stack may still hold some of them back).
+        core.ready.borrow_mut().extend(held);
     }
 }
 

@@ -26,11 +26,34 @@ pub(crate) fn awaited_by(registry: &Registry) -> bool {
         || AWAITED_BY.get().is_some_and(|ids| ids.contains(&registry.id))
 }
 
+/// For a scope opened on `target`'s pool: runs its body `f` with this
+/// thread's pool recorded if it is *another* pool's worker (which waits for
+/// the scope). Bindings already current here (work handed across earlier)
+/// reach the scope's children anyway, by their snapshot.
+pub(crate) fn carry_into_scope<R>(target: &Registry, f: impl FnOnce() -> R) -> impl FnOnce() -> R {
+    let foreign = WorkerThread::with_current(|w| w.is_some_and(|w| !w.belongs_to(target)));
+    let ids = if foreign { Some(carry_ids(target)) } else { None };
+    move || match ids.flatten() {
+        Some(ids) => AWAITED_BY.bind(ids, f),
+        None => f(),
+    }
+}
+
 /// Runs `f` (work handed to `target`'s pool that this thread will wait
-/// for) with the pools waiting for it recorded: those already waiting for
-/// this thread's work, and this thread's own pool if it is another pool's
-/// worker. Plain `f()` when there are none (the common, off-pool case).
+/// for, with `Pool::run`) with the pools waiting for it recorded: those
+/// already waiting for this thread's work, and this thread's own pool if it
+/// is another pool's worker. Plain `f()` when there are none (the common,
+/// off-pool case).
 pub(crate) fn carry<R>(target: &Registry, f: impl FnOnce() -> R) -> impl FnOnce() -> R {
+    let ids = carry_ids(target);
+    move || match ids {
+        Some(ids) => AWAITED_BY.bind(ids, f),
+        None => f(),
+    }
+}
+
+/// The pools that wait for work this thread hands to `target`'s pool.
+fn carry_ids(target: &Registry) -> Option<Arc<[u64]>> {
     let own = WorkerThread::with_current(|w| w.filter(|w| !w.belongs_to(target)).map(|w| w.registry.id));
     let inherited = AWAITED_BY.get();
     let ids: Option<Arc<[u64]>> = match (own, inherited) {
@@ -39,8 +62,5 @@ pub(crate) fn carry<R>(target: &Registry, f: impl FnOnce() -> R) -> impl FnOnce(
         (Some(id), None) => Some(Arc::from([id])),
         (Some(id), Some(ids)) => Some(ids.iter().copied().chain([id]).collect()),
     };
-    move || match ids {
-        Some(ids) => AWAITED_BY.bind(ids, f),
-        None => f(),
-    }
+    ids
 }

@@ -363,15 +363,20 @@ impl WorkerThread {
     }
 
     fn find_work(&self) -> Option<JobRef> {
-        let injector = match self.defer_until.get() {
-            Some(until) if Instant::now() < until => false,
+        let injector = self.deferring().is_none();
+        self.deque.pop().or_else(|| self.steal(true, injector))
+    }
+
+    /// While a deferred blocking job is left to an idle worker: until when.
+    fn deferring(&self) -> Option<Instant> {
+        match self.defer_until.get() {
+            Some(until) if Instant::now() < until => Some(until),
             Some(_) => {
                 self.defer_until.set(None);
-                true
+                None
             }
-            None => true,
-        };
-        self.deque.pop().or_else(|| self.steal(true, injector))
+            None => None,
+        }
     }
 
     /// For a blocking child this worker is about to start from its main
@@ -468,8 +473,15 @@ impl WorkerThread {
     fn sleep(&self) {
         let sleep = &self.registry.sleep;
         sleep.prepare_to_sleep(self.index);
-        let (loop_ready, deadline) = self.loop_state();
-        if loop_ready || self.has_visible_work(true, true) || self.registry.is_terminated() {
+        let (loop_ready, mut deadline) = self.loop_state();
+        // While a deferred job waits for the worker it woke, the injector
+        // is not ours to look at: park until the grace period ends instead
+        // of spinning on it.
+        let deferring = self.deferring();
+        if let Some(until) = deferring {
+            deadline = Some(deadline.map_or(until, |d| d.min(until)));
+        }
+        if loop_ready || self.has_visible_work(true, deferring.is_none()) || self.registry.is_terminated() {
             sleep.wake_up(self.index);
             return;
         }

@@ -17,14 +17,15 @@
 //! (`mem::forget`) leaks the guard's `Arc`, so the children's pointers stay
 //! valid; and because those children are `'static`, nothing they borrow can
 //! be freed either. That is the whole reason `scope_async` children must be
-//! `'static` (docs/guarantees.md). A leaked, unfinished scope never returns
-//! its lease, so its pool's shutdown would wait for it forever.
+//! `'static` (docs/guarantees.md). A leaked scope that had opened never
+//! returns its lease, so its pool's shutdown would wait for it forever; one
+//! that never opened (never polled) holds nothing (L5).
 //!
 //! # Nested in a child
 //!
 //! Opened inside a nursery child, an async scope registers with that
 //! child's scope and holds one of its `pending` units until it closes (see
-//! `ScopeCore::new_registered`), so the enclosing scope's cancellation
+//! `ScopeCore::open_async`), so the enclosing scope's cancellation
 //! reaches it even when it is driven by `block_on` inside a blocking child.
 
 use super::core::{ScopeCore, drop_payload};
@@ -95,8 +96,11 @@ impl Pool {
     ///
     /// The body is an async closure (`async |s| { .. }`) or a closure
     /// returning a future (`|s| async move { .. }`), and receives a
-    /// [`ScopeHandle`]. The scope is opened (its lease taken) when this is
-    /// called, and closed when the future completes or is dropped.
+    /// [`ScopeHandle`]. The scope opens (takes its lease on the pool and
+    /// registers with the enclosing scope, if any) at its first poll — or
+    /// at the first spawn through the handle, if the body's closure spawns
+    /// before returning its future — and closes when the future completes
+    /// or is dropped. A future that is never polled holds nothing.
     ///
     /// This is a plain `fn` returning a future, used exactly like an
     /// `async fn` (`pool.scope_async(f).await`), and the body receives an

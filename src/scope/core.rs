@@ -338,7 +338,7 @@ impl ScopeCore {
                 parent.inner.lock().nested.remove(key);
             }
             if p.holds_unit {
-                // SAFETY: the unit taken in `new_registered`; nothing of the
+                // SAFETY: the unit taken in `open_async`; nothing of the
                 // parent is touched after it.
                 unsafe { CountLatch::decrement(&raw const parent.pending) };
             }

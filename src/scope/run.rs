@@ -6,8 +6,8 @@
 //! ```text
 //!  body returns (or panics: cancel the scope, keep the payload)
 //!  release the body's unit of `pending`; wait until `pending` is set
-//!  stop the `cancel_after` timers; release the owner's unit of `daemons`;
-//!  wait until `daemons` is set
+//!  remove the `cancel_after` deadlines from the pool (waiting out one that
+//!  is firing); refuse new ones
 //!  unregister from the enclosing scope; release the lease on the pool
 //!  re-raise: the body's panic, else the first unobserved child panic
 //! ```
@@ -142,7 +142,10 @@ impl Pool {
         let guard = AbortOnUnwind;
         // Opened on another pool's worker, that worker waits for the
         // scope's work: its pool is recorded there (`pool::awaited`).
-        let body = catch_unwind(AssertUnwindSafe(crate::pool::awaited::carry(&self.registry, || f(&scope))));
+        let body =
+            catch_unwind(AssertUnwindSafe(crate::pool::awaited::carry_into_scope(&self.registry, || {
+                f(&scope)
+            })));
         if body.is_err() {
             scope.core.cancel();
         }
