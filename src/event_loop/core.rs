@@ -218,6 +218,17 @@ fn new_core(work: Option<Box<dyn WorkCounter>>) -> Rc<LoopCore> {
     }
 }
 
+/// How many live tasks this thread's loop has (0 if it has none): a
+/// cheap look, through the pointer cache.
+pub(crate) fn live_task_count() -> usize {
+    let fast = CURRENT_FAST.try_with(Cell::get).unwrap_or(std::ptr::null());
+    if fast.is_null() {
+        return 0;
+    }
+    // SAFETY: by the invariant of `CURRENT_FAST`, this thread's live loop.
+    unsafe { &*fast }.tasks.try_borrow().map_or(0, |t| t.len())
+}
+
 /// This thread's loop if it exists; never creates one.
 pub(crate) fn try_current() -> Option<Rc<LoopCore>> {
     CURRENT

@@ -386,14 +386,22 @@ impl WorkerThread {
     /// their timers keep running. The same job met again (taken back after
     /// [`DEFER_GRACE`], when no other worker took it: they are all busy) runs
     /// here. Returns whether the job was deferred; `job` makes it.
+    #[inline]
     pub(crate) fn defer_blocking(&self, addr: *const (), job: impl FnOnce() -> JobRef) -> bool {
-        if self.registry.num_threads() < 2 || is_waiting() {
+        if self.registry.num_threads() < 2 {
+            return false;
+        }
+        self.defer_blocking_slow(addr, job)
+    }
+
+    fn defer_blocking_slow(&self, addr: *const (), job: impl FnOnce() -> JobRef) -> bool {
+        if is_waiting() {
             return false;
         }
         if std::ptr::eq(self.deferred.replace(ptr::null()), addr) {
             return false;
         }
-        if loop_core::try_current().is_none_or(|core| core.task_count() == 0) {
+        if loop_core::live_task_count() == 0 {
             return false;
         }
         self.deferred.set(addr);

@@ -25,7 +25,7 @@ use super::core::ScopeCore;
 use crate::context::bindings::InContext;
 use crate::event_loop::core as loop_core;
 use crate::event_loop::task::{
-    ParentLink, TaskRef, allocate_child, allocate_orphan, allowed_here, note_handed_on,
+    ParentHooks, ParentLink, TaskRef, allocate_child, allocate_orphan, allowed_here, note_handed_on,
 };
 use crate::pool::job::JobRef;
 use crate::pool::registry::Registry;
@@ -71,6 +71,20 @@ impl Kind {
     }
 }
 
+/// What a scope does for its `exec` children.
+static ASYNC_HOOKS: ParentHooks = ParentHooks {
+    on_complete: super::core::on_async_complete,
+    on_cancel: super::core::on_child_cancel,
+    up: super::core::opened_in,
+};
+
+/// What a scope does for its `exec_blocking` children.
+static BLOCKING_HOOKS: ParentHooks = ParentHooks {
+    on_complete: super::core::on_blocking_complete,
+    on_cancel: super::core::on_child_cancel,
+    up: super::core::opened_in,
+};
+
 /// Spawns `fut` as a child of `core`; returns the handle's reference.
 ///
 /// # Safety
@@ -82,9 +96,9 @@ pub(crate) unsafe fn spawn<F: Future>(
     location: &'static Location<'static>,
     fut: F,
 ) -> TaskRef {
-    let on_complete = match kind {
-        Kind::Async => super::core::on_async_complete,
-        Kind::Blocking => super::core::on_blocking_complete,
+    let hooks = match kind {
+        Kind::Async => &ASYNC_HOOKS,
+        Kind::Blocking => &BLOCKING_HOOKS,
     };
     // An async scope opens at its first spawn, if not polled yet.
     core.open_async();
@@ -92,13 +106,7 @@ pub(crate) unsafe fn spawn<F: Future>(
         // Spawned through a `ScopeHandle` after its scope finished.
         return refused(fut);
     }
-    let link = ParentLink {
-        data: NonNull::from(core).cast(),
-        on_complete,
-        key: AtomicUsize::new(usize::MAX),
-        on_cancel: super::core::on_child_cancel,
-        up: super::core::opened_in,
-    };
+    let link = ParentLink { data: NonNull::from(core).cast(), hooks, key: AtomicUsize::new(usize::MAX) };
     // This thread's worker, if it is one of the pool's (then the job goes
     // to its deque, else to the injector). No acceptance check: the
     // scope's lease keeps the pool open.

@@ -3,7 +3,7 @@
 use super::wait::{block_until, thread_waker};
 use crate::TaskError;
 use crate::event_loop::core::Waiting;
-use crate::event_loop::task::{TaskRef, poll_handle};
+use crate::event_loop::task::{TaskRef, is_waiting, poll_handle};
 use crate::pool::worker::WorkerThread;
 use std::fmt;
 use std::future::Future;
@@ -62,10 +62,18 @@ impl<'scope, T> Task<'scope, T> {
     /// ```
     pub fn join(mut self) -> Result<T, TaskError> {
         let raw = self.raw.take().expect("a Task is joined once");
-        // From here on only the child's own subtree runs on this thread
-        // (`task::allowed_here`): the child itself may, when its job is
-        // taken back below.
-        let _waiting = Waiting::enter(Some(raw.addr()));
+        // What this waits for, for `task::allowed_here`: the child's scope,
+        // whose subtree (the child and its siblings, with their
+        // descendants) may run on top of this wait. None of them waits for
+        // a frame beneath it: they are the scope's children, and whatever
+        // waits below is the scope's body or a task the scope is nested in.
+        // (A narrower target, the child alone, would hand every sibling on
+        // to another thread while a scope body joins its children in turn.)
+        let target = raw.parent().map_or(raw.addr(), |p| p.data.as_ptr().cast_const());
+        // The child itself may run when its job is taken back below.
+        // (Without a wait beneath, everything may run anyway, and the wait
+        // below sets its own target.)
+        let _waiting = is_waiting().then(|| Waiting::enter(Some(target)));
         // The child's job is often the newest on this worker's deque (it was
         // just spawned here and nobody stole it): run it now, and the poll
         // below finds it complete, with no waker made and no wake-up.
@@ -90,7 +98,7 @@ impl<'scope, T> Task<'scope, T> {
                 break result;
             }
             // Our waker is registered as the awaiter: completion unparks us.
-            block_until(|| raw.is_completed(), raw.addr());
+            block_until(|| raw.is_completed(), target);
         };
         raw.drop_handle();
         result

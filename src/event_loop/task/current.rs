@@ -168,7 +168,7 @@ pub(crate) unsafe fn allowed_here(task: TaskPtr) -> bool {
             return true;
         }
         // SAFETY: the link's contract (`ParentLink::up`).
-        next = unsafe { (link.up)(link.data) };
+        next = unsafe { (link.hooks.up)(link.data) };
     }
     false
 }

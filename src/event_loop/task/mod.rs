@@ -18,7 +18,9 @@ pub(crate) use current::{
     OutsideTask, TaskPtr, allowed_here, is_waiting, note_handed_on, restore_waiting_for, set_waiting_for,
     take_handed_on,
 };
-pub(crate) use raw::{Completion, Outcome, ParentLink, TaskRef, allocate, allocate_child, allocate_orphan};
+pub(crate) use raw::{
+    Completion, Outcome, ParentHooks, ParentLink, TaskRef, allocate, allocate_child, allocate_orphan,
+};
 pub(crate) use task_ref::{RunOutcome, poll_handle};
 
 use crate::TaskError;

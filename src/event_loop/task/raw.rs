@@ -104,17 +104,25 @@ pub(crate) struct Completion {
 pub(crate) struct ParentLink {
     /// The parent's state (a `ScopeCore`), opaque to the loop.
     pub(crate) data: NonNull<()>,
-    /// Called once when the task completes; see the module docs.
-    pub(crate) on_complete: unsafe fn(NonNull<()>, &TaskRef, Completion),
+    /// What the parent does for the task (one static table per kind of
+    /// child, so the link stays three words).
+    pub(crate) hooks: &'static ParentHooks,
     /// Room for the parent's registration key of this task.
     pub(crate) key: AtomicUsize,
+}
+
+/// A parent's functions, called with its `data`.
+pub(crate) struct ParentHooks {
+    /// Called once when the task completes; see the module docs.
+    pub(crate) on_complete: unsafe fn(NonNull<()>, &TaskRef, Completion),
     /// Called by a canceller of this (unfinished) task, which holds
     /// [`CANCELLING`](super::state::CANCELLING) meanwhile: the parent
     /// cancels the scopes opened inside this task.
     pub(crate) on_cancel: unsafe fn(NonNull<()>, &TaskRef),
     /// The task the parent scope was opened in, if any: the next step up
-    /// this task's lineage (`current::lineage`). Called only while this task
-    /// runs, when the answer is alive (the parent keeps it so).
+    /// this task's lineage (`current::allowed_here`). Called only while
+    /// this task is unfinished, when the answer is alive (the parent keeps
+    /// it so).
     pub(crate) up: unsafe fn(NonNull<()>) -> Option<super::TaskPtr>,
 }
 

@@ -218,7 +218,7 @@ impl TaskRef {
             let completion = Completion { outcome, orphan_panic, handle_alive };
             // SAFETY: the link's contract: `data` stays valid until this
             // call, the last this task makes to its parent.
-            unsafe { (parent.on_complete)(parent.data, self, completion) };
+            unsafe { (parent.hooks.on_complete)(parent.data, self, completion) };
         }
     }
 
@@ -343,7 +343,7 @@ impl TaskRef {
                         // SAFETY: CANCELLING keeps the task from telling its
                         // parent it completed, so the parent is alive until
                         // we clear the bit (see `CANCELLING`).
-                        unsafe { (parent.on_cancel)(parent.data, self) };
+                        unsafe { (parent.hooks.on_cancel)(parent.data, self) };
                         // ORDERING: Release pairs with the completer's
                         // Acquire wait: our use of the parent happens-before
                         // its `on_complete`.
