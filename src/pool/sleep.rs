@@ -39,6 +39,9 @@ use crate::sync::{AtomicUsize, Mutex, Ordering, Unparker, fence};
 pub(crate) struct Sleep {
     /// Number of workers on the idle stack; a lock-free hint for submitters.
     sleepers: AtomicUsize,
+    /// Workers taken off the idle stack by `wake_one` that have not woken
+    /// up yet: about to look for work (a hint for `defer_blocking`).
+    waking: AtomicUsize,
     idle: Mutex<IdleSet>,
     /// Each worker's unparker, by index.
     unparkers: Box<[Unparker]>,
@@ -49,6 +52,9 @@ struct IdleSet {
     stack: Vec<usize>,
     /// `on_stack[i]`: worker `i` is on `stack`.
     on_stack: Vec<bool>,
+    /// `woken[i]`: `wake_one` took worker `i` off the stack and it has not
+    /// called `wake_up` since (counted in `waking`).
+    woken: Vec<bool>,
 }
 
 impl Sleep {
@@ -56,7 +62,12 @@ impl Sleep {
         let n = unparkers.len();
         Sleep {
             sleepers: AtomicUsize::new(0),
-            idle: Mutex::new(IdleSet { stack: Vec::with_capacity(n), on_stack: vec![false; n] }),
+            waking: AtomicUsize::new(0),
+            idle: Mutex::new(IdleSet {
+                stack: Vec::with_capacity(n),
+                on_stack: vec![false; n],
+                woken: vec![false; n],
+            }),
             unparkers: unparkers.into_boxed_slice(),
         }
     }
@@ -81,6 +92,14 @@ impl Sleep {
         self.sleepers.load(Ordering::Relaxed) != 0
     }
 
+    /// Whether some worker is idle or was just woken to look for work (a
+    /// hint).
+    pub(crate) fn has_idle_or_waking(&self) -> bool {
+        // ORDERING: Relaxed: a hint; `defer_blocking` takes a deferred job
+        // back after its grace period whatever happened.
+        self.sleepers.load(Ordering::Relaxed) + self.waking.load(Ordering::Relaxed) != 0
+    }
+
     #[cold]
     fn wake_one(&self) {
         let woken = {
@@ -88,8 +107,11 @@ impl Sleep {
             let woken = idle.stack.pop();
             if let Some(i) = woken {
                 idle.on_stack[i] = false;
+                idle.woken[i] = true;
                 // ORDERING: Relaxed: only written under the lock.
                 self.sleepers.fetch_sub(1, Ordering::Relaxed);
+                // ORDERING: Relaxed: a hint, decremented under the lock too.
+                self.waking.fetch_add(1, Ordering::Relaxed);
             }
             woken
         };
@@ -115,6 +137,11 @@ impl Sleep {
     pub(crate) fn prepare_to_sleep(&self, i: usize) {
         {
             let mut idle = self.idle.lock();
+            if idle.woken[i] {
+                idle.woken[i] = false;
+                // ORDERING: Relaxed: a hint (see `waking`).
+                self.waking.fetch_sub(1, Ordering::Relaxed);
+            }
             if !idle.on_stack[i] {
                 idle.on_stack[i] = true;
                 idle.stack.push(i);
@@ -129,6 +156,12 @@ impl Sleep {
     /// Takes worker `i` off the idle stack if it is still there.
     pub(crate) fn wake_up(&self, i: usize) {
         let mut idle = self.idle.lock();
+        if !idle.on_stack[i] && idle.woken[i] {
+            // Taken off the stack by `wake_one`: it is awake now.
+            idle.woken[i] = false;
+            // ORDERING: Relaxed: a hint (see `waking`).
+            self.waking.fetch_sub(1, Ordering::Relaxed);
+        }
         if idle.on_stack[i] {
             idle.on_stack[i] = false;
             if let Some(pos) = idle.stack.iter().rposition(|&w| w == i) {

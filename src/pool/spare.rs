@@ -130,8 +130,8 @@ impl Spares {
 
     /// A spare at the top of its main loop: retire if the pool has a
     /// thread too many. Takes the surplus unit of `avail` if so. The caller
-    /// checks first that no queue holds work (a spare called in for a job
-    /// that waiters may not run stays until that job is taken).
+    /// checks first that no queue holds work (a spare stays while there is
+    /// work, such as a job a waiter set aside, for it to take).
     pub(crate) fn try_retire(&self) -> bool {
         // ORDERING: Relaxed: a count; the CAS makes each surplus unit
         // retire at most one spare.
@@ -185,22 +185,6 @@ impl Registry {
                 Err(now) => a = now,
             }
         }
-        Registry::bring_in_spare(this);
-    }
-
-    /// Brings one more thread into play whatever `avail` says: for a job a
-    /// waiter took and may not run (`scope/child.rs`, `hand_on`). Every
-    /// thread counted available may be such a waiter, which takes nothing
-    /// from the injector, so the job needs a thread of its own; that spare
-    /// stays until the queues are empty (`try_retire`).
-    pub(crate) fn compensate_for_handed_on_job(this: &Arc<Self>) {
-        // ORDERING: Relaxed: a count (see `compensate`).
-        if this.spares.avail.load(Ordering::Relaxed) > this.spares.core {
-            // A surplus thread is in play already; it takes queued work
-            // before it may retire.
-            return;
-        }
-        this.spares.avail.fetch_add(1, Ordering::Relaxed);
         Registry::bring_in_spare(this);
     }
 

@@ -100,6 +100,12 @@ pub(crate) struct WorkerThread {
     /// Until then, this worker takes nothing from the injector, so that the
     /// idle worker it woke gets the deferred job.
     defer_until: Cell<Option<Instant>>,
+    /// The innermost wait pops this worker's own deque only while it holds
+    /// more jobs than this: the ones below were set aside (`set_aside`).
+    floor: Cell<usize>,
+    /// The innermost wait set a job aside since it last parked: it looks
+    /// no further (stealing more would only set more aside) until it has.
+    set_aside_since_park: Cell<bool>,
 }
 
 /// How long a worker leaves a deferred blocking job to the idle worker it
@@ -126,6 +132,8 @@ pub(crate) fn main(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>,
         stack_top: stack_address(),
         deferred: Cell::new(ptr::null()),
         defer_until: Cell::new(None),
+        floor: Cell::new(0),
+        set_aside_since_park: Cell::new(false),
     };
     WORKER.with(|w| w.set(&worker));
     set_block_hook(Some(BlockHook { data: (&raw const worker).cast(), call: block_hook }));
@@ -244,6 +252,10 @@ impl WorkerThread {
     pub(crate) fn wait_until(&self, done: impl Fn() -> bool, target: Option<*const ()>) {
         let _waiting = Waiting::enter(target);
         let constrained = is_waiting();
+        // This wait's own floor and look-no-further flag; the outer wait's
+        // come back when it ends.
+        let _floor = Restore(&self.floor, self.floor.replace(0));
+        let _aside = Restore(&self.set_aside_since_park, self.set_aside_since_park.replace(false));
         let mut idle_rounds = 0;
         while !done() {
             if let Some((job, stolen)) = self.find_work_while_waiting(constrained) {
@@ -267,38 +279,43 @@ impl WorkerThread {
                 continue;
             }
             idle_rounds = 0;
-            // About to park: a look through the injector, which a
-            // constrained waiter does not otherwise touch, for a job of its
-            // own subtree (the jobs it may not run go round to the back
-            // again, handed on: `scope/child.rs`). Then park rather than
-            // take them back at once.
-            if constrained && self.run_one_from_injector() {
+            // About to park: one look at the injector, which a constrained
+            // waiter does not otherwise touch, for a job of its own subtree
+            // (a child spawned into its scope from outside the pool). One
+            // it may not run is set aside; then park.
+            if constrained && !self.set_aside_since_park.get() && self.run_one_from_injector() {
                 continue;
             }
             self.sleep_waiting(&done, constrained);
         }
     }
 
-    /// For a constrained waiter: runs the first job of the injector it may
-    /// run, looking at each job there once at most. Returns whether one ran.
+    /// For a constrained waiter: runs the injector's first job, if it may
+    /// (else that job is set aside). Returns whether one ran.
     fn run_one_from_injector(&self) -> bool {
-        let _ = take_handed_on();
-        for _ in 0..self.registry.injector.len() {
-            let job = loop {
-                match self.registry.injector.steal() {
-                    Steal::Success(job) => break Some(job),
-                    Steal::Retry => continue,
-                    Steal::Empty => break None,
-                }
-            };
-            let Some(job) = job else { return false };
-            let _off = PollGuardOff::enter();
-            self.execute(job);
-            if !take_handed_on() {
-                return true;
+        let job = loop {
+            match self.registry.injector.steal() {
+                Steal::Success(job) => break job,
+                Steal::Retry => continue,
+                Steal::Empty => return false,
             }
-        }
-        false
+        };
+        let _ = take_handed_on();
+        let _off = PollGuardOff::enter();
+        self.execute(job);
+        !take_handed_on()
+    }
+
+    /// Puts back a job that the innermost wait took and may not run
+    /// (`scope/child.rs`, `hand_on`): onto this worker's deque, under the
+    /// wait's floor, so the wait does not take it again; other workers may
+    /// steal it (an idle one is woken; a spare comes if all are blocked),
+    /// or this worker runs it after the wait.
+    pub(crate) fn set_aside(&self, job: JobRef) {
+        self.deque.push(job);
+        self.floor.set(self.deque.len());
+        self.set_aside_since_park.set(true);
+        Registry::notify_work(&self.registry);
     }
 
     /// Polls this thread's loop if it exists. Returns whether anything ran.
@@ -395,7 +412,10 @@ impl WorkerThread {
     }
 
     fn defer_blocking_slow(&self, addr: *const (), job: impl FnOnce() -> JobRef) -> bool {
-        if is_waiting() {
+        // Only to a worker that is idle right now: otherwise the job would
+        // just wait in the injector for a busy one.
+        if is_waiting() || !self.registry.sleep.has_idle_or_waking() {
+            self.deferred.set(ptr::null());
             return false;
         }
         if std::ptr::eq(self.deferred.replace(ptr::null()), addr) {
@@ -415,8 +435,14 @@ impl WorkerThread {
     /// steals nothing once the stack holds enough stolen jobs ("Bounded
     /// helping" in the module docs).
     fn find_work_while_waiting(&self, constrained: bool) -> Option<(JobRef, bool)> {
-        if let Some(job) = self.deque.pop() {
-            return Some((job, false));
+        if self.deque.len() > self.floor.get() {
+            if let Some(job) = self.deque.pop() {
+                return Some((job, false));
+            }
+        }
+        if self.set_aside_since_park.get() {
+            // Stealing more would only set more aside: park first.
+            return None;
         }
         // One job at a time from the injector: a batch would land unrelated
         // top-level jobs in our own deque, where later pops nest them. None
@@ -468,10 +494,11 @@ impl WorkerThread {
         }
     }
 
-    /// Whether any queue holds work: this worker's own, or (when
-    /// `stealable`) the other workers' and (when `injector`) the injector.
+    /// Whether any queue holds work: this worker's own (above the innermost
+    /// wait's floor), or (when `stealable`) the other workers' and (when
+    /// `injector`) the injector.
     fn has_visible_work(&self, stealable: bool, injector: bool) -> bool {
-        !self.deque.is_empty()
+        self.deque.len() > self.floor.get()
             || stealable
                 && (injector && !self.registry.injector.is_empty()
                     || self.registry.live_stealers().iter().any(|s| !s.is_empty()))
@@ -513,7 +540,9 @@ impl WorkerThread {
     /// tasks, and termination all unpark its parker directly (a permit left
     /// before `park` is not lost).
     fn sleep_waiting(&self, done: impl Fn() -> bool, constrained: bool) {
-        let stealable = self.may_steal();
+        // What it set aside is not for it: it parks over it (a thief or a
+        // spare takes it), and looks again when woken.
+        let stealable = self.may_steal() && !self.set_aside_since_park.replace(false);
         let sleep = &self.registry.sleep;
         Registry::block_enter(&self.registry);
         if stealable {
@@ -575,6 +604,15 @@ impl Drop for AbortOnUnwind {
             );
             std::process::abort();
         }
+    }
+}
+
+/// Puts a cell's old value back when dropped (unwinding included).
+struct Restore<'a, T: Copy>(&'a Cell<T>, T);
+
+impl<T: Copy> Drop for Restore<'_, T> {
+    fn drop(&mut self) {
+        self.0.set(self.1);
     }
 }
 

@@ -247,10 +247,12 @@ unsafe fn run_blocking(scope: NonNull<ScopeCore>, task: TaskRef) {
     let _ = unsafe { task.run() };
 }
 
-/// Queues a child's job again, on the injector, for a thread that may run
-/// it: a waiter took it that may not (`task::allowed_here`). Waiters take
-/// nothing from the injector, so it goes to a worker in its main loop (a
-/// spare, if every worker is blocked: `pool/spare.rs`).
+/// Puts a child's job back, for a thread that may run it: a waiter took it
+/// that may not (`task::allowed_here`). It goes back onto this worker's own
+/// deque, below a floor this wait does not pop under (`WorkerThread::
+/// set_aside`), where other workers steal it — an idle one is woken, and a
+/// spare is brought in if every worker is blocked (`pool/spare.rs`) — or
+/// this worker runs it once its wait is over.
 ///
 /// # Safety
 /// `task` is the job's reference to an unstarted child of `scope`, which
@@ -258,9 +260,11 @@ unsafe fn run_blocking(scope: NonNull<ScopeCore>, task: TaskRef) {
 unsafe fn hand_on(scope: NonNull<ScopeCore>, task: TaskRef, start: unsafe fn(NonNull<()>, &Registry)) {
     // SAFETY: the job owns the reference until `start` consumes it, once.
     let job = unsafe { JobRef::new(task.into_raw().cast(), start) };
-    // SAFETY: alive per the caller.
-    let registry = &unsafe { scope.as_ref() }.registry;
-    registry.injector.push(job);
-    Registry::compensate_for_handed_on_job(registry);
     note_handed_on();
+    match WorkerThread::current_ptr() {
+        // SAFETY: this thread's live worker (of the child's pool: it took the job).
+        Some(worker) => unsafe { worker.as_ref() }.set_aside(job),
+        // SAFETY: alive per the caller.
+        None => Registry::inject(&unsafe { scope.as_ref() }.registry, job),
+    }
 }

@@ -66,7 +66,7 @@
 //! registers and unregisters with its parent without holding its own lock.
 
 use super::latch::CountLatch;
-use crate::event_loop::task::{Completion, Outcome, TaskPtr, TaskRef};
+use crate::event_loop::task::{Completion, Outcome, TaskPtr, TaskRef, Up, waiting_for};
 use crate::pool::deadline::DeadlineKey;
 use crate::pool::registry::Registry;
 use crate::sync::time::{Instant, nanos};
@@ -106,6 +106,10 @@ pub(crate) struct ScopeCore {
     /// task, so that `parent.task` stays allocated as long as this scope.
     /// Written with `parent`, read never (it only holds the reference).
     owner: UnsafeCell<Option<TaskRef>>,
+    /// Opened in no task: what the innermost wait on the opening thread
+    /// waited for then (null if none): the end of its children's lineage
+    /// (`task::Up::Frame`). Written and read like `parent`.
+    frame: UnsafeCell<*const ()>,
     /// Whether the scope has opened: a sync scope from the start, an async
     /// one at its first poll or first spawn (L5 in docs/guarantees.md).
     opened: AtomicBool,
@@ -186,6 +190,7 @@ impl ScopeCore {
             cancelled: AtomicBool::new(false),
             deadline: AtomicU64::new(NO_DEADLINE),
             parent: UnsafeCell::new(None),
+            frame: UnsafeCell::new(std::ptr::null()),
             owner: UnsafeCell::new(None),
             opened: AtomicBool::new(form != ScopeForm::Async),
             opening: Mutex::new(()),
@@ -202,7 +207,12 @@ impl ScopeCore {
     /// `self` stays at this address until [`unregister`](Self::unregister),
     /// which happens before the current task's run returns.
     pub(crate) unsafe fn register(&mut self) {
-        let Some((parent, task)) = current_parent() else { return };
+        let Some((parent, task)) = current_parent() else {
+            let frame = waiting_for();
+            // SAFETY: `&mut self`: nobody else can see this scope yet.
+            self.frame.with_mut(|f| unsafe { *f = frame });
+            return;
+        };
         let link = Some(ParentScope { scope: parent, task: Some(task), holds_unit: false });
         // SAFETY: `&mut self`: nobody else can see this scope yet.
         self.parent.with_mut(|p| unsafe { *p = link });
@@ -297,7 +307,15 @@ impl ScopeCore {
         }
         // ORDERING: Relaxed: read by the owner's close, after the children.
         self.leased.store(true, Ordering::Relaxed);
-        if let Some((parent, task)) = current_parent() {
+        let Some((parent, task)) = current_parent() else {
+            let frame = waiting_for();
+            // SAFETY: not opened yet, and we hold `opening` (see below).
+            self.frame.with_mut(|f| unsafe { *f = frame });
+            // ORDERING: Release publishes `frame` to `opened_in`'s Acquire.
+            self.opened.store(true, Ordering::Release);
+            return;
+        };
+        {
             // SAFETY: the running child's scope outlives the child.
             let parent_ref = unsafe { parent.as_ref() };
             // The running child holds a unit of its scope, so this succeeds.
@@ -533,9 +551,19 @@ pub(crate) unsafe fn on_child_cancel(data: NonNull<()>, task: &TaskRef) {
 /// `data` is a live `ScopeCore` (a running child's scope). The answer is
 /// alive while the child runs: a sync scope's task runs further down the
 /// stack, and an async scope keeps a reference to its task (`owner`).
-pub(crate) unsafe fn opened_in(data: NonNull<()>) -> Option<TaskPtr> {
+pub(crate) unsafe fn opened_in(data: NonNull<()>) -> Up {
     // SAFETY: per the contract above.
-    unsafe { data.cast::<ScopeCore>().as_ref() }.parent().and_then(|p| p.task)
+    let core = unsafe { data.cast::<ScopeCore>().as_ref() };
+    if let Some(task) = core.parent().and_then(|p| p.task) {
+        return Up::Task(task);
+    }
+    // ORDERING: Acquire: see `parent`.
+    if !core.opened.load(Ordering::Acquire) {
+        return Up::None;
+    }
+    // SAFETY: written once, before `opened` was set (field docs).
+    let frame = core.frame.with(|f| unsafe { *f });
+    if frame.is_null() { Up::None } else { Up::Frame(frame) }
 }
 
 /// Drops a panic payload nobody will re-raise, containing a panic of its

@@ -56,6 +56,9 @@ mod loom_deque {
         pub(crate) fn pop(&self) -> Option<T> {
             self.0.lock().pop_back()
         }
+        pub(crate) fn len(&self) -> usize {
+            self.0.lock().len()
+        }
         pub(crate) fn is_empty(&self) -> bool {
             self.0.lock().is_empty()
         }
@@ -87,9 +90,6 @@ mod loom_deque {
         }
         pub(crate) fn is_empty(&self) -> bool {
             self.0.lock().is_empty()
-        }
-        pub(crate) fn len(&self) -> usize {
-            self.0.lock().len()
         }
     }
 }

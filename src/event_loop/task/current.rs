@@ -167,10 +167,22 @@ pub(crate) unsafe fn allowed_here(task: TaskPtr) -> bool {
         if ptr::eq(link.data.as_ptr().cast_const(), target) {
             return true;
         }
-        // SAFETY: the link's contract (`ParentLink::up`).
-        next = unsafe { (link.hooks.up)(link.data) };
+        // SAFETY: the link's contract (`ParentHooks::up`).
+        next = match unsafe { (link.hooks.up)(link.data) } {
+            super::Up::Task(up) => Some(up),
+            // A scope opened by plain work (a job, a `block_on` root) while
+            // that wait was on the stack: its subtree is that work's, which
+            // may run on top of the wait.
+            super::Up::Frame(frame) => return ptr::eq(frame, target),
+            super::Up::None => None,
+        };
     }
     false
+}
+
+/// What the innermost wait on this thread's stack waits for (null: none).
+pub(crate) fn waiting_for() -> *const () {
+    WAITING_FOR.try_with(Cell::get).unwrap_or(ptr::null())
 }
 
 crate::sync::thread_local_key! {

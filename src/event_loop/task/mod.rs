@@ -16,10 +16,10 @@ mod waker;
 
 pub(crate) use current::{
     OutsideTask, TaskPtr, allowed_here, is_waiting, note_handed_on, restore_waiting_for, set_waiting_for,
-    take_handed_on,
+    take_handed_on, waiting_for,
 };
 pub(crate) use raw::{
-    Completion, Outcome, ParentHooks, ParentLink, TaskRef, allocate, allocate_child, allocate_orphan,
+    Completion, Outcome, ParentHooks, ParentLink, TaskRef, Up, allocate, allocate_child, allocate_orphan,
 };
 pub(crate) use task_ref::{RunOutcome, poll_handle};
 

@@ -123,7 +123,19 @@ pub(crate) struct ParentHooks {
     /// this task's lineage (`current::allowed_here`). Called only while
     /// this task is unfinished, when the answer is alive (the parent keeps
     /// it so).
-    pub(crate) up: unsafe fn(NonNull<()>) -> Option<super::TaskPtr>,
+    pub(crate) up: unsafe fn(NonNull<()>) -> Up,
+}
+
+/// The next step up a task's lineage, past its parent scope.
+pub(crate) enum Up {
+    /// The task the scope was opened in.
+    Task(super::TaskPtr),
+    /// The scope was opened in no task, while a wait on that thread waited
+    /// for this (a task's or a scope's address, or a `block_on`): the end of
+    /// the lineage, and what it descends from (`current::allowed_here`).
+    Frame(*const ()),
+    /// Opened in no task and no wait: the end of the lineage.
+    None,
 }
 
 /// What the type-erased code needs to know about `TaskCell<F>`.
