@@ -42,6 +42,8 @@ pub(crate) struct Sleep {
     /// Workers taken off the idle stack by `wake_one` that have not woken
     /// up yet: about to look for work (a hint for `defer_blocking`).
     waking: AtomicUsize,
+    /// Workers out of work and spinning before they park (a hint, too).
+    searching: AtomicUsize,
     idle: Mutex<IdleSet>,
     /// Each worker's unparker, by index.
     unparkers: Box<[Unparker]>,
@@ -63,6 +65,7 @@ impl Sleep {
         Sleep {
             sleepers: AtomicUsize::new(0),
             waking: AtomicUsize::new(0),
+            searching: AtomicUsize::new(0),
             idle: Mutex::new(IdleSet {
                 stack: Vec::with_capacity(n),
                 on_stack: vec![false; n],
@@ -92,12 +95,27 @@ impl Sleep {
         self.sleepers.load(Ordering::Relaxed) != 0
     }
 
-    /// Whether some worker is idle or was just woken to look for work (a
-    /// hint).
+    /// Whether some worker is idle: parked, woken to look for work, or
+    /// spinning before it parks (a hint).
     pub(crate) fn has_idle_or_waking(&self) -> bool {
         // ORDERING: Relaxed: a hint; `defer_blocking` takes a deferred job
         // back after its grace period whatever happened.
-        self.sleepers.load(Ordering::Relaxed) + self.waking.load(Ordering::Relaxed) != 0
+        self.sleepers.load(Ordering::Relaxed)
+            + self.waking.load(Ordering::Relaxed)
+            + self.searching.load(Ordering::Relaxed)
+            != 0
+    }
+
+    /// A worker ran out of work and spins before parking.
+    pub(crate) fn start_searching(&self) {
+        // ORDERING: Relaxed: a hint.
+        self.searching.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// That worker found work, or goes to park.
+    pub(crate) fn stop_searching(&self) {
+        // ORDERING: Relaxed: a hint.
+        self.searching.fetch_sub(1, Ordering::Relaxed);
     }
 
     #[cold]

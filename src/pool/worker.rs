@@ -100,6 +100,8 @@ pub(crate) struct WorkerThread {
     /// Until then, this worker takes nothing from the injector, so that the
     /// idle worker it woke gets the deferred job.
     defer_until: Cell<Option<Instant>>,
+    /// Grace periods spent on the current deferred job (see [`DEFER_ROUNDS`]).
+    defer_rounds: Cell<u32>,
     /// The innermost wait pops this worker's own deque only while it holds
     /// more jobs than this: the ones below were set aside (`set_aside`).
     floor: Cell<usize>,
@@ -109,9 +111,14 @@ pub(crate) struct WorkerThread {
 }
 
 /// How long a worker leaves a deferred blocking job to the idle worker it
-/// woke before it takes the job back itself (an idle worker takes it within
-/// microseconds; a busy pool just runs it a little later).
-const DEFER_GRACE: std::time::Duration = std::time::Duration::from_millis(1);
+/// woke before it looks again (an idle worker takes it within microseconds,
+/// a loaded machine may take a few milliseconds to schedule it).
+const DEFER_GRACE: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// How many grace periods in a row it waits while some worker still looks
+/// idle; then it takes the job back whatever (the others are busy after
+/// all, or slow to wake: a fixed pool's cost).
+const DEFER_ROUNDS: u32 = 10;
 
 crate::sync::thread_local_key! {
     /// The worker running on this thread, if any. Points to a `WorkerThread`
@@ -132,6 +139,7 @@ pub(crate) fn main(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>,
         stack_top: stack_address(),
         deferred: Cell::new(ptr::null()),
         defer_until: Cell::new(None),
+        defer_rounds: Cell::new(0),
         floor: Cell::new(0),
         set_aside_since_park: Cell::new(false),
     };
@@ -218,25 +226,40 @@ impl WorkerThread {
             }
             let loop_busy = self.tick_loop();
             if let Some(job) = self.find_work() {
+                self.stop_searching(&mut idle_rounds);
                 self.execute(job);
-                idle_rounds = 0;
                 continue;
             }
             if loop_busy {
-                idle_rounds = 0;
+                self.stop_searching(&mut idle_rounds);
                 continue;
             }
             if self.registry.is_terminated() {
+                self.stop_searching(&mut idle_rounds);
                 return;
             }
             if idle_rounds < SPIN_ROUNDS {
+                if idle_rounds == 0 {
+                    // Out of work, spinning before it parks: idle, for
+                    // `defer_blocking`.
+                    self.registry.sleep.start_searching();
+                }
                 backoff(idle_rounds);
                 idle_rounds += 1;
                 continue;
             }
-            idle_rounds = 0;
+            self.stop_searching(&mut idle_rounds);
             self.sleep();
         }
+    }
+
+    /// Ends a spell of looking for work in the main loop, if one was on.
+    #[inline]
+    fn stop_searching(&self, idle_rounds: &mut u32) {
+        if *idle_rounds > 0 {
+            self.registry.sleep.stop_searching();
+        }
+        *idle_rounds = 0;
     }
 
     /// Runs jobs (and loop tasks) until `done()` holds.
@@ -388,6 +411,14 @@ impl WorkerThread {
     fn deferring(&self) -> Option<Instant> {
         match self.defer_until.get() {
             Some(until) if Instant::now() < until => Some(until),
+            Some(_) if self.defer_rounds.get() < DEFER_ROUNDS && self.registry.sleep.has_idle_or_waking() => {
+                // Not taken yet, but a worker still looks idle: it may be
+                // slow to be scheduled. Another grace period.
+                self.defer_rounds.set(self.defer_rounds.get() + 1);
+                let until = Instant::now() + DEFER_GRACE;
+                self.defer_until.set(Some(until));
+                Some(until)
+            }
             Some(_) => {
                 self.defer_until.set(None);
                 None
@@ -401,8 +432,8 @@ impl WorkerThread {
     /// worker's loop and the pool has other workers, leave the job to one of
     /// them — on the injector, with a worker woken — so that those tasks and
     /// their timers keep running. The same job met again (taken back after
-    /// [`DEFER_GRACE`], when no other worker took it: they are all busy) runs
-    /// here. Returns whether the job was deferred; `job` makes it.
+    /// [`DEFER_GRACE`] with no worker idle any more, or after
+    /// [`DEFER_ROUNDS`] of them: the others are busy) runs here. Returns whether the job was deferred; `job` makes it.
     #[inline]
     pub(crate) fn defer_blocking(&self, addr: *const (), job: impl FnOnce() -> JobRef) -> bool {
         if self.registry.num_threads() < 2 {
@@ -426,6 +457,7 @@ impl WorkerThread {
         }
         self.deferred.set(addr);
         self.defer_until.set(Some(Instant::now() + DEFER_GRACE));
+        self.defer_rounds.set(0);
         self.registry.injector.push(job());
         Registry::notify_work(&self.registry);
         true
