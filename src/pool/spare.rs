@@ -128,17 +128,27 @@ impl Spares {
         self.avail.load(Ordering::Relaxed) < self.core
     }
 
-    /// A spare at the top of its main loop: retire if the pool has a
-    /// thread too many. Takes the surplus unit of `avail` if so. The caller
-    /// checks first that no queue holds work (a spare stays while there is
-    /// work, such as a job a waiter set aside, for it to take).
-    pub(crate) fn try_retire(&self) -> bool {
+    /// Spare `index` at the top of its main loop: retire if the pool has a
+    /// thread too many. Takes the surplus unit of `avail` and joins the
+    /// retired list in **one** critical section of `inner`: `compensate`
+    /// takes its unit first and then looks for a retired spare under the
+    /// same lock, so it either sees this spare retired or sees it still
+    /// counted (never a spare that gave up its unit but is not yet on the
+    /// list: that window lost a hand-off — the loom model
+    /// `spare_retires_and_is_recalled` found it). The caller checks first
+    /// that no queue holds work (a spare stays while there is work, such as
+    /// a job a waiter set aside, for it to take).
+    pub(crate) fn try_retire(&self, index: usize) -> bool {
+        let mut inner = self.inner.lock();
         // ORDERING: Relaxed: a count; the CAS makes each surplus unit
-        // retire at most one spare.
+        // retire at most one spare, and the lock orders it with `compensate`.
         let mut a = self.avail.load(Ordering::Relaxed);
         while a > self.core {
             match self.avail.compare_exchange_weak(a, a - 1, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return true,
+                Ok(_) => {
+                    inner.retired.push(index);
+                    return true;
+                }
                 Err(now) => a = now,
             }
         }
@@ -233,14 +243,14 @@ impl Registry {
         spares.avail.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Parks a retired spare until it is recalled or the pool terminates,
-    /// driving its loop's tasks meanwhile (they are pinned to it).
+    /// Parks a retired spare (already on the retired list: `try_retire`)
+    /// until it is recalled or the pool terminates, driving its loop's tasks
+    /// meanwhile (they are pinned to it).
     pub(crate) fn retire(
         &self,
         index: usize,
         tick: impl Fn() -> (bool, Option<crate::sync::time::Instant>),
     ) -> Recall {
-        self.spares.inner.lock().retired.push(index);
         loop {
             // ORDERING: Acquire pairs with the Release swap in `compensate`.
             if self.spares.recalled[index].swap(false, Ordering::Acquire) {

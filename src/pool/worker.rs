@@ -217,7 +217,10 @@ impl WorkerThread {
         let mut idle_rounds = 0;
         loop {
             // A spare whose blocked worker is back retires between jobs.
-            if self.is_spare() && !self.registry.has_queued_work() && self.registry.spares.try_retire() {
+            if self.is_spare()
+                && !self.registry.has_queued_work()
+                && self.registry.spares.try_retire(self.index)
+            {
                 let tick = || (self.tick_loop(), self.loop_state().1);
                 match self.registry.retire(self.index, tick) {
                     super::spare::Recall::Resume => continue,
