@@ -158,12 +158,15 @@ fn submit_races_a_worker_blocking() {
 /// with the spare kept busy until the worker is back from the first: the
 /// spare's job (the first episode's) sets the worker's signal and then
 /// blocks itself until the worker, back from `block_on` (`block_exit`),
-/// lets it go. So the spare reaches the top of its main loop with
-/// `avail > core` and nothing queued, and retires, while the worker begins
+/// lets it go (the spare's own `block_on` goes through its block hook
+/// too). So the spare can reach the top of its main loop with
+/// `avail > core` and nothing queued, and retire, while the worker begins
 /// its second episode: `block_enter` must then recall the retired spare
 /// (the pool may start no second one), or find it still in play and
 /// counted available. A lost hand-off is a deadlock to loom. `shutdown`
-/// ends the retired spare and joins it. Bound: 2 preemptions.
+/// ends the spare, retired or not, and joins it: the spare's loop is torn
+/// down (so the spare has left its main loop) before `shutdown` returns.
+/// Bound: 2 preemptions.
 #[test]
 fn spare_retires_and_is_recalled() {
     check("spare_retires_and_is_recalled", 2, || {

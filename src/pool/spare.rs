@@ -35,9 +35,12 @@
 //! If F3 comes first, the submitter reads the decremented `avail` and
 //! compensates; if F1 comes first, the blocking worker sees the queued job
 //! and compensates. Either way, a queued job always has an available thread
-//! (or a wake on the way to one) while `avail < core`. The loom model
-//! `blocked_worker_hands_off_to_a_spare` checks this, and catches the
-//! planted bug of a missing fence.
+//! (or a wake on the way to one) while `avail < core`. The loom models in
+//! `loom-tests/tests/spare.rs` check the hand-off (`blocked_worker_hands_off_to_a_spare`),
+//! this race (`submit_races_a_worker_blocking`) and retiring and recalling
+//! (`spare_retires_and_is_recalled`); a missing F3 is the one planted bug
+//! they cannot catch, because the lock-based deque loom runs orders it anyway
+//! (docs/loom.md).
 //!
 //! # Bounds
 //!
@@ -130,12 +133,11 @@ impl Spares {
 
     /// Spare `index` at the top of its main loop: retire if the pool has a
     /// thread too many. Takes the surplus unit of `avail` and joins the
-    /// retired list in **one** critical section of `inner`: `compensate`
-    /// takes its unit first and then looks for a retired spare under the
-    /// same lock, so it either sees this spare retired or sees it still
-    /// counted (never a spare that gave up its unit but is not yet on the
-    /// list: that window lost a hand-off — the loom model
-    /// `spare_retires_and_is_recalled` found it). The caller checks first
+    /// retired list in **one** critical section of `inner`, the lock under
+    /// which `compensate` decides and adds its unit: so it either sees this
+    /// spare retired or sees it still counted (never a spare that gave up
+    /// its unit but is not yet on the list: that window lost a hand-off —
+    /// the loom model `spare_retires_and_is_recalled` found it). The caller checks first
     /// that no queue holds work (a spare stays while there is work, such as
     /// a job a waiter set aside, for it to take).
     pub(crate) fn try_retire(&self, index: usize) -> bool {
@@ -183,27 +185,25 @@ impl Registry {
     /// a retired spare, else a new one (up to the limit).
     pub(crate) fn compensate(this: &Arc<Self>) {
         let spares = &this.spares;
-        // Take the unit of `avail` the new thread will stand for.
-        // ORDERING: Relaxed: the CAS only keeps `avail` from passing `core`.
-        let mut a = spares.avail.load(Ordering::Relaxed);
-        loop {
-            if a >= spares.core {
-                return;
-            }
-            match spares.avail.compare_exchange_weak(a, a + 1, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => break,
-                Err(now) => a = now,
-            }
+        // Decided under `inner`, like `try_retire`; the unit of `avail` is
+        // added only once a thread stands for it (`bring_in_spare`), so no
+        // unit is ever in flight for a retiring spare to take as surplus.
+        let inner = spares.inner.lock();
+        // ORDERING: Relaxed: a count, read under the lock that orders it
+        // with `try_retire` and other compensations.
+        if spares.avail.load(Ordering::Relaxed) >= spares.core {
+            return;
         }
-        Registry::bring_in_spare(this);
+        Registry::bring_in_spare(this, inner);
     }
 
-    /// Recalls a retired spare or starts a new one, for the unit of `avail`
-    /// the caller took; gives the unit back if neither can be had.
-    fn bring_in_spare(this: &Arc<Self>) {
+    /// Recalls a retired spare or starts a new one (up to the limit), and
+    /// counts it in `avail`; with `inner` held since the decision.
+    fn bring_in_spare(this: &Arc<Self>, mut inner: crate::sync::MutexGuard<'_, Inner>) {
         let spares = &this.spares;
-        let mut inner = spares.inner.lock();
         if let Some(i) = inner.retired.pop() {
+            // ORDERING: Relaxed: a count (see `compensate`).
+            spares.avail.fetch_add(1, Ordering::Relaxed);
             drop(inner);
             // ORDERING: Release pairs with the spare's Acquire swap; the
             // unpark wakes it if it already parked.
@@ -225,6 +225,8 @@ impl Registry {
                 // ORDERING: Relaxed: see `live`.
                 spares.live.fetch_max(index + 1, Ordering::Relaxed);
                 let unparker = parker.unparker();
+                // ORDERING: Relaxed: a count (see `compensate`).
+                spares.avail.fetch_add(1, Ordering::Relaxed);
                 match builder.spawn(move || worker::main(registry, index, deque, parker)) {
                     Ok(handle) => {
                         this.add_thread(handle);
@@ -234,13 +236,13 @@ impl Registry {
                         // The operating system refused: go on without it, as
                         // past the limit. The slot is lost with its thread.
                         drop(unparker);
+                        // ORDERING: Relaxed: a count (see `compensate`).
+                        spares.avail.fetch_sub(1, Ordering::Relaxed);
                     }
                 }
             }
         }
         drop(inner);
-        // No thread to stand for the unit: give it back.
-        spares.avail.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Parks a retired spare (already on the retired list: `try_retire`)
