@@ -654,6 +654,14 @@ fn cancel_running_blocking_child(started: Arc<AtomicBool>, child: impl FnOnce() 
     pool.shutdown().unwrap();
 }
 
+/// A grandchild that says it started and then waits forever; `flag` counts
+/// its drop.
+async fn suspended_grandchild(started: Arc<AtomicBool>, flag: DropFlag) {
+    let _flag = flag;
+    started.store(true, Ordering::SeqCst);
+    std::future::pending::<()>().await
+}
+
 #[test]
 fn task_cancel_of_a_running_blocking_child_wakes_the_async_grandchildren_of_its_sync_scope() {
     within(20, || {
@@ -662,11 +670,7 @@ fn task_cancel_of_a_running_blocking_child_wakes_the_async_grandchildren_of_its_
         let (st, flag) = (started.clone(), DropFlag(drops.clone()));
         cancel_running_blocking_child(started, move || {
             knotwork::scope(|inner| {
-                inner.exec(async move {
-                    let _flag = flag;
-                    st.store(true, Ordering::SeqCst);
-                    std::future::pending::<()>().await
-                });
+                inner.exec(suspended_grandchild(st, flag));
             });
             knotwork::is_cancelled()
         });
@@ -682,11 +686,7 @@ fn task_cancel_of_a_running_blocking_child_wakes_the_async_grandchildren_of_its_
         let (st, flag) = (started.clone(), DropFlag(drops.clone()));
         cancel_running_blocking_child(started, move || {
             knotwork::block_on(knotwork::scope_async(async move |inner| {
-                inner.exec(async move {
-                    let _flag = flag;
-                    st.store(true, Ordering::SeqCst);
-                    std::future::pending::<()>().await
-                });
+                inner.exec(suspended_grandchild(st, flag));
             }));
             knotwork::is_cancelled()
         });
