@@ -253,6 +253,19 @@ impl Pool {
             // No unit of outstanding work for `b`: this thread runs accepted
             // work and waits for `b` before returning, so its own unit
             // covers `b` until `b` is done.
+            // Inside a task, `b` is part of that task's work wherever it
+            // runs: it runs as a wait for that task, so the scopes it opens
+            // descend from the task (`task::Up::Frame`) and the joiner's
+            // wait below, constrained to the task, may run their children.
+            let target: Option<*const ()> =
+                crate::event_loop::task::TaskPtr::current().map(|t| t.as_ptr().cast());
+            let part_of = target.map(|t| t as usize);
+            let b = move || {
+                // An address only (compared, never dereferenced), hence
+                // carried as an integer.
+                let _part_of = part_of.map(|t| crate::event_loop::core::Waiting::enter(Some(t as *const ())));
+                b()
+            };
             let job_b = StackJob::new(carry_trace(b), Latch::for_worker(worker.index()));
             // SAFETY: `job_b` stays on this frame until its latch is set or
             // its reference is taken back below: every path out of the loop
@@ -277,7 +290,6 @@ impl Pool {
                     None => {
                         // For `b`; what runs meanwhile is constrained as for
                         // the task this runs in, if any.
-                        let target = crate::event_loop::task::TaskPtr::current().map(|t| t.as_ptr().cast());
                         worker.wait_until(|| job_b.latch.probe(), target);
                         break job_b.into_result();
                     }

@@ -587,6 +587,10 @@ impl WorkerThread {
         let visible = self.has_visible_work(stealable, !constrained);
         if !(loop_ready || done() || visible || self.registry.is_terminated()) {
             with_thread_parker(|parker| parker.park(deadline));
+            // Thieves take from the bottom of the deque, so what lay above
+            // the floor may have sunk under it: look at the whole deque
+            // again (what is still not ours is set aside once more).
+            self.floor.set(0);
         }
         if stealable {
             sleep.wake_up(self.index);
