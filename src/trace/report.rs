@@ -107,7 +107,7 @@ impl RuleResult {
     }
 }
 
-/// The verdict of [`Trace::audit`]: which rules held, and where the others
+/// The verdict of [`Trace::audit`](crate::trace::Trace::audit): which rules held, and where the others
 /// broke.
 ///
 /// `Display` prints one line per rule (`✓` or `✗`) and one per violation.
