@@ -58,7 +58,7 @@
 use super::job::JobRef;
 use super::registry::Registry;
 use crate::event_loop::core::{self as loop_core, PollGuardOff, Waiting};
-use crate::event_loop::task::{is_waiting, take_handed_on};
+use crate::event_loop::task::is_waiting;
 use crate::sync::deque::{Steal, Worker};
 use crate::sync::time::Instant;
 use crate::sync::{
@@ -326,10 +326,11 @@ impl WorkerThread {
                 Steal::Empty => return false,
             }
         };
-        let _ = take_handed_on();
         let _off = PollGuardOff::enter();
         self.execute(job);
-        !take_handed_on()
+        // A job it may not run was set aside (`set_aside` sets the flag,
+        // which was clear: see the caller).
+        !self.set_aside_since_park.get()
     }
 
     /// Puts back a job that the innermost wait took and may not run

@@ -25,7 +25,7 @@ use super::core::ScopeCore;
 use crate::context::bindings::InContext;
 use crate::event_loop::core as loop_core;
 use crate::event_loop::task::{
-    ParentHooks, ParentLink, TaskRef, allocate_child, allocate_orphan, allowed_here, note_handed_on,
+    ParentHooks, ParentLink, TaskRef, allocate_child, allocate_orphan, allowed_here,
 };
 use crate::pool::job::JobRef;
 use crate::pool::registry::Registry;
@@ -260,7 +260,6 @@ unsafe fn run_blocking(scope: NonNull<ScopeCore>, task: TaskRef) {
 unsafe fn hand_on(scope: NonNull<ScopeCore>, task: TaskRef, start: unsafe fn(NonNull<()>, &Registry)) {
     // SAFETY: the job owns the reference until `start` consumes it, once.
     let job = unsafe { JobRef::new(task.into_raw().cast(), start) };
-    note_handed_on();
     match WorkerThread::current_ptr() {
         // SAFETY: this thread's live worker (of the child's pool: it took the job).
         Some(worker) => unsafe { worker.as_ref() }.set_aside(job),

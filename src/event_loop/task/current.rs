@@ -184,19 +184,3 @@ pub(crate) unsafe fn allowed_here(task: TaskPtr) -> bool {
 pub(crate) fn waiting_for() -> *const () {
     WAITING_FOR.try_with(Cell::get).unwrap_or(ptr::null())
 }
-
-crate::sync::thread_local_key! {
-    /// Set when a job this thread took was handed on because a wait here
-    /// may not run it (`scope/child.rs`); read and cleared by the waiter.
-    static HANDED_ON: Cell<bool> = Cell::new(false);
-}
-
-/// Records that a job taken here was handed on (see [`take_handed_on`]).
-pub(crate) fn note_handed_on() {
-    let _ = HANDED_ON.try_with(|h| h.set(true));
-}
-
-/// Whether a job taken here was handed on since the last call; clears it.
-pub(crate) fn take_handed_on() -> bool {
-    HANDED_ON.try_with(|h| h.replace(false)).unwrap_or(false)
-}

@@ -15,8 +15,7 @@ mod task_ref;
 mod waker;
 
 pub(crate) use current::{
-    OutsideTask, TaskPtr, allowed_here, is_waiting, note_handed_on, restore_waiting_for, set_waiting_for,
-    take_handed_on, waiting_for,
+    OutsideTask, TaskPtr, allowed_here, is_waiting, restore_waiting_for, set_waiting_for, waiting_for,
 };
 pub(crate) use raw::{
     Completion, Outcome, ParentHooks, ParentLink, TaskRef, Up, allocate, allocate_child, allocate_orphan,
