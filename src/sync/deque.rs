@@ -59,9 +59,6 @@ mod loom_deque {
         pub(crate) fn len(&self) -> usize {
             self.0.lock().len()
         }
-        pub(crate) fn is_empty(&self) -> bool {
-            self.0.lock().is_empty()
-        }
     }
 
     impl<T> Stealer<T> {
