@@ -67,6 +67,7 @@
 
 mod context;
 mod error;
+mod task;
 mod event_loop;
 mod pool;
 mod scope;

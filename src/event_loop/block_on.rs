@@ -15,8 +15,8 @@
 //! `park` makes `park` return at once.
 
 use super::core::{self, PollGuard, Waiting};
-use super::task::TaskPtr;
-use crate::pool::worker::backoff;
+use crate::task::TaskPtr;
+use crate::sync::backoff;
 use crate::sync::{AtomicBool, Ordering, SPIN_ROUNDS, Unparker, park_blocking};
 use std::future::Future;
 use std::pin::pin;
@@ -99,7 +99,7 @@ fn drive<F: Future>(core: &std::rc::Rc<core::LoopCore>, fut: F) -> F::Output {
     // flag inside is a facade atomic, so loom still sees every wake.
     let root = std::sync::Arc::new(RootWaker {
         woken: AtomicBool::new(true),
-        unparker: core.shared.unparker.clone(),
+        unparker: core.inbox.unparker.clone(),
     });
     let waker = Waker::from(root.clone());
     let mut cx = Context::from_waker(&waker);

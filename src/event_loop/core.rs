@@ -29,8 +29,9 @@
 //! tasks (or of a `block_on` root future). `block_on` refuses to start then:
 //! it would have to poll the loop's tasks from inside one of them.
 
-use super::shared::LoopShared;
-use super::task::{
+use crate::task::Inbox;
+use crate::task::{
+    wake_caught,
     LocalTask, RunOutcome, TaskRef, allocate, allowed_here, restore_waiting_for, set_waiting_for,
 };
 use super::timer::Timers;
@@ -50,7 +51,7 @@ pub(crate) struct LoopCore {
     /// Unique for every loop ever created in this process.
     id: u64,
     /// What other threads may touch (remote wakes).
-    pub(crate) shared: Arc<LoopShared>,
+    pub(crate) inbox: Arc<Inbox>,
     /// Tasks ready to be polled, each entry owning one reference.
     ready: RefCell<VecDeque<TaskRef>>,
     /// Every live task (one reference each): what teardown cancels. The flag
@@ -202,7 +203,7 @@ fn new_core(work: Option<Box<dyn WorkCounter>>) -> Rc<LoopCore> {
             let id = LOOP_IDS.next();
             Rc::new(LoopCore {
                 id,
-                shared: Arc::new(LoopShared::new(unparker)),
+                inbox: Arc::new(Inbox::new(unparker, schedule_local)),
                 ready: RefCell::new(VecDeque::new()),
                 tasks: RefCell::new(Slab::new()),
                 work,
@@ -262,14 +263,14 @@ pub(crate) fn teardown_current() -> bool {
     }
 }
 
-/// The local fast path of a wake: if `shared` is this thread's loop, queue
+/// The local fast path of a wake: if `inbox` is this thread's loop, queue
 /// the task directly and return `None`; otherwise hand the task back.
-pub(crate) fn schedule_local(shared: &LoopShared, task: TaskRef) -> Option<TaskRef> {
+pub(crate) fn schedule_local(inbox: &Inbox, task: TaskRef) -> Option<TaskRef> {
     let mut task = Some(task);
     let _ = CURRENT.try_with(|slot| {
         if let Ok(slot) = slot.0.try_borrow() {
             if let Slot::Live(core) = &*slot {
-                if std::ptr::eq(Arc::as_ptr(&core.shared), shared) {
+                if std::ptr::eq(Arc::as_ptr(&core.inbox), inbox) {
                     if let Ok(mut ready) = core.ready.try_borrow_mut() {
                         ready.push_back(task.take().expect("taken once"));
                     }
@@ -331,8 +332,8 @@ impl LoopCore {
         // carries the recording's context (`trace::recorder`).
         let new = unsafe {
             match TaskTrace::inherit() {
-                None => allocate(InContext::capture(fut), self.shared.clone()),
-                Some(trace) => allocate(InContext::capture(Traced::new(fut, trace)), self.shared.clone()),
+                None => allocate(InContext::capture(fut), self.inbox.clone()),
+                Some(trace) => allocate(InContext::capture(Traced::new(fut, trace)), self.inbox.clone()),
             }
         };
         if self.torn_down.get() {
@@ -377,7 +378,7 @@ impl LoopCore {
     /// anything happened.
     pub(crate) fn tick(&self, budget: usize) -> bool {
         let fired = self.fire_timers(Instant::now());
-        self.shared.drain_remote(&mut *self.ready.borrow_mut());
+        self.inbox.drain_remote(&mut *self.ready.borrow_mut());
         let mut ran = 0;
         while ran < budget {
             let Some(task) = self.ready.borrow_mut().pop_front() else {
@@ -424,7 +425,7 @@ impl LoopCore {
 
     /// Whether polling could make progress right now.
     pub(crate) fn has_ready(&self) -> bool {
-        !self.ready.borrow().is_empty() || self.shared.has_remote()
+        !self.ready.borrow().is_empty() || self.inbox.has_remote()
     }
 
     /// The earliest timer deadline, for parking.
@@ -453,7 +454,7 @@ impl LoopCore {
         if self.torn_down.replace(true) {
             return;
         }
-        drop(self.shared.close());
+        drop(self.inbox.close());
         drop(std::mem::take(&mut *self.held.borrow_mut()));
         loop {
             let ready = std::mem::take(&mut *self.ready.borrow_mut());
@@ -518,16 +519,6 @@ impl Drop for Waiting {
     }
 }
 
-/// Wakes `waker`, containing a panic of its `wake`: a waker is foreign
-/// code, and an unwind out of the loop's tick would escape the waits that
-/// run it (a worker's `wait_until` inside `join` or a scope) while their
-/// stack still holds jobs other threads point to.
-pub(crate) fn wake_caught(waker: std::task::Waker) {
-    if catch_unwind(AssertUnwindSafe(|| waker.wake())).is_err() {
-        eprintln!("knotwork: a Waker panicked in wake(); the panic was discarded");
-    }
-}
-
 fn run_hook(hook: Box<dyn FnOnce()>) {
     if catch_unwind(AssertUnwindSafe(hook)).is_err() {
         eprintln!("knotwork: a Loop::on_teardown hook panicked; the panic was discarded");
@@ -545,7 +536,7 @@ fn run_hook(hook: Box<dyn FnOnce()>) {
 /// context-slot bindings; both are restored afterwards.
 pub(crate) struct PollGuardOff {
     core: Option<(Rc<LoopCore>, bool)>,
-    _task: super::task::OutsideTask,
+    _task: crate::task::OutsideTask,
     _bindings: crate::context::bindings::Cleared,
 }
 
@@ -556,7 +547,7 @@ impl PollGuardOff {
                 let prev = core.polling.replace(false);
                 (core, prev)
             }),
-            _task: super::task::OutsideTask::enter(),
+            _task: crate::task::OutsideTask::enter(),
             _bindings: crate::context::bindings::Cleared::enter(),
         }
     }

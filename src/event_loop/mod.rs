@@ -24,13 +24,12 @@
 
 mod block_on;
 pub(crate) mod core;
-pub(crate) mod shared;
-pub(crate) mod task;
+
 mod time;
 mod timer;
 
 pub use block_on::block_on;
-pub use task::LocalTask;
+pub use crate::task::LocalTask;
 pub use time::{Elapsed, Sleep, Timeout, YieldNow, sleep, timeout, yield_now};
 
 use std::fmt;

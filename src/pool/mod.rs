@@ -197,7 +197,7 @@ impl Pool {
         let mut round = 0;
         while !job.latch.probe() {
             if round < SPIN_ROUNDS {
-                worker::backoff(round);
+                crate::sync::backoff(round);
                 round += 1;
             } else {
                 // On another pool's worker, that pool hands this thread's
@@ -258,7 +258,7 @@ impl Pool {
             // descend from the task (`task::Up::Frame`) and the joiner's
             // wait below, constrained to the task, may run their children.
             let target: Option<*const ()> =
-                crate::event_loop::task::TaskPtr::current().map(|t| t.as_ptr().cast());
+                crate::task::TaskPtr::current().map(|t| t.as_ptr().cast());
             let part_of = target.map(|t| t as usize);
             let b = move || {
                 // An address only (compared, never dereferenced), hence
@@ -276,7 +276,7 @@ impl Pool {
             // An unwind out of the wait would free `job_b` while another
             // worker may be running it: abort instead (nothing in the wait
             // is meant to unwind; this is the last line of defence).
-            let abort = worker::AbortOnUnwind;
+            let abort = crate::sync::AbortOnUnwind;
             let result_b = loop {
                 if job_b.latch.probe() {
                     break job_b.into_result();

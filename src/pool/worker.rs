@@ -58,11 +58,11 @@
 use super::job::JobRef;
 use super::registry::Registry;
 use crate::event_loop::core::{self as loop_core, PollGuardOff, Waiting};
-use crate::event_loop::task::is_waiting;
+use crate::task::is_waiting;
 use crate::sync::deque::{Steal, Worker};
 use crate::sync::time::Instant;
 use crate::sync::{
-    Arc, BlockHook, Parker, SPIN_ROUNDS, WORKER_STACK_SIZE, install_thread_parker, set_block_hook, thread,
+    Arc, BlockHook, Parker, SPIN_ROUNDS, WORKER_STACK_SIZE, install_thread_parker, set_block_hook, backoff,
     with_thread_parker,
 };
 use std::cell::Cell;
@@ -619,33 +619,6 @@ fn stack_address() -> usize {
     std::hint::black_box(&marker) as *const u8 as usize
 }
 
-/// Spin (then yield) a little before parking: work often arrives within
-/// microseconds of running out, and a park/unpark round trip costs more.
-pub(crate) fn backoff(round: u32) {
-    if round < 6 {
-        for _ in 0..(1u32 << round) {
-            crate::sync::spin_loop();
-        }
-    } else {
-        thread::yield_now();
-    }
-}
-
-/// Aborts the process if dropped during an unwind: guards the spans in which
-/// unwinding would free stack memory that other threads still point to (a
-/// `join`'s stack job, a scope's core).
-pub(crate) struct AbortOnUnwind;
-
-impl Drop for AbortOnUnwind {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "knotwork: unwinding out of a wait whose stack other threads still use; aborting to stay sound"
-            );
-            std::process::abort();
-        }
-    }
-}
 
 /// Puts a cell's old value back when dropped (unwinding included).
 struct Restore<'a, T: Copy>(&'a Cell<T>, T);

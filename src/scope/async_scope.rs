@@ -35,7 +35,7 @@ use super::run::{SHUT_DOWN_MSG, rethrow};
 use super::wait::wait_latch;
 use crate::Pool;
 use crate::pool::registry::Registry;
-use crate::pool::worker::AbortOnUnwind;
+use crate::sync::AbortOnUnwind;
 use crate::sync::Arc;
 use std::any::Any;
 use std::fmt;

@@ -24,7 +24,7 @@
 use super::core::ScopeCore;
 use crate::context::bindings::InContext;
 use crate::event_loop::core as loop_core;
-use crate::event_loop::task::{
+use crate::task::{
     ParentHooks, ParentLink, TaskRef, allocate_child, allocate_orphan, allowed_here,
 };
 use crate::pool::job::JobRef;
@@ -191,7 +191,7 @@ unsafe fn start_async(data: NonNull<()>, _registry: &Registry) {
     let core = loop_core::current();
     // SAFETY: we are about to run the task for the first time, and no waker
     // of it exists before its first poll.
-    unsafe { task.bind(core.shared.clone()) };
+    unsafe { task.bind(core.inbox.clone()) };
     core.adopt(task);
 }
 

@@ -66,7 +66,7 @@
 //! registers and unregisters with its parent without holding its own lock.
 
 use super::latch::CountLatch;
-use crate::event_loop::task::{Completion, Outcome, TaskPtr, TaskRef, Up, waiting_for};
+use crate::task::{Completion, Outcome, TaskPtr, TaskRef, Up, waiting_for};
 use crate::pool::deadline::DeadlineKey;
 use crate::pool::registry::Registry;
 use crate::sync::time::{Instant, nanos};

@@ -111,7 +111,7 @@ impl CountLatch {
         // The unlock above was the last access to `self`. An async owner's
         // waker may be foreign; its panic must not unwind into the finisher.
         if let Some(waker) = waker {
-            crate::event_loop::core::wake_caught(waker);
+            crate::task::wake_caught(waker);
         }
     }
 

@@ -30,7 +30,7 @@ pub use nursery::Scope;
 pub use task::Task;
 
 use crate::Pool;
-use crate::event_loop::task::TaskPtr;
+use crate::task::TaskPtr;
 use core::ScopeCore;
 use std::future::Future;
 

@@ -3,7 +3,7 @@
 use super::wait::{block_until, thread_waker};
 use crate::TaskError;
 use crate::event_loop::core::Waiting;
-use crate::event_loop::task::{TaskRef, is_waiting, poll_handle};
+use crate::task::{TaskRef, is_waiting, poll_handle};
 use crate::pool::worker::WorkerThread;
 use std::fmt;
 use std::future::Future;

@@ -24,9 +24,14 @@
 //!
 //! [loom]: https://docs.rs/loom
 
+mod backoff;
 pub(crate) mod deque;
 mod parker;
 pub(crate) mod time;
+mod unwind;
+
+pub(crate) use backoff::{SPIN_ROUNDS, backoff};
+pub(crate) use unwind::{AbortOnUnwind, drop_contained};
 
 pub(crate) use parker::{
     BlockHook, Parker, Unparker, blocking, install_thread_parker, park_blocking, set_block_hook,
@@ -161,23 +166,6 @@ impl IdCounter {
 /// they build their own pools with `Pool::builder()`.
 pub(crate) use std::sync::OnceLock;
 
-/// Spin-wait hint used by [`Backoff`](crate::pool) style loops.
-#[inline(always)]
-pub(crate) fn spin_loop() {
-    #[cfg(not(loom))]
-    std::hint::spin_loop();
-    #[cfg(loom)]
-    loom::hint::spin_loop();
-}
-
-/// How many rounds an out-of-work pool thread spins (then yields) before it
-/// parks. Zero under loom, where every spin is a schedule point that would
-/// only blow up the state space without changing what the protocol allows.
-#[cfg(not(loom))]
-pub(crate) const SPIN_ROUNDS: u32 = 32;
-#[cfg(loom)]
-pub(crate) const SPIN_ROUNDS: u32 = 0;
-
 /// The default stack size of a pool worker: 8 MiB, the size of a Linux main
 /// thread, rather than the 2 MiB `std` gives spawned threads. A worker that
 /// waits in a `join` runs other jobs *on its own stack* (that is how nested
@@ -191,14 +179,3 @@ pub(crate) const SPIN_ROUNDS: u32 = 0;
 pub(crate) const WORKER_STACK_SIZE: Option<usize> = Some(8 << 20);
 #[cfg(loom)]
 pub(crate) const WORKER_STACK_SIZE: Option<usize> = None;
-
-/// Drops `value` (a user's: a panic payload, an output, a waker), containing
-/// a panic of its `Drop`: knotwork never lets a user's destructor unwind
-/// through its own bookkeeping, and never drops a user's value while it is
-/// itself unwinding (a second panic there aborts the process). `what` names
-/// the value in the message printed instead.
-pub(crate) fn drop_contained<T>(value: T, what: &str) {
-    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(value))).is_err() {
-        eprintln!("knotwork: dropping {what} panicked; that panic was discarded");
-    }
-}

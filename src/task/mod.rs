@@ -9,6 +9,7 @@
 //! * [`LocalTask`]: the handle returned by [`spawn_local`](crate::spawn_local).
 
 mod current;
+mod inbox;
 mod raw;
 mod state;
 mod task_ref;
@@ -20,7 +21,9 @@ pub(crate) use current::{
 pub(crate) use raw::{
     Completion, Outcome, ParentHooks, ParentLink, TaskRef, Up, allocate, allocate_child, allocate_orphan,
 };
+pub(crate) use inbox::Inbox;
 pub(crate) use task_ref::{RunOutcome, poll_handle};
+pub(crate) use waker::wake_caught;
 
 use crate::TaskError;
 use std::fmt;

@@ -12,6 +12,7 @@
 use super::raw::{Header, TaskRef};
 use super::state::*;
 use crate::sync::Ordering;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 use std::task::{RawWaker, RawWakerVTable};
 
@@ -88,7 +89,7 @@ unsafe fn wake_by_ref(ptr: *const ()) {
                 if must_queue {
                     // SAFETY: the CAS added the reference this TaskRef owns.
                     let task = unsafe { task_from_waker(ptr) };
-                    let owner = std::ptr::from_ref::<crate::event_loop::shared::LoopShared>(task.owner());
+                    let owner = std::ptr::from_ref::<super::inbox::Inbox>(task.owner());
                     // SAFETY: the waker's own reference (still held) keeps
                     // the header, and so its `owner` Arc, alive for the call.
                     unsafe { (*owner).schedule(task) };
@@ -103,4 +104,14 @@ unsafe fn wake_by_ref(ptr: *const ()) {
 unsafe fn drop_waker(ptr: *const ()) {
     // SAFETY: the waker owned exactly this reference, which we now release.
     drop(unsafe { task_from_waker(ptr) });
+}
+
+/// Wakes `waker`, containing a panic of its `wake`: a waker is foreign
+/// code, and an unwind out of the loop's tick would escape the waits that
+/// run it (a worker's `wait_until` inside `join` or a scope) while their
+/// stack still holds jobs other threads point to.
+pub(crate) fn wake_caught(waker: std::task::Waker) {
+    if catch_unwind(AssertUnwindSafe(|| waker.wake())).is_err() {
+        eprintln!("knotwork: a Waker panicked in wake(); the panic was discarded");
+    }
 }

@@ -7,7 +7,7 @@ use super::raw::{Completion, Header, Outcome, ParentLink, TaskRef};
 use super::state::*;
 use super::waker::raw_waker;
 use crate::TaskError;
-use crate::event_loop::shared::LoopShared;
+use super::inbox::Inbox;
 use crate::sync::{Arc, Ordering};
 use std::any::Any;
 use std::mem::ManuallyDrop;
@@ -68,7 +68,7 @@ impl TaskRef {
     }
 
     /// The loop this task is bound to.
-    pub(crate) fn owner(&self) -> &Arc<LoopShared> {
+    pub(crate) fn owner(&self) -> &Arc<Inbox> {
         // SAFETY: read-only access; the single write (in `bind`) happens
         // before every read (module docs, "Owner binding").
         let owner = self.header().owner.with(|o| unsafe { &*o });
@@ -80,7 +80,7 @@ impl TaskRef {
     /// # Safety
     /// Called once, by the thread that is about to run the task for the
     /// first time, before any `Waker` of it exists.
-    pub(crate) unsafe fn bind(&self, owner: Arc<LoopShared>) {
+    pub(crate) unsafe fn bind(&self, owner: Arc<Inbox>) {
         // SAFETY: per the caller, nobody else reads or writes `owner` yet.
         self.header().owner.with_mut(|o| unsafe { *o = Some(owner) });
     }
@@ -203,7 +203,7 @@ impl TaskRef {
             let waker = header.awaiter.lock().take();
             if let Some(waker) = waker {
                 // A foreign waker's panic must not skip the parent hook below.
-                crate::event_loop::core::wake_caught(waker);
+                crate::task::wake_caught(waker);
             }
         }
         if let Some(parent) = &header.parent {

@@ -52,7 +52,7 @@
 
 use super::state::*;
 use crate::TaskError;
-use crate::event_loop::shared::LoopShared;
+use super::inbox::Inbox;
 use crate::sync::{Arc, AtomicUsize, Mutex, UnsafeCell};
 use std::any::Any;
 use std::future::Future;
@@ -69,7 +69,7 @@ pub(crate) struct Header {
     pub(super) vtable: &'static TaskVTable,
     /// The loop the task belongs to: wakes are queued there. Written once,
     /// before the first poll (see "Owner binding" in the module docs).
-    pub(super) owner: UnsafeCell<Option<Arc<LoopShared>>>,
+    pub(super) owner: UnsafeCell<Option<Arc<Inbox>>>,
     /// The task's key in its loop's task table. Read and written only on
     /// the loop's thread, so `Relaxed` suffices.
     pub(super) key: AtomicUsize,
@@ -341,7 +341,7 @@ pub(crate) struct NewTask {
 /// guarantees this for every task in its table), so `F` need not be `Send`;
 /// and the caller keeps everything `F` borrows alive until the task is
 /// completed (trivially true for `F: 'static`).
-pub(crate) unsafe fn allocate<F: Future>(fut: F, owner: Arc<LoopShared>) -> NewTask {
+pub(crate) unsafe fn allocate<F: Future>(fut: F, owner: Arc<Inbox>) -> NewTask {
     let ptr = allocate_cell(fut, Some(owner), None, 3);
     NewTask { table: TaskRef { ptr }, queued: TaskRef { ptr }, handle: TaskRef { ptr } }
 }
@@ -371,7 +371,7 @@ pub(crate) unsafe fn allocate_orphan<F: Future>(fut: F) -> NonNull<Header> {
 
 fn allocate_cell<F: Future>(
     fut: F,
-    owner: Option<Arc<LoopShared>>,
+    owner: Option<Arc<Inbox>>,
     parent: Option<ParentLink>,
     refs: usize,
 ) -> NonNull<Header> {

@@ -1,10 +1,14 @@
-//! The part of a loop that other threads may touch: the remote wake queue
-//! and the unparker of the thread that runs it.
+//! A task's inbox: where a wake (or a cancellation) queues it, and the only
+//! part of a loop that other threads touch: the remote wake queue and the
+//! unparker of the thread that runs it.
 //!
 //! A waker fired on another thread pushes the task here and unparks the
 //! loop's thread. The queue is a plain mutex-protected `Vec` (one
-//! uncontended lock per cross-thread wake); wakes on the loop's own thread
-//! take the lock-free local path in `core.rs` instead.
+//! uncontended lock per cross-thread wake). A wake on the loop's own thread
+//! takes the owner's lock-free local path instead: a plain function the
+//! owner (the loop layer, above this one) gives the inbox when it makes it,
+//! so this layer never names a loop. Prior art: async-task's `schedule`
+//! function, given at spawn (<https://docs.rs/async-task>).
 //!
 //! **Dead loops.** Teardown sets `closed` under the lock and empties the
 //! queue. A wake that finds the queue closed drops its task reference *after*
@@ -13,11 +17,15 @@
 //! guard into it is alive. Waking a dead loop therefore does nothing, and
 //! touches no freed memory.
 
-use super::core;
-use super::task::TaskRef;
+use super::TaskRef;
 use crate::sync::{AtomicBool, Mutex, Ordering, Unparker};
 
-pub(crate) struct LoopShared {
+/// The local fast path of a wake: queues `task` directly if `inbox` belongs
+/// to this thread's loop (and returns `None`), else hands it back.
+pub(crate) type LocalPath = fn(inbox: &Inbox, task: TaskRef) -> Option<TaskRef>;
+
+/// The remote wake queue of one loop, and how to wake its thread.
+pub(crate) struct Inbox {
     /// Tasks woken from other threads, waiting to be moved to the ready queue.
     remote: Mutex<Remote>,
     /// Set (under the lock) when `remote.tasks` became non-empty; lets the
@@ -25,6 +33,8 @@ pub(crate) struct LoopShared {
     remote_pending: AtomicBool,
     /// Wakes the loop's thread (its thread parker).
     pub(crate) unparker: Unparker,
+    /// The owner's local fast path (module docs).
+    local: LocalPath,
 }
 
 struct Remote {
@@ -32,18 +42,21 @@ struct Remote {
     closed: bool,
 }
 
-impl LoopShared {
-    pub(crate) fn new(unparker: Unparker) -> Self {
-        LoopShared {
+impl Inbox {
+    /// An open, empty inbox for the loop on the thread `unparker` wakes,
+    /// whose wakes on that thread take `local`.
+    pub(crate) fn new(unparker: Unparker, local: LocalPath) -> Self {
+        Inbox {
             remote: Mutex::new(Remote { tasks: Vec::new(), closed: false }),
             remote_pending: AtomicBool::new(false),
             unparker,
+            local,
         }
     }
 
     /// Queues a task that was woken (or cancelled) for its next run.
     pub(crate) fn schedule(&self, task: TaskRef) {
-        if let Some(task) = core::schedule_local(self, task) {
+        if let Some(task) = (self.local)(self, task) {
             self.schedule_remote(task);
         }
     }
