@@ -67,11 +67,12 @@
 
 mod context;
 mod error;
-mod task;
 mod event_loop;
+mod hooks;
 mod pool;
 mod scope;
 mod sync;
+mod task;
 pub mod trace;
 
 pub use context::Slot;

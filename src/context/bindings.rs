@@ -14,8 +14,7 @@
 //! — so the pointer is valid for as long as it is current, and a read
 //! (`Slot::get`) is one thread-local load and an index, without atomics.
 
-use crate::trace::Bindings;
-use crate::trace::recorder::CtxGuard;
+use crate::hooks::Bindings;
 use std::any::Any;
 use std::cell::Cell;
 use std::future::Future;
@@ -110,24 +109,18 @@ impl Drop for Entered<'_> {
 }
 
 /// No bindings until dropped (then the previous table is current again):
-/// for work that runs on this thread but not as part of the task whose
-/// bindings are current (a job run while a task waits).
-/// The trace context is cleared too (such work is not part of the task).
-pub(crate) struct Cleared {
+/// part of [`Detached`](super::Detached).
+pub(crate) struct NoBindings {
     prev: *const Table,
-    _trace: CtxGuard,
 }
 
-impl Cleared {
+impl NoBindings {
     pub(crate) fn enter() -> Self {
-        Cleared {
-            prev: CURRENT.try_with(|c| c.replace(ptr::null())).unwrap_or(ptr::null()),
-            _trace: CtxGuard::clear(),
-        }
+        NoBindings { prev: CURRENT.try_with(|c| c.replace(ptr::null())).unwrap_or(ptr::null()) }
     }
 }
 
-impl Drop for Cleared {
+impl Drop for NoBindings {
     fn drop(&mut self) {
         let _ = CURRENT.try_with(|c| c.set(self.prev));
     }
@@ -137,19 +130,19 @@ impl Drop for Cleared {
 /// made (nursery children, `spawn_local` tasks) are entered around every
 /// poll, so it sees them on whatever thread polls it, however its polls
 /// interleave with other tasks'.
-pub(crate) struct InContext<F> {
+pub(crate) struct WithBindings<F> {
     fut: F,
     snapshot: Snapshot,
 }
 
-impl<F> InContext<F> {
+impl<F> WithBindings<F> {
     /// `fut`, with the bindings current now.
     pub(crate) fn capture(fut: F) -> Self {
-        InContext { fut, snapshot: Snapshot::capture() }
+        WithBindings { fut, snapshot: Snapshot::capture() }
     }
 }
 
-impl<F: Future> Future for InContext<F> {
+impl<F: Future> Future for WithBindings<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {

@@ -3,7 +3,10 @@
 //!
 //! * `bindings`: the persistent table, snapshots taken in O(1), and the
 //!   thread-local saying which table is current;
-//! * `slot`: [`Slot`], the public face.
+//! * `slot`: [`Slot`], the public face;
+//! * `detached`: [`Detached`], which clears every per-task thread-local at
+//!   once (the task's identity, its bindings, its trace context) for work
+//!   that is not part of the task running beneath it.
 //!
 //! Nursery children capture a [`Snapshot`](bindings::Snapshot) when they
 //! are spawned and enter it around every poll (async) or around their
@@ -11,6 +14,8 @@
 //! worker runs it and however its polls interleave with other tasks'.
 
 pub(crate) mod bindings;
+mod detached;
 mod slot;
 
+pub(crate) use detached::Detached;
 pub use slot::Slot;

@@ -15,9 +15,9 @@
 //! `park` makes `park` return at once.
 
 use super::core::{self, PollGuard, Waiting};
-use crate::task::TaskPtr;
 use crate::sync::backoff;
 use crate::sync::{AtomicBool, Ordering, SPIN_ROUNDS, Unparker, park_blocking};
+use crate::task::TaskPtr;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Wake, Waker};

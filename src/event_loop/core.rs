@@ -29,14 +29,16 @@
 //! tasks (or of a `block_on` root future). `block_on` refuses to start then:
 //! it would have to poll the loop's tasks from inside one of them.
 
-use crate::task::Inbox;
-use crate::task::{
-    wake_caught,
-    LocalTask, RunOutcome, TaskRef, allocate, allowed_here, restore_waiting_for, set_waiting_for,
-};
 use super::timer::Timers;
+use crate::context::Detached;
+use crate::context::bindings::WithBindings;
+use crate::hooks::{self, LoopTrace, TaskTrace, Traced};
 use crate::sync::time::Instant;
 use crate::sync::{Arc, IdCounter, with_thread_parker};
+use crate::task::Inbox;
+use crate::task::{
+    LocalTask, RunOutcome, TaskRef, allocate, allowed_here, restore_waiting_for, set_waiting_for, wake_caught,
+};
 use slab::Slab;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -57,17 +59,18 @@ pub(crate) struct LoopCore {
     /// Every live task (one reference each): what teardown cancels. The flag
     /// says whether the task holds a unit of its pool's outstanding work.
     tasks: RefCell<Slab<(TaskRef, bool)>>,
-    /// On a pool worker: the pool's outstanding-work count, in which every
-    /// `spawn_local` task of this loop holds a unit until it completes, so
-    /// that shutdown lets it run to its end like any other work that
-    /// accepted work spawned.
-    work: Option<Box<dyn WorkCounter>>,
+    /// On a pool worker: the pool the loop serves, in whose outstanding-work
+    /// count every `spawn_local` task of this loop holds a unit until it
+    /// completes, so that shutdown lets it run to its end like any other
+    /// work that accepted work spawned. Such a loop is the pool's to tear
+    /// down.
+    owner: Option<Box<dyn LoopOwner>>,
     /// Sleeping futures' deadlines.
     pub(crate) timers: RefCell<Timers>,
     /// Inside a poll of one of this loop's tasks (see module docs).
     polling: Cell<bool>,
     /// How many polls of this loop's tasks (or `block_on` roots) are on this
-    /// thread's stack. Unlike `polling`, never cleared by `PollGuardOff`: a
+    /// thread's stack. Unlike `polling`, never cleared by [`Helping`]: a
     /// teardown while it is non-zero would free a future that is running.
     running: Cell<u32>,
     /// Ready tasks held back because a wait on this thread's stack may not
@@ -79,7 +82,7 @@ pub(crate) struct LoopCore {
     /// Run at teardown, in registration order.
     on_teardown: RefCell<Vec<Box<dyn FnOnce()>>>,
     /// The recording that saw this loop created, told of its teardown.
-    trace: Option<std::sync::Arc<crate::trace::recorder::Recorder>>,
+    trace: Option<LoopTrace>,
 }
 
 enum Slot {
@@ -119,31 +122,40 @@ fn clear_fast() {
     let _ = CURRENT_FAST.try_with(|fast| fast.set(std::ptr::null()));
 }
 
-/// A pool's outstanding-work count, as a loop sees it (implemented by the
-/// pool's registry; the loop does not know about pools otherwise).
-pub(crate) trait WorkCounter {
-    /// Counts one unit, unless the pool has terminated.
-    fn accept(&self) -> bool;
-    /// Releases one unit.
-    fn release(&self);
+/// The pool a worker's loop serves, as the loop sees it (implemented by the
+/// pool's registry; the loop layer, below the pool, knows it only as this).
+pub(crate) trait LoopOwner {
+    /// Counts a new local task as one unit of the pool's outstanding work,
+    /// unless the pool has terminated (then the task is not counted).
+    fn count_task(&self) -> bool;
+    /// A counted local task completed: releases its unit.
+    fn task_done(&self);
 }
 
 crate::sync::thread_local_key! {
-    /// The counter a pool worker hands to the loop it will create.
-    static WORK_COUNTER: RefCell<Option<Box<dyn WorkCounter>>> = RefCell::new(None);
+    /// The owner a pool worker hands to the loop it will create.
+    static OWNER: RefCell<Option<Box<dyn LoopOwner>>> = RefCell::new(None);
 }
 
-/// Called by a pool worker before anything creates its loop: the loop's
-/// local tasks will count as the pool's outstanding work.
-pub(crate) fn install_work_counter(counter: Box<dyn WorkCounter>) {
-    WORK_COUNTER.with(|w| *w.borrow_mut() = Some(counter));
+/// Called by a pool worker before anything creates its loop: the loop will
+/// serve `owner` (its local tasks count as the pool's outstanding work, and
+/// only the pool tears it down).
+pub(crate) fn install_owner(owner: Box<dyn LoopOwner>) {
+    OWNER.with(|o| *o.borrow_mut() = Some(owner));
 }
 
-/// Drops the counter if no loop took it. Workers call this before they
-/// exit, rather than leave a pool reference to a thread-local destructor
-/// (which loom's `join` does not wait for).
-pub(crate) fn uninstall_work_counter() {
-    let _ = WORK_COUNTER.try_with(|w| w.borrow_mut().take());
+/// Drops the owner if no loop took it. Workers call this before they exit,
+/// rather than leave a pool reference to a thread-local destructor (which
+/// loom's `join` does not wait for).
+pub(crate) fn uninstall_owner() {
+    let _ = OWNER.try_with(|o| o.borrow_mut().take());
+}
+
+/// Whether this thread's loop serves a pool (or will, once created): a pool
+/// worker's loop, which only the pool tears down.
+pub(crate) fn serves_a_pool() -> bool {
+    OWNER.try_with(|o| o.borrow().is_some()).unwrap_or(false)
+        || try_current().is_some_and(|core| core.owner.is_some())
 }
 
 const DEAD_MSG: &str = "this thread's knotwork loop has already been torn down (the thread is exiting); \
@@ -175,7 +187,7 @@ fn create(slot: &ThreadLoop) -> Rc<LoopCore> {
         Slot::Live(core) => core.clone(),
         Slot::Dead => panic!("{DEAD_MSG}"),
         Slot::Empty => {
-            let core = new_core(WORK_COUNTER.with(|w| w.borrow_mut().take()));
+            let core = new_core(OWNER.with(|o| o.borrow_mut().take()));
             *slot = Slot::Live(core.clone());
             CURRENT_FAST.with(|fast| fast.set(Rc::as_ptr(&core)));
             core
@@ -196,7 +208,7 @@ pub(crate) fn exit_loop() -> Option<Rc<LoopCore>> {
     if usable { None } else { Some(new_core(None)) }
 }
 
-fn new_core(work: Option<Box<dyn WorkCounter>>) -> Rc<LoopCore> {
+fn new_core(owner: Option<Box<dyn LoopOwner>>) -> Rc<LoopCore> {
     {
         {
             let unparker = with_thread_parker(|p| p.unparker());
@@ -206,14 +218,14 @@ fn new_core(work: Option<Box<dyn WorkCounter>>) -> Rc<LoopCore> {
                 inbox: Arc::new(Inbox::new(unparker, schedule_local)),
                 ready: RefCell::new(VecDeque::new()),
                 tasks: RefCell::new(Slab::new()),
-                work,
+                owner,
                 timers: RefCell::new(Timers::default()),
                 polling: Cell::new(false),
                 running: Cell::new(0),
                 held: RefCell::new(Vec::new()),
                 torn_down: Cell::new(false),
                 on_teardown: RefCell::new(Vec::new()),
-                trace: crate::trace::recorder::loop_created(id),
+                trace: hooks::loop_created(id),
             })
         }
     }
@@ -324,16 +336,14 @@ impl LoopCore {
     /// nursery child, it keeps the context-slot bindings current at the
     /// spawn for all its polls, however they interleave.
     pub(crate) fn spawn_local<F: Future + 'static>(&self, fut: F) -> LocalTask<F::Output> {
-        use crate::context::bindings::InContext;
-        use crate::trace::recorder::{TaskTrace, Traced};
         // SAFETY: the task goes into this loop's table and ready queue (or is
         // cancelled right here), so it is polled and dropped only on this
         // thread; `F: 'static` borrows nothing. Inside a recording it
         // carries the recording's context (`trace::recorder`).
         let new = unsafe {
             match TaskTrace::inherit() {
-                None => allocate(InContext::capture(fut), self.inbox.clone()),
-                Some(trace) => allocate(InContext::capture(Traced::new(fut, trace)), self.inbox.clone()),
+                None => allocate(WithBindings::capture(fut), self.inbox.clone()),
+                Some(trace) => allocate(WithBindings::capture(Traced::new(fut, trace)), self.inbox.clone()),
             }
         };
         if self.torn_down.get() {
@@ -343,7 +353,7 @@ impl LoopCore {
             unsafe { new.table.cancel_in_place() };
             return LocalTask::new(new.handle);
         }
-        let counted = self.work.as_ref().is_some_and(|w| w.accept());
+        let counted = self.owner.as_ref().is_some_and(|o| o.count_task());
         let mut tasks = self.tasks.borrow_mut();
         let entry = tasks.vacant_entry();
         new.table.set_key(entry.key());
@@ -443,8 +453,8 @@ impl LoopCore {
 
     fn release_unit(&self, counted: bool) {
         if counted {
-            if let Some(work) = &self.work {
-                work.release();
+            if let Some(owner) = &self.owner {
+                owner.task_done();
             }
         }
     }
@@ -478,8 +488,8 @@ impl LoopCore {
         for hook in hooks {
             run_hook(hook);
         }
-        if let Some(rec) = &self.trace {
-            rec.loop_torn_down(self.id);
+        if let Some(trace) = &self.trace {
+            trace.torn_down();
         }
     }
 }
@@ -525,35 +535,30 @@ fn run_hook(hook: Box<dyn FnOnce()>) {
     }
 }
 
-/// Clears this thread's `polling` flag for a scope (restoring it on drop):
-/// a pool job run while a task waits further up the stack is not part of
-/// that task, so it may `block_on` (driving the loop, which never re-polls
-/// the waiting task: a `RUNNING` task is not in any queue).
-///
-/// For the same reason the job runs outside that task's identity and
-/// context: the current task is cleared (so `is_cancelled` and a nested
-/// scope do not mistake the job for the waiting child) and so are the
-/// context-slot bindings; both are restored afterwards.
-pub(crate) struct PollGuardOff {
+/// A pool job runs on this thread while a task waits further up the stack
+/// (the worker helps): until dropped, the job runs outside that task — its
+/// identity, bindings and trace context are cleared ([`Detached`]) — and
+/// this loop's `polling` flag is cleared, so the job may `block_on`
+/// (driving the loop, which never re-polls the waiting task: a `RUNNING`
+/// task is in no queue). Both are restored on drop.
+pub(crate) struct Helping {
     core: Option<(Rc<LoopCore>, bool)>,
-    _task: crate::task::OutsideTask,
-    _bindings: crate::context::bindings::Cleared,
+    _detached: Detached,
 }
 
-impl PollGuardOff {
+impl Helping {
     pub(crate) fn enter() -> Self {
-        PollGuardOff {
+        Helping {
             core: try_current().map(|core| {
                 let prev = core.polling.replace(false);
                 (core, prev)
             }),
-            _task: crate::task::OutsideTask::enter(),
-            _bindings: crate::context::bindings::Cleared::enter(),
+            _detached: Detached::enter(),
         }
     }
 }
 
-impl Drop for PollGuardOff {
+impl Drop for Helping {
     fn drop(&mut self) {
         if let Some((core, prev)) = &self.core {
             core.polling.set(*prev);

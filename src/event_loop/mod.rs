@@ -28,8 +28,8 @@ pub(crate) mod core;
 mod time;
 mod timer;
 
-pub use block_on::block_on;
 pub use crate::task::LocalTask;
+pub use block_on::block_on;
 pub use time::{Elapsed, Sleep, Timeout, YieldNow, sleep, timeout, yield_now};
 
 use std::fmt;
@@ -158,7 +158,7 @@ impl Loop {
     /// }).join().unwrap();
     /// ```
     pub fn teardown_current() -> bool {
-        if crate::pool::worker::WorkerThread::with_current(|w| w.is_some()) {
+        if core::serves_a_pool() {
             panic!(
                 "Loop::teardown_current was called on a knotwork pool worker; its loop serves the \
                  worker for its whole life and is torn down by Pool::shutdown"

@@ -28,8 +28,8 @@ pub(crate) mod worker;
 pub use builder::PoolBuilder;
 
 use crate::ShutdownError;
+use crate::hooks;
 use crate::sync::{Arc, SPIN_ROUNDS, with_thread_parker};
-use crate::trace::recorder::carry_trace;
 use job::{HeapJob, Latch, StackJob};
 use registry::Registry;
 use std::fmt;
@@ -142,10 +142,10 @@ impl Pool {
     where
         F: FnOnce() + Send + 'static,
     {
-        let f = carry_trace(f);
+        let f = hooks::carry(f);
         WorkerThread::with_current(|worker| match worker {
             Some(w) if w.belongs_to(&self.registry) => {
-                self.registry.accept_child()?;
+                self.registry.accept_nested()?;
                 w.push(HeapJob::boxed(f));
                 Ok(())
             }
@@ -188,7 +188,7 @@ impl Pool {
         self.registry.accept_top_level()?;
         // The pools waiting for this thread's work now wait for `f` too.
         let f = awaited::carry(&self.registry, f);
-        let job = StackJob::new(carry_trace(f), Latch::new(with_thread_parker(|p| p.unparker())));
+        let job = StackJob::new(hooks::carry(f), Latch::new(with_thread_parker(|p| p.unparker())));
         // SAFETY: `job` stays on this stack frame until its latch is set: the
         // loop below returns only then, and parking cannot unwind.
         Registry::inject(&self.registry, unsafe { job.as_job_ref() });
@@ -257,8 +257,7 @@ impl Pool {
             // runs: it runs as a wait for that task, so the scopes it opens
             // descend from the task (`task::Up::Frame`) and the joiner's
             // wait below, constrained to the task, may run their children.
-            let target: Option<*const ()> =
-                crate::task::TaskPtr::current().map(|t| t.as_ptr().cast());
+            let target: Option<*const ()> = crate::task::TaskPtr::current().map(|t| t.as_ptr().cast());
             let part_of = target.map(|t| t as usize);
             let b = move || {
                 // An address only (compared, never dereferenced), hence
@@ -266,7 +265,7 @@ impl Pool {
                 let _part_of = part_of.map(|t| crate::event_loop::core::Waiting::enter(Some(t as *const ())));
                 b()
             };
-            let job_b = StackJob::new(carry_trace(b), Latch::for_worker(worker.index()));
+            let job_b = StackJob::new(hooks::carry(b), Latch::for_worker(worker.index()));
             // SAFETY: `job_b` stays on this frame until its latch is set or
             // its reference is taken back below: every path out of the loop
             // does one of the two, and `a` cannot unwind past it (it runs

@@ -10,7 +10,7 @@
 //!
 //! * **top-level accept** (`accept_top_level`): `fetch_add(ONE)`; if the old
 //!   value had `SHUTDOWN`, undo and refuse with `ShutdownError`.
-//! * **child accept** (`accept_child`, from code already running on behalf
+//! * **nested accept** (`accept_nested`, from code already running on behalf
 //!   of accepted work): `fetch_add(ONE)`; refused only if the old value was
 //!   exactly `SHUTDOWN` (shut down *and* drained), which cannot happen while
 //!   the caller's own unit is still counted.
@@ -143,7 +143,7 @@ impl Registry {
 
     /// Counts a unit of work submitted on behalf of already-accepted work;
     /// refused only once the pool is shut down and fully drained.
-    pub(crate) fn accept_child(&self) -> Result<(), ShutdownError> {
+    pub(crate) fn accept_nested(&self) -> Result<(), ShutdownError> {
         // ORDERING: as in `accept_top_level`.
         let prev = self.state.fetch_add(ONE, Ordering::Acquire);
         if prev == SHUTDOWN {
@@ -264,13 +264,13 @@ impl Registry {
     }
 }
 
-/// Lets a worker's loop count its local tasks as outstanding work.
-impl crate::event_loop::core::WorkCounter for Arc<Registry> {
-    fn accept(&self) -> bool {
-        self.accept_child().is_ok()
+/// A worker's loop serves its pool: its local tasks count as outstanding work.
+impl crate::event_loop::core::LoopOwner for Arc<Registry> {
+    fn count_task(&self) -> bool {
+        self.accept_nested().is_ok()
     }
 
-    fn release(&self) {
+    fn task_done(&self) {
         Registry::release(self);
     }
 }

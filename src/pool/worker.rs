@@ -57,14 +57,15 @@
 
 use super::job::JobRef;
 use super::registry::Registry;
-use crate::event_loop::core::{self as loop_core, PollGuardOff, Waiting};
-use crate::task::is_waiting;
+use crate::event_loop::core::{self as loop_core, Helping, Waiting};
+use crate::hooks;
 use crate::sync::deque::{Steal, Worker};
 use crate::sync::time::Instant;
 use crate::sync::{
-    Arc, BlockHook, Parker, SPIN_ROUNDS, WORKER_STACK_SIZE, install_thread_parker, set_block_hook, backoff,
+    Arc, BlockHook, Parker, SPIN_ROUNDS, WORKER_STACK_SIZE, backoff, install_thread_parker, set_block_hook,
     with_thread_parker,
 };
+use crate::task::is_waiting;
 use std::cell::Cell;
 use std::ptr;
 
@@ -129,7 +130,7 @@ crate::sync::thread_local_key! {
 /// The body of worker thread `index`.
 pub(crate) fn main(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>, parker: Parker) {
     install_thread_parker(parker);
-    loop_core::install_work_counter(Box::new(registry.clone()));
+    loop_core::install_owner(Box::new(registry.clone()));
     let worker = WorkerThread {
         index,
         registry,
@@ -143,20 +144,46 @@ pub(crate) fn main(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>,
         floor: Cell::new(0),
         set_aside_since_park: Cell::new(false),
     };
-    WORKER.with(|w| w.set(&worker));
-    set_block_hook(Some(BlockHook { data: (&raw const worker).cast(), call: block_hook }));
-    worker.run();
-    set_block_hook(None);
-    // No longer a worker: code that teardown runs (the drops of tasks left
-    // on the loop, `on_teardown` hooks) must not push to this exiting
-    // worker's deque; a submission from it now goes through the top-level
-    // path, which the shut-down pool refuses.
-    WORKER.with(|w| w.set(ptr::null()));
+    {
+        let _registered = Registration::enter(&worker);
+        worker.run();
+        // Dropping the registration ends this thread's time as a worker:
+        // code that teardown runs (the drops of tasks left on the loop,
+        // `on_teardown` hooks) must not push to this exiting worker's
+        // deque; a submission from it now goes through the top-level path,
+        // which the shut-down pool refuses.
+    }
     // Explicit teardown before the thread returns: `join` (loom's in
     // particular) may return before thread-local destructors have run, and
     // `shutdown` promises the loops are gone when it returns.
     let _had_loop = loop_core::teardown_current();
-    loop_core::uninstall_work_counter();
+    loop_core::uninstall_owner();
+}
+
+/// The thread-locals that make this thread a worker, set for as long as the
+/// guard lives: the `WORKER` pointer, the block hook (`spare.rs`) and the
+/// role a trace reports (`hooks::set_worker_role`). A guard rather than a
+/// set and a clear by hand (as rayon-core's `WorkerThread` registration):
+/// even an unwind out of `run` — which catches every user panic, so this
+/// would be a bug in knotwork — cannot leave `WORKER` pointing at a frame
+/// that is gone.
+struct Registration;
+
+impl Registration {
+    fn enter(worker: &WorkerThread) -> Registration {
+        WORKER.with(|w| w.set(worker));
+        set_block_hook(Some(BlockHook { data: ptr::from_ref(worker).cast(), call: block_hook }));
+        hooks::set_worker_role(Some((worker.registry.id, worker.index)));
+        Registration
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        hooks::set_worker_role(None);
+        set_block_hook(None);
+        let _ = WORKER.try_with(|w| w.set(ptr::null()));
+    }
 }
 
 /// The block hook of a worker thread (`sync::blocking`, `spare.rs`).
@@ -289,7 +316,7 @@ impl WorkerThread {
                 // polling further up the stack; let it use the loop freely.
                 // (Written out rather than `execute_local`: the call cost
                 // 17–30 instructions per child here, under callgrind.)
-                let _off = PollGuardOff::enter();
+                let _off = Helping::enter();
                 let _nested = stolen.then(|| NestedSteal::enter(&self.nested_steals));
                 self.execute(job);
                 idle_rounds = 0;
@@ -326,7 +353,7 @@ impl WorkerThread {
                 Steal::Empty => return false,
             }
         };
-        let _off = PollGuardOff::enter();
+        let _off = Helping::enter();
         self.execute(job);
         // A job it may not run was set aside (`set_aside` sets the flag,
         // which was clear: see the caller).
@@ -382,7 +409,7 @@ impl WorkerThread {
     /// Runs a job taken from this worker's own deque by a waiter (`join`,
     /// `Task::join`), as [`wait_until`](Self::wait_until) would.
     pub(crate) fn execute_local(&self, job: JobRef) {
-        let _off = PollGuardOff::enter();
+        let _off = Helping::enter();
         self.execute(job);
     }
 
@@ -618,7 +645,6 @@ fn stack_address() -> usize {
     let marker = 0u8;
     std::hint::black_box(&marker) as *const u8 as usize
 }
-
 
 /// Puts a cell's old value back when dropped (unwinding included).
 struct Restore<'a, T: Copy>(&'a Cell<T>, T);

@@ -4,7 +4,7 @@
 //! ```text
 //!  Scope::exec / exec_blocking
 //!    ├─ pending += 1                         (the child's unit)
-//!    ├─ allocate_child(InContext { snapshot, fut }, ParentLink → ScopeCore)
+//!    ├─ allocate_child(WithBindings { snapshot, fut }, CompletionHook → ScopeCore)
 //!    │     references: job, handle (+ the scope's table, for `exec`)
 //!    ├─ exec only: register with the scope (so `cancel` can reach it)
 //!    └─ push the JobRef: this worker's deque, or the injector off-pool
@@ -22,22 +22,25 @@
 //! scope's lease on the pool, so they touch no pool-wide counter.
 
 use super::core::ScopeCore;
-use crate::context::bindings::InContext;
+use crate::context::bindings::{self, WithBindings};
 use crate::event_loop::core as loop_core;
-use crate::task::{
-    ParentHooks, ParentLink, TaskRef, allocate_child, allocate_orphan, allowed_here,
-};
+use crate::hooks::{ChildKind, LoopNumber, Probe, Traced};
 use crate::pool::job::JobRef;
 use crate::pool::registry::Registry;
 use crate::pool::worker::WorkerThread;
 use crate::sync::{AtomicUsize, Ordering};
-use crate::trace::ChildKind;
-use crate::trace::recorder::Traced;
+use crate::task::{ParentHooks, ParentLink, TaskRef, allocate_child, allocate_orphan, allowed_here};
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll};
+
+/// What a recorded child's hooks ask of the thread it runs on.
+const PROBE: Probe = Probe {
+    on_loop: || loop_core::try_current().map(|c| LoopNumber(c.id())),
+    bindings: bindings::describe_current,
+};
 
 /// A blocking closure as a future that is ready on its first poll.
 pub(crate) struct Blocking<F>(pub(crate) Option<F>);
@@ -116,7 +119,7 @@ pub(crate) unsafe fn spawn<F: Future>(
     });
     let on_worker = worker.is_some();
     // Recorded (if the scope is) before the job is queued: spawn precedes start.
-    let trace = core.trace.as_ref().and_then(|t| t.child_spawned(kind.traced(), location, on_worker));
+    let trace = core.trace.as_ref().and_then(|t| t.child_spawned(kind.traced(), location, on_worker, PROBE));
     let refs = if kind == Kind::Blocking { 2 } else { 3 };
     // The context snapshot taken at spawn, entered around every poll; a
     // recorded child's future is wrapped in its trace.
@@ -124,8 +127,8 @@ pub(crate) unsafe fn spawn<F: Future>(
     // the child's completion hook.
     let ptr = unsafe {
         match trace {
-            None => allocate_child(InContext::capture(fut), link, refs),
-            Some(trace) => allocate_child(InContext::capture(Traced::new(fut, trace)), link, refs),
+            None => allocate_child(WithBindings::capture(fut), link, refs),
+            Some(trace) => allocate_child(WithBindings::capture(Traced::new(fut, trace)), link, refs),
         }
     };
     // SAFETY: `allocate_child` counted `refs` references; each `from_raw`

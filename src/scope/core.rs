@@ -66,13 +66,12 @@
 //! registers and unregisters with its parent without holding its own lock.
 
 use super::latch::CountLatch;
-use crate::task::{Completion, Outcome, TaskPtr, TaskRef, Up, waiting_for};
+use crate::hooks::{ScopeForm, ScopeTrace};
 use crate::pool::deadline::DeadlineKey;
 use crate::pool::registry::Registry;
 use crate::sync::time::{Instant, nanos};
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, IdCounter, Mutex, Ordering, UnsafeCell};
-use crate::trace::ScopeForm;
-use crate::trace::recorder::ScopeTrace;
+use crate::task::{Completion, Outcome, TaskPtr, TaskRef, Up, waiting_for};
 use slab::Slab;
 use std::any::Any;
 use std::panic::Location;
@@ -181,7 +180,7 @@ impl ScopeCore {
         form: ScopeForm,
     ) -> ScopeCore {
         ScopeCore {
-            trace: crate::trace::recorder::scope_opened(location, form),
+            trace: ScopeTrace::open(location, form),
             id: SCOPE_IDS.next(),
             registry,
             leased: AtomicBool::new(leased),

@@ -19,10 +19,10 @@
 use super::core::ScopeCore;
 use super::nursery::Scope;
 use super::wait::wait_latch;
+use crate::hooks::ScopeForm;
 use crate::pool::registry::Registry;
 use crate::pool::worker::WorkerThread;
 use crate::sync::AbortOnUnwind;
-use crate::trace::ScopeForm;
 use crate::{Pool, ShutdownError};
 use std::any::Any;
 use std::panic::Location;
@@ -40,10 +40,10 @@ pub(crate) fn acquire_lease(registry: &Registry, sync: bool) -> Result<bool, Shu
     let on_own_worker = WorkerThread::with_current(|w| w.is_some_and(|w| w.belongs_to(registry)));
     match (on_own_worker, sync) {
         // Only code in a worker's teardown (a loop's `on_teardown` hook) runs
-        // on a worker after termination; it is refused, as `accept_child` would.
+        // on a worker after termination; it is refused, as `accept_nested` would.
         (true, true) if registry.is_terminated() => Err(ShutdownError::shut_down()),
         (true, true) => Ok(false),
-        (true, false) => registry.accept_child().map(|()| true),
+        (true, false) => registry.accept_nested().map(|()| true),
         (false, _) => registry.accept_top_level().map(|()| true),
     }
 }

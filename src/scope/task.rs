@@ -3,8 +3,8 @@
 use super::wait::{block_until, thread_waker};
 use crate::TaskError;
 use crate::event_loop::core::Waiting;
-use crate::task::{TaskRef, is_waiting, poll_handle};
 use crate::pool::worker::WorkerThread;
+use crate::task::{TaskRef, is_waiting, poll_handle};
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;

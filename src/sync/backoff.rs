@@ -35,4 +35,3 @@ pub(crate) fn backoff(round: u32) {
         super::thread::yield_now();
     }
 }
-

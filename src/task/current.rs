@@ -83,17 +83,18 @@ impl TaskPtr {
     }
 }
 
-/// Clears the current task until dropped: for work that runs on this thread
-/// while a task waits further up the stack but is not part of that task.
-pub(crate) struct OutsideTask(*const Header);
+/// Clears the current task until dropped: part of `context::Detached`, for
+/// work that runs on this thread while a task waits further up the stack but
+/// is not part of that task.
+pub(crate) struct NoCurrentTask(*const Header);
 
-impl OutsideTask {
+impl NoCurrentTask {
     pub(crate) fn enter() -> Self {
-        OutsideTask(CURRENT_TASK.try_with(|c| c.replace(ptr::null())).unwrap_or(ptr::null()))
+        NoCurrentTask(CURRENT_TASK.try_with(|c| c.replace(ptr::null())).unwrap_or(ptr::null()))
     }
 }
 
-impl Drop for OutsideTask {
+impl Drop for NoCurrentTask {
     fn drop(&mut self) {
         let _ = CURRENT_TASK.try_with(|c| c.set(self.0));
     }

@@ -16,12 +16,12 @@ mod task_ref;
 mod waker;
 
 pub(crate) use current::{
-    OutsideTask, TaskPtr, allowed_here, is_waiting, restore_waiting_for, set_waiting_for, waiting_for,
+    NoCurrentTask, TaskPtr, allowed_here, is_waiting, restore_waiting_for, set_waiting_for, waiting_for,
 };
+pub(crate) use inbox::Inbox;
 pub(crate) use raw::{
     Completion, Outcome, ParentHooks, ParentLink, TaskRef, Up, allocate, allocate_child, allocate_orphan,
 };
-pub(crate) use inbox::Inbox;
 pub(crate) use task_ref::{RunOutcome, poll_handle};
 pub(crate) use waker::wake_caught;
 

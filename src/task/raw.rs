@@ -50,9 +50,9 @@
 //! This file holds the cell and its allocation; `task_ref.rs` the
 //! transitions of the state word; `current.rs` the running-task pointer.
 
+use super::inbox::Inbox;
 use super::state::*;
 use crate::TaskError;
-use super::inbox::Inbox;
 use crate::sync::{Arc, AtomicUsize, Mutex, UnsafeCell};
 use std::any::Any;
 use std::future::Future;

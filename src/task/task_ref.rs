@@ -3,11 +3,11 @@
 //! ownership rules these transitions keep are in `raw.rs`.
 
 use super::current::CurrentTaskGuard;
+use super::inbox::Inbox;
 use super::raw::{Completion, Header, Outcome, ParentLink, TaskRef};
 use super::state::*;
 use super::waker::raw_waker;
 use crate::TaskError;
-use super::inbox::Inbox;
 use crate::sync::{Arc, Ordering};
 use std::any::Any;
 use std::mem::ManuallyDrop;

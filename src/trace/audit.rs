@@ -14,9 +14,10 @@
 //! | `loop-lifecycle` | a thread creates at most one loop; a loop is used only after it is created, on its own thread, and torn down at most once, after which it is not used |
 //! | `context-inherited` | a child starts with exactly the bindings its spawner had at the spawn |
 
-use super::event::*;
 use super::model::Model;
+use super::recording::Trace;
 use super::report::{AuditReport, Rule, RuleResult, Violation};
+use crate::hooks::*;
 use std::collections::{BTreeMap, HashMap};
 
 impl Trace {
@@ -263,10 +264,10 @@ impl Audit<'_, '_> {
     fn loop_lifecycle(&mut self) {
         let m = self.model;
         let mut violations = Vec::new();
-        let mut created: BTreeMap<LoopIx, (usize, ThreadIx)> = BTreeMap::new();
-        let mut torn: BTreeMap<LoopIx, usize> = BTreeMap::new();
-        let mut per_thread: BTreeMap<ThreadIx, LoopIx> = BTreeMap::new();
-        let mut unseen: Vec<LoopIx> = Vec::new();
+        let mut created: BTreeMap<LoopNumber, (usize, ThreadIx)> = BTreeMap::new();
+        let mut torn: BTreeMap<LoopNumber, usize> = BTreeMap::new();
+        let mut per_thread: BTreeMap<ThreadIx, LoopNumber> = BTreeMap::new();
+        let mut unseen: Vec<LoopNumber> = Vec::new();
         let mut broken = |task: Option<TaskId>, message: String| {
             let scope = task.and_then(|t| m.tasks.get(&t)).and_then(|t| t.scope);
             violations.push(Violation { rule: Rule::LoopLifecycle, task, scope, message });

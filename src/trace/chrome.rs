@@ -15,8 +15,9 @@
 //!
 //! Timestamps are microseconds with nanosecond decimals.
 
-use super::event::*;
 use super::model::Model;
+use super::recording::Trace;
+use crate::hooks::*;
 use std::fmt::Write;
 
 impl Trace {

@@ -35,10 +35,13 @@
 //!
 //! # Files
 //!
-//! * `event`: the vocabulary (ids, [`EventKind`], [`Trace`]);
-//! * `recorder`: the recorder and the runtime's hooks; who is recorded and
-//!   what it costs when nothing records (one relaxed load on the spawn paths
-//!   that have no scope to ask, none on a child's spawn);
+//! * the vocabulary (ids, [`EventKind`]) is plain data defined by the hooks
+//!   layer (`crate::hooks`), which also says who is recorded and what it
+//!   costs when nothing records (one relaxed load on the spawn paths that
+//!   have no scope to ask, none on a child's spawn); this module receives
+//!   nothing else from the runtime;
+//! * `recorder`: the storage, the hooks' sink while a recording runs;
+//! * `recording`: [`Trace`], what a recording holds;
 //! * `session`: [`record`] and [`record_async`];
 //! * `model`: the trace folded into tasks and scopes, shared by the views;
 //! * `tree`, `chrome`, `svg`: the three views;
@@ -64,17 +67,18 @@
 
 mod audit;
 mod chrome;
-mod event;
 mod model;
-pub(crate) mod recorder;
+mod recorder;
+mod recording;
 mod report;
 mod session;
 mod svg;
 mod tree;
 
-pub use event::{
-    Bindings, ChildKind, Event, EventKind, LoopIx, Outcome, Queue, ScopeForm, ScopeId, SourceLoc, TaskId,
-    ThreadInfo, ThreadIx, Trace,
+pub use crate::hooks::{
+    Bindings, ChildKind, Event, EventKind, LoopNumber, Outcome, Queue, ScopeForm, ScopeId, SourceLoc, TaskId,
+    ThreadInfo, ThreadIx,
 };
+pub use recording::Trace;
 pub use report::{AuditReport, Rule, RuleResult, Violation};
 pub use session::{record, record_async};

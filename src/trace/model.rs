@@ -6,7 +6,8 @@
 //! order, see `event.rs`); where an event is repeated, the first one wins
 //! and the audit reports the repetition.
 
-use super::event::*;
+use super::recording::Trace;
+use crate::hooks::*;
 use std::collections::BTreeMap;
 
 /// One poll of an async child: event indices of its begin and end.
@@ -15,7 +16,7 @@ pub(crate) struct PollSpan {
     pub(crate) begin: usize,
     pub(crate) end: Option<usize>,
     pub(crate) thread: ThreadIx,
-    pub(crate) on_loop: LoopIx,
+    pub(crate) on_loop: LoopNumber,
 }
 
 /// Everything the trace says about one child.
@@ -27,7 +28,7 @@ pub(crate) struct TaskInfo {
     pub(crate) location: Option<SourceLoc>,
     pub(crate) queue: Option<Queue>,
     pub(crate) start: Option<usize>,
-    pub(crate) start_loop: Option<LoopIx>,
+    pub(crate) start_loop: Option<LoopNumber>,
     pub(crate) stolen_from: Option<Queue>,
     pub(crate) finish: Option<usize>,
     pub(crate) outcome: Option<Outcome>,

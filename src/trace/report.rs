@@ -1,6 +1,6 @@
 //! The audit's verdict: the rules, their results and the violations.
 
-use super::event::{ScopeId, TaskId};
+use crate::hooks::{ScopeId, TaskId};
 use std::fmt;
 
 /// One structured-concurrency invariant the audit checks.

@@ -1,7 +1,8 @@
 //! `record` and `record_async`: one recording from start to [`Trace`].
 
-use super::event::Trace;
-use super::recorder::{Active, CtxGuard, Recorder, TraceCtx, activate};
+use super::recorder::Recorder;
+use super::recording::Trace;
+use crate::hooks::{Active, CtxGuard, TraceCtx, activate};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::task::{Context, Poll};
 
 /// A recording in progress: counted in `ACTIVE` until it ends, however it ends.
 struct Session {
+    rec: Arc<Recorder>,
     ctx: Arc<TraceCtx>,
     _active: Active,
 }
@@ -16,7 +18,8 @@ struct Session {
 impl Session {
     fn start() -> Session {
         let _active = activate();
-        Session { ctx: TraceCtx::root(Recorder::new()), _active }
+        let rec = Recorder::new();
+        Session { ctx: TraceCtx::root(rec.clone()), rec, _active }
     }
 
     fn enter(&self) -> CtxGuard {
@@ -24,14 +27,14 @@ impl Session {
     }
 
     fn finish(self) -> Trace {
-        self.ctx.rec.finish()
+        self.rec.finish()
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
         // Ended by a panic: stop recording (the events are dropped).
-        let _ = self.ctx.rec.finish();
+        let _ = self.rec.finish();
     }
 }
 

@@ -13,15 +13,16 @@
 //!   one row overlaps: scopes first (an outlined bracket), then children
 //!   (a thick bar while a blocking child runs or an async child is polled,
 //!   a thin line while an async child waits);
-//! * colour says the kind (`exec`, `exec_blocking`, `cancel_after`), the
+//! * colour says the kind (`exec`, `exec_blocking`), the
 //!   fill says the outcome (red: panicked, grey hatching: cancelled);
 //! * fork arrows run from the spawn to the start, join arrows from the
 //!   finish to the scope's close; loops created and torn down are marked
 //!   `◆` and `✕` on their thread's lane;
 //! * every element has a `<title>`, which browsers show on hover.
 
-use super::event::*;
 use super::model::{Model, human_ns};
+use super::recording::Trace;
+use crate::hooks::*;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -34,7 +35,6 @@ const LANE_GAP: f64 = 10.0;
 
 const EXEC: &str = "#2e9d5b";
 const BLOCKING: &str = "#3b6fd0";
-const TIMER: &str = "#8e5bc9";
 const PANICKED: &str = "#d64545";
 
 /// Something drawn in one row of one lane, from `from` to `to` (ns).
@@ -226,7 +226,6 @@ fn kind_colour(kind: Option<ChildKind>) -> &'static str {
     match kind {
         Some(ChildKind::Exec) | None => EXEC,
         Some(ChildKind::ExecBlocking) => BLOCKING,
-        Some(ChildKind::CancelAfter) => TIMER,
     }
 }
 
@@ -336,10 +335,9 @@ fn arrow(svg: &mut String, class: &str, from: (f64, f64), to: (f64, f64), dashed
 fn legend(svg: &mut String) {
     let mut x = 10.0;
     let y = 40.0;
-    let swatches: [(&str, &str, &str); 5] = [
+    let swatches: [(&str, &str, &str); 4] = [
         (BLOCKING, BLOCKING, "exec_blocking (runs)"),
         (EXEC, EXEC, "exec (thick: polled, thin: waiting)"),
-        (TIMER, TIMER, "cancel_after timer"),
         (PANICKED, "#444", "panicked"),
         ("url(#hatch)", "#444", "cancelled"),
     ];

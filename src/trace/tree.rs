@@ -15,8 +15,9 @@
 //! identical siblings once with a count, so it depends only on what the
 //! program did, not on how the pool scheduled it.
 
-use super::event::*;
 use super::model::{Model, human_ns};
+use super::recording::Trace;
+use crate::hooks::*;
 
 /// A line and the lines under it.
 #[derive(PartialEq, Eq, PartialOrd, Ord)]

@@ -7,7 +7,7 @@ use knotwork::trace::*;
 const SCOPE_AT: SourceLoc = SourceLoc { file: "lesson.rs", line: 3, column: 5 };
 const BLOCKING_AT: SourceLoc = SourceLoc { file: "lesson.rs", line: 4, column: 9 };
 const ASYNC_AT: SourceLoc = SourceLoc { file: "lesson.rs", line: 5, column: 9 };
-const L: LoopIx = LoopIx(9);
+const L: LoopNumber = LoopNumber(9);
 
 fn bound() -> Bindings {
     Bindings { table: 0x1000, slots: vec![0] }
@@ -167,7 +167,7 @@ fn a_child_spawned_into_a_closed_scope_breaks_finish_before_close() {
 fn an_async_child_polled_on_two_loops_breaks_one_loop_per_child() {
     let mut events = correct();
     let second = events.iter().rposition(|e| matches!(e.kind, EventKind::PollBegan { .. })).unwrap();
-    events[second].kind = EventKind::PollBegan { task: TaskId(2), on_loop: LoopIx(10) };
+    events[second].kind = EventKind::PollBegan { task: TaskId(2), on_loop: LoopNumber(10) };
     assert_broken(
         events,
         Rule::OneLoopPerChild,
@@ -179,7 +179,7 @@ fn an_async_child_polled_on_two_loops_breaks_one_loop_per_child() {
 #[test]
 fn a_second_loop_on_one_thread_breaks_loop_lifecycle() {
     let mut events = correct();
-    events.push(Event::new(120, 1, EventKind::LoopCreated { on_loop: LoopIx(11), by: None }));
+    events.push(Event::new(120, 1, EventKind::LoopCreated { on_loop: LoopNumber(11), by: None }));
     assert_broken(
         events,
         Rule::LoopLifecycle,

@@ -1,6 +1,9 @@
-//! The vocabulary of a trace: ids, events and the [`Trace`] that holds them.
+//! The vocabulary of a trace: ids and events, as plain data.
 //!
-//! A trace is a flat list of [`Event`]s in the order they were recorded.
+//! These are the values the runtime's hooks hand to a recording (they live
+//! in the hooks layer, below everything that emits them, and the `trace`
+//! module re-exports them as its public vocabulary). A trace is a flat list
+//! of [`Event`]s in the order they were recorded.
 //! Every event is appended under the recorder's lock with a timestamp taken
 //! under that lock, so the list order agrees with the timestamps, and two
 //! events ordered by the program (a child's finish before its scope's close,
@@ -8,7 +11,7 @@
 //! *positions* in the list, not clock readings.
 //!
 //! All fields are public so that a test (or a teacher) can build a trace by
-//! hand — including a broken one — with [`Trace::from_parts`].
+//! hand — including a broken one — with [`Trace::from_parts`](crate::trace::Trace::from_parts).
 
 use std::fmt;
 
@@ -21,13 +24,14 @@ pub struct TaskId(pub u32);
 pub struct ScopeId(pub u32);
 
 /// A thread, numbered from 0 within one recording in order of its first
-/// event; an index into [`Trace::threads`].
+/// event; an index into [`Trace::threads`](crate::trace::Trace::threads).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ThreadIx(pub u32);
 
-/// A loop: its process-unique [`LoopId`](crate::LoopId) number.
+/// A loop, by the process-unique number of its [`LoopId`](crate::LoopId)
+/// (not an index: loops are numbered across the whole process).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct LoopIx(pub u64);
+pub struct LoopNumber(pub u64);
 
 impl fmt::Display for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -47,7 +51,7 @@ impl fmt::Display for ThreadIx {
     }
 }
 
-impl fmt::Display for LoopIx {
+impl fmt::Display for LoopNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "loop #{}", self.0)
     }
@@ -92,23 +96,20 @@ pub enum ChildKind {
     Exec,
     /// [`Scope::exec_blocking`](crate::Scope::exec_blocking): a closure run on a worker.
     ExecBlocking,
-    /// The timer of [`Scope::cancel_after`](crate::Scope::cancel_after).
-    CancelAfter,
 }
 
 impl ChildKind {
-    /// The API name: `exec`, `exec_blocking` or `cancel_after`.
+    /// The API name: `exec` or `exec_blocking`.
     pub fn name(self) -> &'static str {
         match self {
             ChildKind::Exec => "exec",
             ChildKind::ExecBlocking => "exec_blocking",
-            ChildKind::CancelAfter => "cancel_after",
         }
     }
 
-    /// Whether the child is a future polled on a loop (`exec`, `cancel_after`).
+    /// Whether the child is a future polled on a loop (`exec`).
     pub fn is_async(self) -> bool {
-        self != ChildKind::ExecBlocking
+        self == ChildKind::Exec
     }
 }
 
@@ -186,7 +187,7 @@ pub enum EventKind {
         /// Sync or async.
         form: ScopeForm,
     },
-    /// Every child of the scope (and its `cancel_after` timers) had finished,
+    /// Every child of the scope had finished,
     /// and the scope closed. Nothing of the scope runs after this.
     ScopeClosed {
         /// The scope.
@@ -198,7 +199,7 @@ pub enum EventKind {
         task: TaskId,
         /// Its scope.
         scope: ScopeId,
-        /// `exec`, `exec_blocking` or `cancel_after`.
+        /// `exec` or `exec_blocking`.
         kind: ChildKind,
         /// The `exec` / `exec_blocking` call.
         location: SourceLoc,
@@ -212,7 +213,7 @@ pub enum EventKind {
         /// The child.
         task: TaskId,
         /// The worker's loop, for an async child (which is pinned to it).
-        on_loop: Option<LoopIx>,
+        on_loop: Option<LoopNumber>,
         /// The bindings the child saw when it started.
         bindings: Bindings,
     },
@@ -229,7 +230,7 @@ pub enum EventKind {
         /// The child.
         task: TaskId,
         /// The loop polling it.
-        on_loop: LoopIx,
+        on_loop: LoopNumber,
     },
     /// That poll returned (`ready`: the child's future completed).
     PollEnded {
@@ -248,14 +249,14 @@ pub enum EventKind {
     /// This event's thread created its loop.
     LoopCreated {
         /// The loop.
-        on_loop: LoopIx,
+        on_loop: LoopNumber,
         /// The child whose code (or whose start) needed it, if any.
         by: Option<TaskId>,
     },
     /// This event's thread tore its loop down.
     LoopTornDown {
         /// The loop.
-        on_loop: LoopIx,
+        on_loop: LoopNumber,
     },
 }
 
@@ -296,62 +297,5 @@ impl ThreadInfo {
     /// Worker `index` of pool `pool`.
     pub fn worker(name: &str, pool: u32, index: usize) -> ThreadInfo {
         ThreadInfo { name: name.to_owned(), worker: Some((pool, index)) }
-    }
-}
-
-/// What [`record`](crate::trace::record) captured: every event of the scopes
-/// opened inside it, their children, and the loops they created.
-///
-/// Render it with [`tree`](Trace::tree), [`tree_stable`](Trace::tree_stable),
-/// [`chrome_json`](Trace::chrome_json) and [`svg`](Trace::svg); check it
-/// with [`audit`](Trace::audit).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Trace {
-    pub(crate) threads: Vec<ThreadInfo>,
-    pub(crate) events: Vec<Event>,
-}
-
-impl Trace {
-    /// A trace built by hand, for tests and teaching: `threads[i]` describes
-    /// [`ThreadIx`]`(i)`; `events` are in recording order. Nothing is checked
-    /// here — that is what [`audit`](Trace::audit) is for.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use knotwork::trace::*;
-    /// let loc = SourceLoc { file: "lesson.rs", line: 3, column: 5 };
-    /// let broken = Trace::from_parts(
-    ///     vec![ThreadInfo::caller("main")],
-    ///     vec![
-    ///         Event::new(0, 0, EventKind::ScopeOpened { scope: ScopeId(1), parent: None, location: loc, form: ScopeForm::Sync }),
-    ///         Event::new(1, 0, EventKind::ScopeClosed { scope: ScopeId(1) }),
-    ///         // A child spawned into a scope that had already closed.
-    ///         Event::new(2, 0, EventKind::Spawned {
-    ///             task: TaskId(1), scope: ScopeId(1), kind: ChildKind::ExecBlocking, location: loc,
-    ///             queue: Queue::Injector, bindings: Bindings::default(),
-    ///         }),
-    ///     ],
-    /// );
-    /// assert!(!broken.audit().passed());
-    /// ```
-    pub fn from_parts(threads: Vec<ThreadInfo>, events: Vec<Event>) -> Trace {
-        Trace { threads, events }
-    }
-
-    /// The events, in recording order.
-    pub fn events(&self) -> &[Event] {
-        &self.events
-    }
-
-    /// The threads, indexed by [`ThreadIx`].
-    pub fn threads(&self) -> &[ThreadInfo] {
-        &self.threads
-    }
-
-    /// The thread `ix`, or a placeholder for an index the trace does not
-    /// describe (a hand-built trace may be incomplete).
-    pub(crate) fn thread_name(&self, ix: ThreadIx) -> String {
-        self.threads.get(ix.0 as usize).map_or_else(|| format!("thread {}", ix.0), |t| t.name.clone())
     }
 }
