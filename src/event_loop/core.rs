@@ -365,7 +365,7 @@ impl LoopCore {
 
     /// Takes in a nursery child that a pool job just bound to this loop:
     /// the task joins the table and is queued to run. `queued` is the
-    /// reference its job held (the task is [`SCHEDULED`](super::task)).
+    /// reference its job held (the task is `SCHEDULED`).
     pub(crate) fn adopt(&self, queued: TaskRef) {
         if self.torn_down.get() {
             // Unreachable while the scope's lease keeps the pool's workers

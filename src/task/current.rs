@@ -4,8 +4,6 @@
 //! the scope in which a nested scope is opened.
 
 use super::raw::Header;
-use super::state::CLOSED;
-use crate::sync::Ordering;
 use std::cell::Cell;
 use std::ptr::{self, NonNull};
 
@@ -50,8 +48,8 @@ impl TaskPtr {
     pub(crate) unsafe fn is_closed(self) -> bool {
         // SAFETY: alive per the caller.
         let header = unsafe { self.0.as_ref() };
-        // ORDERING: a status read; Acquire to see what the canceller did first.
-        header.state.load(Ordering::Acquire) & CLOSED != 0
+        // A status read (Acquire: see what the canceller did first).
+        header.state.load().is_closed()
     }
 
     pub(super) fn from_non_null(ptr: NonNull<Header>) -> TaskPtr {

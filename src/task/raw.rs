@@ -12,21 +12,21 @@
 //! under the ownership rules below, which the state bits in
 //! [`state`](super::state) decide:
 //!
-//! 1. While [`COMPLETED`] is clear, only the thread running the task touches
+//! 1. While `COMPLETED` is clear, only the thread running the task touches
 //!    the stage: the owning loop's thread (to poll the future, or to drop it
 //!    when cancelled or torn down), or — before the task is bound to a loop —
 //!    the pool worker that starts it.
 //! 2. The runner writes the final result into the stage *before* the RMW
-//!    that sets [`COMPLETED`] (Release); the handle reads it only after
-//!    observing [`COMPLETED`] (Acquire). After that RMW the runner never
+//!    that sets `COMPLETED` (Release); the handle reads it only after
+//!    observing `COMPLETED` (Acquire). After that RMW the runner never
 //!    touches the stage, except to claim it under rule 3.
 //! 3. Exactly one party drops or takes the result. Normally that is whoever
 //!    of {the completing runner, the dropping handle} comes second in the
-//!    state word's modification order (it sees the other's bit: [`HANDLE`]
-//!    already clear, or [`COMPLETED`] already set). The one exception is a
-//!    [`PANICKED`] task with a parent whose handle was alive at completion:
+//!    state word's modification order (it sees the other's bit: `HANDLE`
+//!    already clear, or `COMPLETED` already set). The one exception is a
+//!    `PANICKED` task with a parent whose handle was alive at completion:
 //!    then the handle and the parent scope may both claim the panic, and the
-//!    first to set [`TAKEN`] wins; a dropping handle leaves it to the scope.
+//!    first to set `TAKEN` wins; a dropping handle leaves it to the scope.
 //! 4. Hence, when the last reference goes (possibly on another thread, from
 //!    a `Waker`), the stage is `Consumed` or holds a result someone leaked on
 //!    purpose (a forgotten handle): deallocation runs no code of the future.
@@ -51,7 +51,7 @@
 //! transitions of the state word; `current.rs` the running-task pointer.
 
 use super::inbox::Inbox;
-use super::state::*;
+use super::state::State;
 use crate::TaskError;
 use crate::sync::{Arc, AtomicUsize, Mutex, UnsafeCell};
 use std::any::Any;
@@ -64,7 +64,7 @@ use std::task::{Context, Poll, Waker};
 /// The type-erased, thread-safe part of a task.
 pub(crate) struct Header {
     /// Flags and reference count; see [`state`](super::state).
-    pub(super) state: AtomicUsize,
+    pub(super) state: State,
     /// The functions that know the concrete future type.
     pub(super) vtable: &'static TaskVTable,
     /// The loop the task belongs to: wakes are queued there. Written once,
@@ -73,7 +73,7 @@ pub(crate) struct Header {
     /// The task's key in its loop's task table. Read and written only on
     /// the loop's thread, so `Relaxed` suffices.
     pub(super) key: AtomicUsize,
-    /// The waker of whoever awaits the handle ([`AWAITER`] says it is set).
+    /// The waker of whoever awaits the handle (`AWAITER` says it is set).
     pub(super) awaiter: Mutex<Option<Waker>>,
     /// The nursery scope to tell on completion, if any. Immutable.
     pub(super) parent: Option<ParentLink>,
@@ -116,7 +116,7 @@ pub(crate) struct ParentHooks {
     /// Called once when the task completes; see the module docs.
     pub(crate) on_complete: unsafe fn(NonNull<()>, &TaskRef, Completion),
     /// Called by a canceller of this (unfinished) task, which holds
-    /// [`CANCELLING`](super::state::CANCELLING) meanwhile: the parent
+    /// `CANCELLING`(super::state::CANCELLING) meanwhile: the parent
     /// cancels the scopes opened inside this task.
     pub(crate) on_cancel: unsafe fn(NonNull<()>, &TaskRef),
     /// The task the parent scope was opened in, if any: the next step up
@@ -328,9 +328,9 @@ pub(crate) struct NewTask {
     /// Goes into the loop's task table (or, for a nursery child, into its
     /// scope's registration).
     pub(crate) table: TaskRef,
-    /// Goes into a ready queue or a pool job (the task starts [`SCHEDULED`]).
+    /// Goes into a ready queue or a pool job (the task starts `SCHEDULED`).
     pub(crate) queued: TaskRef,
-    /// Goes into the handle (the task starts with [`HANDLE`]).
+    /// Goes into the handle (the task starts with `HANDLE`).
     pub(crate) handle: TaskRef,
 }
 
@@ -377,7 +377,7 @@ fn allocate_cell<F: Future>(
 ) -> NonNull<Header> {
     let cell = Box::new(TaskCell {
         header: Header {
-            state: AtomicUsize::new(SCHEDULED | HANDLE | (refs * REFERENCE)),
+            state: State::new(refs),
             vtable: &TaskCell::<F>::VTABLE,
             owner: UnsafeCell::new(owner),
             key: AtomicUsize::new(usize::MAX),

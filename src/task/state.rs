@@ -1,64 +1,620 @@
-//! The task state word: flag bits in the low bits, a reference count above.
+//! The task state machine: one word, flag bits below a reference count,
+//! and every transition of it as one function.
 //!
 //! One `AtomicUsize` per task holds everything another thread may need to
 //! know, so that every transition is a single atomic read-modify-write and
 //! the order of those RMWs decides every race (the total modification order
-//! of one atomic is what the arguments in `raw.rs` lean on).
+//! of one atomic is what the ownership rules in `raw.rs` lean on). No other
+//! file touches the word: each transition below is a method of [`State`]
+//! that returns a `#[must_use]` value saying what the caller must do next,
+//! and checks the invariants on the word it wrote (in debug builds). The
+//! layout follows async-task's `state.rs` (<https://docs.rs/async-task>);
+//! the typed transitions follow tokio's `runtime/task/state.rs`
+//! (<https://github.com/tokio-rs/tokio/blob/master/tokio/src/runtime/task/state.rs>).
+//!
+//! # Bits
+//!
+//! | bit | set by | cleared by | meaning |
+//! |---|---|---|---|
+//! | `SCHEDULED` | a wake, a cancel, birth | the run that takes the entry, completion | in a queue (or woken while running: queue again after the poll) |
+//! | `RUNNING` | the runner | the runner | the future is being polled |
+//! | `COMPLETED` | completion | never | the future is gone; the stage holds the result |
+//! | `CLOSED` | a cancel | never | cancellation requested |
+//! | `HANDLE` | birth | the handle's drop | a handle owns the right to the output |
+//! | `AWAITER` | the handle's poll | never | the header's `awaiter` slot holds a waker |
+//! | `PANICKED` | completion | never | the result is a panic |
+//! | `TAKEN` | handle or scope | never | a nursery child's panic was claimed |
+//! | `CANCELLING` | a cancel that tells the parent | that canceller | the parent is being told |
+//! | count | clones, wakes, birth | drops | references held (`REFERENCE` per unit) |
+//!
+//! # Invariants
+//!
+//! Checked after every transition ([`Snapshot::check`]):
+//!
+//! 1. `COMPLETED ⇒ ¬SCHEDULED ∧ ¬RUNNING`: a finished task is in no queue
+//!    and nobody polls it.
+//! 2. `PANICKED ⇒ COMPLETED`, and `TAKEN ⇒ COMPLETED ∧ PANICKED`.
+//! 3. `CANCELLING ⇒ CLOSED`.
+//! 4. `SCHEDULED ∨ RUNNING ∨ HANDLE ⇒ count ≥ 1`: the queue entry, the
+//!    runner and the handle each hold a reference.
+//!
+//! Transitions also assert their preconditions (a run starts only from a
+//! queued, idle, unfinished task; the handle is dropped once).
+
+use crate::sync::{AtomicUsize, Ordering};
 
 /// The task sits in a ready queue (local or remote), or was woken while
-/// [`RUNNING`] and must be queued again when the poll returns. A task is in
+/// `RUNNING` and must be queued again when the poll returns. A task is in
 /// at most one queue at a time: only the transition that sets this bit may
 /// push it.
-pub(crate) const SCHEDULED: usize = 1 << 0;
+const SCHEDULED: usize = 1 << 0;
 
 /// The loop's thread is polling the future right now. Set and cleared only
 /// by that thread.
-pub(crate) const RUNNING: usize = 1 << 1;
+const RUNNING: usize = 1 << 1;
 
 /// The loop is done with the task: the future has been dropped and the stage
 /// holds the final result (or nothing, if no handle wanted it). From here on
 /// only the handle touches the stage. Never cleared.
-pub(crate) const COMPLETED: usize = 1 << 2;
+const COMPLETED: usize = 1 << 2;
 
 /// Cancellation was requested. The loop drops the future the next time it
 /// looks at the task (which the requester guarantees by scheduling it) and
 /// completes it with a "cancelled" error.
-pub(crate) const CLOSED: usize = 1 << 3;
+const CLOSED: usize = 1 << 3;
 
 /// A handle exists and owns the right to the output. Whoever of
 /// {completion, handle drop} observes the other one's bit already gone
 /// drops the output.
-pub(crate) const HANDLE: usize = 1 << 4;
+const HANDLE: usize = 1 << 4;
 
 /// The handle stored a waker in the header's `awaiter` slot; completion must
 /// take and wake it.
-pub(crate) const AWAITER: usize = 1 << 5;
+const AWAITER: usize = 1 << 5;
 
-/// Set together with [`COMPLETED`] when the task's result is a panic. A
-/// task with a parent link (a nursery child) keeps a panic nobody has
-/// observed for its scope, which re-raises it; see [`TAKEN`].
-pub(crate) const PANICKED: usize = 1 << 6;
+/// Set together with `COMPLETED` when the task's result is a panic. A
+/// task with a completion hook (a nursery child) keeps a panic nobody has
+/// observed for its scope, which re-raises it; see `TAKEN`.
+const PANICKED: usize = 1 << 6;
 
-/// The result of a [`PANICKED`] nursery child was claimed: by its handle
+/// The result of a `PANICKED` nursery child was claimed: by its handle
 /// (`join`/`.await` observed the panic) or by its scope (which re-raises
 /// it). Whoever sets this bit first owns the stage; used only for panicked
 /// children whose handle was alive at completion, the one case where two
 /// parties may both want the result.
-pub(crate) const TAKEN: usize = 1 << 7;
+const TAKEN: usize = 1 << 7;
 
 /// A canceller is telling the task's parent about the cancellation (the
 /// scopes opened inside the task must hear of it: L4 in docs/guarantees.md).
-/// Set in the same RMW that sets [`CLOSED`], only while the task is not
-/// [`COMPLETED`]; cleared by that canceller when it is done. A completing
-/// task waits for it to clear before it calls its parent's `on_complete`
+/// Set in the same RMW that sets `CLOSED`, only while the task is not
+/// `COMPLETED`; cleared by that canceller when it is done. A completing
+/// task waits for it to clear before it calls its hook's `on_complete`
 /// (after which the parent may be freed), so the canceller may use the
 /// parent throughout. The canceller waits for nothing the completer holds.
-pub(crate) const CANCELLING: usize = 1 << 8;
+const CANCELLING: usize = 1 << 8;
 
 /// One reference. Holders: the loop's task table, the queue entry that
-/// [`SCHEDULED`] stands for (for a nursery child not yet started: its pool
+/// `SCHEDULED` stands for (for a nursery child not yet started: its pool
 /// job), every `Waker`, the handle, and a scope's registration.
-pub(crate) const REFERENCE: usize = 1 << 9;
+const REFERENCE: usize = 1 << 9;
 
 /// The mask of the reference count.
-pub(crate) const REFERENCE_MASK: usize = !(REFERENCE - 1);
+const REFERENCE_MASK: usize = !(REFERENCE - 1);
+
+/// A value of the state word, read or written by one transition.
+#[derive(Copy, Clone, PartialEq, Eq)]
+pub(crate) struct Snapshot(usize);
+
+impl Snapshot {
+    pub(crate) fn is_scheduled(self) -> bool {
+        self.0 & SCHEDULED != 0
+    }
+    pub(crate) fn is_running(self) -> bool {
+        self.0 & RUNNING != 0
+    }
+    pub(crate) fn is_completed(self) -> bool {
+        self.0 & COMPLETED != 0
+    }
+    pub(crate) fn is_closed(self) -> bool {
+        self.0 & CLOSED != 0
+    }
+    pub(crate) fn has_handle(self) -> bool {
+        self.0 & HANDLE != 0
+    }
+    pub(crate) fn has_awaiter(self) -> bool {
+        self.0 & AWAITER != 0
+    }
+    pub(crate) fn is_panicked(self) -> bool {
+        self.0 & PANICKED != 0
+    }
+    pub(crate) fn is_taken(self) -> bool {
+        self.0 & TAKEN != 0
+    }
+    pub(crate) fn is_cancelling(self) -> bool {
+        self.0 & CANCELLING != 0
+    }
+    pub(crate) fn refs(self) -> usize {
+        (self.0 & REFERENCE_MASK) / REFERENCE
+    }
+
+    /// Which invariant of the module docs this value breaks, if any.
+    fn broken(self) -> Option<&'static str> {
+        if self.is_completed() && (self.is_scheduled() || self.is_running()) {
+            return Some("COMPLETED ⇒ ¬SCHEDULED ∧ ¬RUNNING");
+        }
+        if self.is_panicked() && !self.is_completed() {
+            return Some("PANICKED ⇒ COMPLETED");
+        }
+        if self.is_taken() && !(self.is_completed() && self.is_panicked()) {
+            return Some("TAKEN ⇒ COMPLETED ∧ PANICKED");
+        }
+        if self.is_cancelling() && !self.is_closed() {
+            return Some("CANCELLING ⇒ CLOSED");
+        }
+        if (self.is_scheduled() || self.is_running() || self.has_handle()) && self.refs() == 0 {
+            return Some("SCHEDULED ∨ RUNNING ∨ HANDLE ⇒ count ≥ 1");
+        }
+        None
+    }
+
+    /// `self`, after asserting (in debug builds) that it keeps every
+    /// invariant: called on each value a transition writes.
+    #[inline]
+    #[track_caller]
+    fn check(self) -> Self {
+        if cfg!(debug_assertions) {
+            if let Some(rule) = self.broken() {
+                panic!("knotwork bug: task state {self:?} breaks the invariant {rule}");
+            }
+        }
+        self
+    }
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = [
+            (SCHEDULED, "SCHEDULED"),
+            (RUNNING, "RUNNING"),
+            (COMPLETED, "COMPLETED"),
+            (CLOSED, "CLOSED"),
+            (HANDLE, "HANDLE"),
+            (AWAITER, "AWAITER"),
+            (PANICKED, "PANICKED"),
+            (TAKEN, "TAKEN"),
+            (CANCELLING, "CANCELLING"),
+        ];
+        let mut first = true;
+        for (bit, name) in names {
+            if self.0 & bit != 0 {
+                f.write_str(if first { "" } else { "|" })?;
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        write!(f, "{}refs={}", if first { "" } else { " " }, self.refs())
+    }
+}
+
+/// What the runner does with a task it took from a queue
+/// ([`State::start_run`]).
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum StartRun {
+    /// `RUNNING` is set and `SCHEDULED` cleared: poll the future.
+    Poll,
+    /// Cancellation was requested: drop the future and complete (the state
+    /// is unchanged; completion clears the bits).
+    Cancel,
+}
+
+/// What the runner does after a poll returned `Pending`
+/// ([`State::end_poll`]).
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum EndPoll {
+    /// `RUNNING` is clear; a later wake queues the task. The runner's
+    /// reference is released.
+    Idle,
+    /// It was woken during the poll: `RUNNING` is clear and `SCHEDULED`
+    /// stays set; the runner's reference becomes the queue entry.
+    Requeue,
+    /// Cancelled during the poll: drop the future now and complete.
+    Cancel,
+}
+
+/// What a wake does ([`State::wake`]).
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// Done, being cancelled (already queued by the canceller), or already
+    /// queued: nothing to do.
+    Absorbed,
+    /// Running: `SCHEDULED` is set and the runner queues it after the poll.
+    Deferred,
+    /// Idle: `SCHEDULED` is set and a reference added for the queue entry,
+    /// which the waker must push.
+    Queue,
+}
+
+/// What a cancel does ([`State::cancel`]).
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Cancel {
+    /// The task was idle: a reference was added for the queue entry, which
+    /// the canceller must push so the runner drops the future.
+    pub(crate) queue: bool,
+    /// `CANCELLING` was set: the canceller tells the parent, then calls
+    /// [`State::end_cancelling`].
+    pub(crate) tell_parent: bool,
+}
+
+/// What completion found ([`State::complete`]): the word before it.
+#[must_use]
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct Completed(pub(crate) Snapshot);
+
+/// The state word of one task.
+pub(crate) struct State(AtomicUsize);
+
+impl State {
+    /// A new task: queued (its first queue entry or pool job is one of the
+    /// `refs` references), with a handle.
+    pub(crate) fn new(refs: usize) -> State {
+        State(AtomicUsize::new(Snapshot(SCHEDULED | HANDLE | (refs * REFERENCE)).check().0))
+    }
+
+    /// The current value, for status reads (`is_completed`, `is_closed`).
+    pub(crate) fn load(&self) -> Snapshot {
+        // ORDERING: Acquire, so a caller that then reads the output is
+        // ordered after the completion, and a reader of CLOSED sees what
+        // the canceller did first.
+        Snapshot(self.0.load(Ordering::Acquire))
+    }
+
+    /// The runner took the task's queue entry (or pool job).
+    pub(crate) fn start_run(&self) -> StartRun {
+        // ORDERING: Acquire pairs with the Release of a cancelling handle.
+        let mut state = self.0.load(Ordering::Acquire);
+        loop {
+            let now = Snapshot(state);
+            debug_assert!(
+                now.is_scheduled() && !now.is_running() && !now.is_completed(),
+                "knotwork bug: a run started from {now:?} (a run needs a queued, idle, unfinished task)"
+            );
+            if now.is_closed() {
+                return StartRun::Cancel;
+            }
+            let next = Snapshot((state & !SCHEDULED) | RUNNING).check();
+            // ORDERING: Acquire, as above; nothing is published by this RMW.
+            match self.0.compare_exchange_weak(state, next.0, Ordering::Acquire, Ordering::Acquire) {
+                Ok(_) => return StartRun::Poll,
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// The poll returned `Pending`.
+    pub(crate) fn end_poll(&self) -> EndPoll {
+        // ORDERING: Acquire sees a cancel's or waker's state change.
+        let mut state = self.0.load(Ordering::Acquire);
+        loop {
+            let now = Snapshot(state);
+            debug_assert!(now.is_running(), "knotwork bug: a poll ended in {now:?}");
+            if now.is_closed() {
+                return EndPoll::Cancel;
+            }
+            let next = Snapshot(state & !RUNNING).check();
+            // ORDERING: Release so the poll's writes happen-before whoever
+            // observes the task idle (a waker that then queues it).
+            match self.0.compare_exchange_weak(state, next.0, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return if now.is_scheduled() { EndPoll::Requeue } else { EndPoll::Idle },
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// The runner stored the result in the stage: publish it.
+    pub(crate) fn complete(&self, panicked: bool) -> Completed {
+        let panicked = if panicked { PANICKED } else { 0 };
+        // ORDERING: Release publishes the stage write to the handle's Acquire;
+        // Acquire so that, if the handle is gone, its last accesses to the
+        // stage happen-before our drop of the output.
+        let prev = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                Some((s & !(RUNNING | SCHEDULED)) | COMPLETED | panicked)
+            })
+            .unwrap_or_else(|s| s);
+        debug_assert!(!Snapshot(prev).is_completed(), "knotwork bug: a task completed twice");
+        Snapshot((prev & !(RUNNING | SCHEDULED)) | COMPLETED | panicked).check();
+        Completed(Snapshot(prev))
+    }
+
+    /// Waits until a canceller that is telling the parent is done
+    /// (`CANCELLING` clear): a completing task calls this before its
+    /// hook's `on_complete`. The canceller waits for nothing the completer
+    /// holds, so this ends.
+    pub(crate) fn wait_cancelling(&self) {
+        // ORDERING: Acquire pairs with the canceller's Release clear.
+        while self.0.load(Ordering::Acquire) & CANCELLING != 0 {
+            crate::sync::thread::yield_now();
+        }
+    }
+
+    /// A waker fired.
+    pub(crate) fn wake(&self) -> Wake {
+        // ORDERING: Relaxed load; the CAS decides.
+        let mut state = self.0.load(Ordering::Relaxed);
+        loop {
+            if state & (COMPLETED | CLOSED | SCHEDULED) != 0 {
+                return Wake::Absorbed;
+            }
+            let (next, outcome) = if state & RUNNING != 0 {
+                (state | SCHEDULED, Wake::Deferred)
+            } else {
+                ((state + REFERENCE) | SCHEDULED, Wake::Queue)
+            };
+            Snapshot(next).check();
+            // ORDERING: Release: what the waker did before waking happens-before
+            // the poll that the queue entry leads to (the queue's own lock or the
+            // RUNNING-clear Acquire carries it on). Acquire: a task that was
+            // polled (so a waker exists) was bound to its loop before that poll.
+            match self.0.compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return outcome,
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// Requests cancellation; `None` if the task is already completed or
+    /// closed. `tell_parent`: set `CANCELLING` (the task has a parent to
+    /// tell).
+    pub(crate) fn cancel(&self, tell_parent: bool) -> Option<Cancel> {
+        // ORDERING: Relaxed load; the CAS below decides.
+        let mut state = self.0.load(Ordering::Relaxed);
+        loop {
+            if state & (COMPLETED | CLOSED) != 0 {
+                return None;
+            }
+            let mut next = state | CLOSED;
+            if tell_parent {
+                next |= CANCELLING;
+            }
+            let queue = state & (SCHEDULED | RUNNING) == 0;
+            if queue {
+                next = (next | SCHEDULED) + REFERENCE;
+            }
+            Snapshot(next).check();
+            // ORDERING: Release so the runner's Acquire in `start_run` sees
+            // CLOSED with everything the canceller did before; Acquire so
+            // that, when we must queue, the owner binding is visible (it
+            // happened-before the runner's Release that cleared RUNNING).
+            match self.0.compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return Some(Cancel { queue, tell_parent }),
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// The canceller is done telling the parent.
+    pub(crate) fn end_cancelling(&self) {
+        // ORDERING: Release pairs with the completer's Acquire wait: our
+        // use of the parent happens-before its `on_complete`.
+        let prev = self.0.fetch_and(!CANCELLING, Ordering::Release);
+        debug_assert!(Snapshot(prev).is_cancelling(), "knotwork bug: CANCELLING cleared twice");
+    }
+
+    /// Cancels on the loop's thread, at teardown (or for a child its scope
+    /// refused): sets `CLOSED`; true if the task is unfinished, and the
+    /// caller (the runner) must drop the future and complete it.
+    pub(crate) fn close_in_place(&self) -> bool {
+        // ORDERING: Acquire pairs with the completion Release (none here:
+        // only the runner completes, and that is the caller).
+        let prev = self.0.fetch_or(CLOSED, Ordering::Acquire);
+        Snapshot(prev | CLOSED).check();
+        !Snapshot(prev).is_completed()
+    }
+
+    /// The handle stored its waker in the `awaiter` slot (under the slot's
+    /// lock); returns the word before, whose `COMPLETED` says whether
+    /// completion came first.
+    pub(crate) fn set_awaiter(&self) -> Snapshot {
+        // ORDERING: AcqRel. This RMW and the one in `complete` are ordered in
+        // the state word: if ours is first, `complete` sees AWAITER and takes
+        // the waker under the lock we still hold; if it is second, we see
+        // COMPLETED here and take the output ourselves (Acquire for rule 2).
+        let prev = self.0.fetch_or(AWAITER, Ordering::AcqRel);
+        Snapshot(prev | AWAITER).check();
+        Snapshot(prev)
+    }
+
+    /// Claims a panicked child's result for the caller (its handle or its
+    /// scope); true if the caller is first, and so owns the stage.
+    pub(crate) fn take(&self) -> bool {
+        // ORDERING: AcqRel: whoever sets TAKEN first owns the stage; Acquire
+        // so the loser's view is ordered after the winner's claim.
+        let prev = self.0.fetch_or(TAKEN, Ordering::AcqRel);
+        Snapshot(prev | TAKEN).check();
+        !Snapshot(prev).is_taken()
+    }
+
+    /// The handle is dropped; returns the word before.
+    pub(crate) fn drop_handle(&self) -> Snapshot {
+        // ORDERING: AcqRel: Acquire to see the stage written before
+        // COMPLETED (rule 2), Release so our own stage accesses (a taken
+        // output) happen-before a later drop by the runner.
+        let prev = self.0.fetch_and(!HANDLE, Ordering::AcqRel);
+        debug_assert!(Snapshot(prev).has_handle(), "knotwork bug: a task handle was dropped twice");
+        Snapshot(prev)
+    }
+
+    /// Adds a reference, made from an existing one.
+    pub(crate) fn ref_inc(&self) {
+        // ORDERING: a new reference is made from an existing one, which already
+        // keeps the task alive; nothing is published (as `Arc::clone`).
+        let prev = self.0.fetch_add(REFERENCE, Ordering::Relaxed);
+        if prev > isize::MAX as usize {
+            // Like `Arc`: billions of leaked wakers; continuing could overflow.
+            std::process::abort();
+        }
+    }
+
+    /// Releases a reference; true if it was the last (then the caller frees
+    /// the task).
+    pub(crate) fn ref_dec(&self) -> bool {
+        // ORDERING: AcqRel as in `Arc`: Release makes our accesses
+        // happen-before the deallocation, Acquire makes everyone else's.
+        let prev = self.0.fetch_sub(REFERENCE, Ordering::AcqRel);
+        debug_assert!(Snapshot(prev).refs() > 0, "knotwork bug: a task reference released twice");
+        Snapshot(prev).refs() == 1
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn word(state: &State) -> Snapshot {
+        state.load()
+    }
+
+    #[test]
+    fn a_new_task_is_queued_with_a_handle() {
+        let s = State::new(3);
+        let w = word(&s);
+        assert!(w.is_scheduled() && w.has_handle() && !w.is_running() && !w.is_completed());
+        assert_eq!(w.refs(), 3);
+    }
+
+    #[test]
+    fn a_run_polls_then_goes_idle_or_requeues() {
+        let s = State::new(2);
+        assert_eq!(s.start_run(), StartRun::Poll);
+        assert!(word(&s).is_running() && !word(&s).is_scheduled());
+        assert_eq!(s.end_poll(), EndPoll::Idle);
+        assert!(!word(&s).is_running());
+        // Woken while idle: queued with a new reference.
+        assert_eq!(s.wake(), Wake::Queue);
+        assert_eq!(word(&s).refs(), 3);
+        assert_eq!(s.start_run(), StartRun::Poll);
+        // Woken while running: deferred to the runner.
+        assert_eq!(s.wake(), Wake::Deferred);
+        assert_eq!(word(&s).refs(), 3);
+        assert_eq!(s.end_poll(), EndPoll::Requeue);
+        assert!(word(&s).is_scheduled() && !word(&s).is_running());
+        // Already queued: absorbed.
+        assert_eq!(s.wake(), Wake::Absorbed);
+    }
+
+    #[test]
+    fn a_cancel_queues_an_idle_task_and_the_run_then_cancels() {
+        let s = State::new(2);
+        assert_eq!(s.start_run(), StartRun::Poll);
+        assert_eq!(s.end_poll(), EndPoll::Idle);
+        let c = s.cancel(true).expect("unfinished");
+        assert!(c.queue && c.tell_parent);
+        assert!(word(&s).is_cancelling() && word(&s).is_closed() && word(&s).is_scheduled());
+        s.end_cancelling();
+        assert!(!word(&s).is_cancelling());
+        assert_eq!(s.start_run(), StartRun::Cancel);
+        assert!(s.cancel(false).is_none(), "a second cancel does nothing");
+        let done = s.complete(false);
+        assert!(done.0.has_handle());
+        assert!(word(&s).is_completed() && !word(&s).is_scheduled());
+        assert_eq!(s.wake(), Wake::Absorbed);
+        assert!(s.cancel(true).is_none());
+    }
+
+    #[test]
+    fn a_cancel_during_a_poll_is_seen_when_it_ends() {
+        let s = State::new(2);
+        assert_eq!(s.start_run(), StartRun::Poll);
+        let c = s.cancel(false).expect("unfinished");
+        assert!(!c.queue && !c.tell_parent, "a running task is not queued by its canceller");
+        assert_eq!(s.end_poll(), EndPoll::Cancel);
+        let _ = s.complete(false);
+        assert!(word(&s).is_completed() && !word(&s).is_running());
+    }
+
+    #[test]
+    fn completion_and_the_awaiter_race_in_one_order() {
+        // Awaiter first: completion sees AWAITER.
+        let s = State::new(2);
+        assert_eq!(s.start_run(), StartRun::Poll);
+        assert!(!s.set_awaiter().is_completed());
+        assert!(s.complete(false).0.has_awaiter());
+        // Completion first: the awaiter sees COMPLETED.
+        let s = State::new(2);
+        assert_eq!(s.start_run(), StartRun::Poll);
+        assert!(!s.complete(false).0.has_awaiter());
+        assert!(s.set_awaiter().is_completed());
+    }
+
+    #[test]
+    fn a_panicked_result_is_taken_once() {
+        let s = State::new(2);
+        assert_eq!(s.start_run(), StartRun::Poll);
+        let _ = s.complete(true);
+        assert!(word(&s).is_panicked());
+        assert!(s.take(), "the first claim wins");
+        assert!(!s.take(), "the second loses");
+    }
+
+    #[test]
+    fn the_handle_and_the_completion_see_each_other_once() {
+        let s = State::new(2);
+        assert!(s.drop_handle().has_handle());
+        assert_eq!(s.start_run(), StartRun::Poll);
+        assert!(!s.complete(false).0.has_handle(), "completion sees the handle gone");
+        let s = State::new(2);
+        assert_eq!(s.start_run(), StartRun::Poll);
+        let _ = s.complete(false);
+        assert!(s.drop_handle().is_completed(), "the handle sees the completion");
+    }
+
+    #[test]
+    fn close_in_place_says_whether_the_task_was_unfinished() {
+        let s = State::new(2);
+        assert!(s.close_in_place());
+        let _ = s.complete(false);
+        assert!(!s.close_in_place());
+    }
+
+    #[test]
+    fn references_count_down_to_the_last() {
+        let s = State::new(2);
+        s.ref_inc();
+        assert!(!s.ref_dec());
+        assert!(!s.ref_dec());
+        assert!(s.drop_handle().has_handle());
+        assert!(s.ref_dec(), "the last reference");
+    }
+
+    #[test]
+    fn every_broken_invariant_is_named() {
+        let cases = [
+            (COMPLETED | SCHEDULED | REFERENCE, "COMPLETED ⇒ ¬SCHEDULED ∧ ¬RUNNING"),
+            (COMPLETED | RUNNING | REFERENCE, "COMPLETED ⇒ ¬SCHEDULED ∧ ¬RUNNING"),
+            (PANICKED | REFERENCE, "PANICKED ⇒ COMPLETED"),
+            (COMPLETED | TAKEN, "TAKEN ⇒ COMPLETED ∧ PANICKED"),
+            (CANCELLING | REFERENCE, "CANCELLING ⇒ CLOSED"),
+            (SCHEDULED, "SCHEDULED ∨ RUNNING ∨ HANDLE ⇒ count ≥ 1"),
+            (HANDLE, "SCHEDULED ∨ RUNNING ∨ HANDLE ⇒ count ≥ 1"),
+        ];
+        for (bits, rule) in cases {
+            assert_eq!(Snapshot(bits).broken(), Some(rule), "{:?}", Snapshot(bits));
+        }
+        assert_eq!(Snapshot(COMPLETED | PANICKED | TAKEN | CLOSED | AWAITER).broken(), None);
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "a run started from")]
+    fn a_run_of_a_completed_task_is_a_bug() {
+        let s = State::new(2);
+        assert_eq!(s.start_run(), StartRun::Poll);
+        let _ = s.complete(false);
+        let _ = s.start_run();
+    }
+}

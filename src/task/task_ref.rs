@@ -5,7 +5,7 @@
 use super::current::CurrentTaskGuard;
 use super::inbox::Inbox;
 use super::raw::{Completion, Header, Outcome, ParentLink, TaskRef};
-use super::state::*;
+use super::state::{Completed, EndPoll, Snapshot, StartRun};
 use super::waker::raw_waker;
 use crate::TaskError;
 use crate::sync::{Arc, Ordering};
@@ -90,30 +90,15 @@ impl TaskRef {
     /// # Safety
     /// Called by the task's runner: on the owning loop's thread, or (for a
     /// task that is never bound) on the worker that started it, with a
-    /// reference taken from a ready queue or a pool job (so [`SCHEDULED`]
+    /// reference taken from a ready queue or a pool job (so `SCHEDULED`
     /// is set and this is the only entry).
     pub(crate) unsafe fn run(self) -> RunOutcome {
         let header = self.header();
-        // ORDERING: Acquire pairs with the Release of a cancelling handle.
-        let mut state = header.state.load(Ordering::Acquire);
-        loop {
-            debug_assert!(state & SCHEDULED != 0 && state & RUNNING == 0);
-            if state & COMPLETED != 0 {
-                // Cancelled and completed while queued (teardown); nothing to do.
-                return RunOutcome::Pending;
-            }
-            if state & CLOSED != 0 {
-                // SAFETY: the runner, not completed (rule 1).
-                let outcome = unsafe { (header.vtable.cancel)(self.ptr) };
-                self.complete(outcome);
-                return RunOutcome::Completed;
-            }
-            let next = (state & !SCHEDULED) | RUNNING;
-            // ORDERING: Acquire, as above; nothing is published by this RMW.
-            match header.state.compare_exchange_weak(state, next, Ordering::Acquire, Ordering::Acquire) {
-                Ok(_) => break,
-                Err(actual) => state = actual,
-            }
+        if header.state.start_run() == StartRun::Cancel {
+            // SAFETY: the runner, not completed (rule 1).
+            let outcome = unsafe { (header.vtable.cancel)(self.ptr) };
+            self.complete(outcome);
+            return RunOutcome::Completed;
         }
         // A waker borrowed from our own reference: not counted, never dropped.
         // SAFETY: the vtable's functions uphold the RawWaker contract for a
@@ -128,31 +113,24 @@ impl TaskRef {
             self.complete(outcome);
             return RunOutcome::Completed;
         }
-        // ORDERING: Acquire sees a cancel's or waker's state change.
-        let mut state = header.state.load(Ordering::Acquire);
-        loop {
-            if state & CLOSED != 0 {
+        match header.state.end_poll() {
+            EndPoll::Idle => {}
+            EndPoll::Cancel => {
                 // Cancelled during the poll: drop the future now.
                 // SAFETY: the runner, not completed.
                 let outcome = unsafe { (header.vtable.cancel)(self.ptr) };
                 self.complete(outcome);
                 return RunOutcome::Completed;
             }
-            let next = state & !RUNNING;
-            // ORDERING: Release so the poll's writes happen-before whoever
-            // observes the task idle (a waker that then queues it).
-            match header.state.compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => break,
-                Err(actual) => state = actual,
+            EndPoll::Requeue => {
+                // Woken during the poll: our reference becomes the queue entry.
+                let owner = Arc::as_ptr(self.owner());
+                // SAFETY: we run on the loop's thread, whose `LoopCore` holds
+                // an `Arc` of its `Inbox` for as long as it runs tasks, so
+                // `owner` outlives the call even after `self` moves into a
+                // queue.
+                unsafe { (*owner).schedule(self) };
             }
-        }
-        if state & SCHEDULED != 0 {
-            // Woken during the poll: our reference becomes the queue entry.
-            let owner = Arc::as_ptr(self.owner());
-            // SAFETY: we run on the loop's thread, whose `LoopCore` holds an
-            // `Arc` of its `LoopShared` for as long as it runs tasks, so
-            // `owner` outlives the call even after `self` moves into a queue.
-            unsafe { (*owner).schedule(self) };
         }
         RunOutcome::Pending
     }
@@ -163,10 +141,7 @@ impl TaskRef {
     /// Loop thread, task not running.
     pub(crate) unsafe fn cancel_in_place(&self) {
         let header = self.header();
-        // ORDERING: Acquire pairs with the completion Release (none here:
-        // only the loop completes, and that is us).
-        let state = header.state.fetch_or(CLOSED, Ordering::Acquire);
-        if state & COMPLETED == 0 {
+        if header.state.close_in_place() {
             // SAFETY: loop thread, not completed, not running.
             let outcome = unsafe { (header.vtable.cancel)(self.ptr) };
             self.complete(outcome);
@@ -177,21 +152,13 @@ impl TaskRef {
     /// tells the parent, last.
     fn complete(&self, outcome: Outcome) {
         let header = self.header();
-        let panicked = if outcome == Outcome::Panicked { PANICKED } else { 0 };
-        // ORDERING: Release publishes the stage write to the handle's Acquire;
-        // Acquire so that, if the handle is gone, its last accesses to the
-        // stage happen-before our drop of the output.
-        let prev = header
-            .state
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
-                Some((s & !(RUNNING | SCHEDULED)) | COMPLETED | panicked)
-            })
-            .unwrap_or_else(|s| s);
-        let handle_alive = prev & HANDLE != 0;
+        let panicked = outcome == Outcome::Panicked;
+        let Completed(prev) = header.state.complete(panicked);
+        let handle_alive = prev.has_handle();
         let mut orphan_panic = None;
         if !handle_alive {
             // Rule 3: the handle is gone, the result is ours.
-            if panicked != 0 && header.parent.is_some() {
+            if panicked && header.parent.is_some() {
                 // SAFETY: exclusive access per rule 3.
                 orphan_panic = unsafe { (header.vtable.take_panic)(self.ptr) };
             } else {
@@ -199,7 +166,7 @@ impl TaskRef {
                 unsafe { (header.vtable.drop_stage)(self.ptr) };
             }
         }
-        if prev & AWAITER != 0 {
+        if prev.has_awaiter() {
             let waker = header.awaiter.lock().take();
             if let Some(waker) = waker {
                 // A foreign waker's panic must not skip the parent hook below.
@@ -207,13 +174,10 @@ impl TaskRef {
             }
         }
         if let Some(parent) = &header.parent {
-            if prev & CANCELLING != 0 {
+            if prev.is_cancelling() {
                 // A canceller is telling the parent; it may use the parent
                 // until it clears the bit. It waits for nothing we hold.
-                // ORDERING: Acquire pairs with its Release clear.
-                while header.state.load(Ordering::Acquire) & CANCELLING != 0 {
-                    crate::sync::thread::yield_now();
-                }
+                header.state.wait_cancelling();
             }
             let completion = Completion { outcome, orphan_panic, handle_alive };
             // SAFETY: the link's contract: `data` stays valid until this
@@ -229,9 +193,9 @@ impl TaskRef {
     /// `self` is the handle's reference and `T` the future's output type.
     pub(crate) unsafe fn poll_output<T>(&self, cx: &mut Context<'_>) -> Poll<Result<T, TaskError>> {
         let header = self.header();
-        // ORDERING: Acquire pairs with the Release in `complete` (rule 2).
-        let state = header.state.load(Ordering::Acquire);
-        if state & COMPLETED != 0 {
+        // Acquire pairs with the Release in `complete` (rule 2).
+        let state = header.state.load();
+        if state.is_completed() {
             // SAFETY: forwarded.
             return Poll::Ready(unsafe { self.take_output(state) });
         }
@@ -239,13 +203,12 @@ impl TaskRef {
         if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             *slot = Some(cx.waker().clone());
         }
-        // ORDERING: AcqRel. This RMW and the one in `complete` are ordered in
-        // the state word: if ours is first, `complete` sees AWAITER and takes
-        // the waker under the lock we still hold; if it is second, we see
-        // COMPLETED here and take the output ourselves (Acquire for rule 2).
-        let state = header.state.fetch_or(AWAITER, Ordering::AcqRel);
+        // Under the lock: if completion comes after this, it sees AWAITER and
+        // takes the waker under the lock we still hold; if before, we see
+        // COMPLETED here and take the output ourselves.
+        let state = header.state.set_awaiter();
         drop(slot);
-        if state & COMPLETED != 0 {
+        if state.is_completed() {
             // SAFETY: forwarded.
             return Poll::Ready(unsafe { self.take_output(state) });
         }
@@ -254,13 +217,11 @@ impl TaskRef {
 
     /// # Safety
     /// As for `poll_output`, with `COMPLETED` observed in `state`.
-    unsafe fn take_output<T>(&self, state: usize) -> Result<T, TaskError> {
+    unsafe fn take_output<T>(&self, state: Snapshot) -> Result<T, TaskError> {
         let header = self.header();
-        if state & PANICKED != 0 && header.parent.is_some() {
+        if state.is_panicked() && header.parent.is_some() {
             // Rule 3's exception: race the scope for the panic.
-            // ORDERING: AcqRel: whoever sets TAKEN first owns the stage;
-            // Acquire so the loser's view is ordered after the winner's claim.
-            if header.state.fetch_or(TAKEN, Ordering::AcqRel) & TAKEN != 0 {
+            if !header.state.take() {
                 return Err(TaskError::panicked(Box::new(
                     "this child's panic was already re-raised by its scope",
                 )));
@@ -277,10 +238,7 @@ impl TaskRef {
     /// was alive at completion (rule 3's exception).
     pub(crate) fn claim_panic(&self) -> Option<Box<dyn Any + Send>> {
         let header = self.header();
-        // ORDERING: as in `take_output`.
-        let state = header.state.fetch_or(TAKEN, Ordering::AcqRel);
-        debug_assert!(state & COMPLETED != 0 && state & PANICKED != 0);
-        if state & TAKEN != 0 {
+        if !header.state.take() {
             return None; // the handle observed it
         }
         // SAFETY: we set TAKEN first, so we own the completed stage.
@@ -289,9 +247,9 @@ impl TaskRef {
 
     /// Whether the task has completed.
     pub(crate) fn is_completed(&self) -> bool {
-        // ORDERING: Acquire, so a caller that then reads the output through
+        // Acquire (in `load`), so a caller that then reads the output through
         // `poll_output` is ordered after the completion.
-        self.header().state.load(Ordering::Acquire) & COMPLETED != 0
+        self.header().state.load().is_completed()
     }
 
     /// Requests cancellation: the loop drops the future at its next look.
@@ -310,60 +268,31 @@ impl TaskRef {
 
     fn cancel_with(&self, tell: bool) {
         let header = self.header();
-        // ORDERING: Relaxed load; the CAS below decides.
-        let mut state = header.state.load(Ordering::Relaxed);
-        loop {
-            if state & (COMPLETED | CLOSED) != 0 {
-                return;
+        let Some(cancel) = header.state.cancel(tell && header.parent.is_some()) else { return };
+        if cancel.queue {
+            // The reference `cancel` added is the queue entry's.
+            let task = TaskRef { ptr: self.ptr };
+            let owner = Arc::as_ptr(task.owner());
+            // SAFETY: `self` holds a reference, which keeps the header and
+            // its `owner` Arc alive during the call.
+            unsafe { (*owner).schedule(task) };
+        }
+        if cancel.tell_parent {
+            if let Some(parent) = header.parent.as_ref() {
+                // SAFETY: CANCELLING keeps the task from telling its parent
+                // it completed, so the parent is alive until we clear the
+                // bit (see `CANCELLING` in `state.rs`).
+                unsafe { (parent.hooks.on_cancel)(parent.data, self) };
             }
-            let mut next = state | CLOSED;
-            let tell_parent = tell && header.parent.is_some();
-            if tell_parent {
-                next |= CANCELLING;
-            }
-            let must_queue = state & (SCHEDULED | RUNNING) == 0;
-            if must_queue {
-                next |= SCHEDULED;
-                next += REFERENCE;
-            }
-            // ORDERING: Release so the runner's Acquire in `run` sees CLOSED
-            // with everything the canceller did before; Acquire so that,
-            // when we must queue, the owner binding is visible (it
-            // happened-before the runner's Release that cleared RUNNING).
-            match header.state.compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => {
-                    if must_queue {
-                        let task = TaskRef { ptr: self.ptr };
-                        let owner = Arc::as_ptr(task.owner());
-                        // SAFETY: `self` holds a reference, which keeps the
-                        // header and its `owner` Arc alive during the call.
-                        unsafe { (*owner).schedule(task) };
-                    }
-                    if let Some(parent) = header.parent.as_ref().filter(|_| tell_parent) {
-                        // SAFETY: CANCELLING keeps the task from telling its
-                        // parent it completed, so the parent is alive until
-                        // we clear the bit (see `CANCELLING`).
-                        unsafe { (parent.hooks.on_cancel)(parent.data, self) };
-                        // ORDERING: Release pairs with the completer's
-                        // Acquire wait: our use of the parent happens-before
-                        // its `on_complete`.
-                        header.state.fetch_and(!CANCELLING, Ordering::Release);
-                    }
-                    return;
-                }
-                Err(actual) => state = actual,
-            }
+            header.state.end_cancelling();
         }
     }
 
     /// Drops the handle's claim (rule 3), then its reference.
     pub(crate) fn drop_handle(self) {
         let header = self.header();
-        // ORDERING: AcqRel: Acquire to see the stage written before
-        // COMPLETED (rule 2), Release so our own stage accesses (a taken
-        // output) happen-before a later drop by the runner.
-        let prev = header.state.fetch_and(!HANDLE, Ordering::AcqRel);
-        if prev & COMPLETED != 0 && !(prev & PANICKED != 0 && header.parent.is_some()) {
+        let prev = header.state.drop_handle();
+        if prev.is_completed() && !(prev.is_panicked() && header.parent.is_some()) {
             // SAFETY: completed and we were the handle: exclusive (rule 3).
             // (A parent's panicked child is left to the scope, which claims
             // it through TAKEN.)
@@ -374,17 +303,14 @@ impl TaskRef {
 
 impl Clone for TaskRef {
     fn clone(&self) -> Self {
-        super::waker::increment(self.header());
+        self.header().state.ref_inc();
         TaskRef { ptr: self.ptr }
     }
 }
 
 impl Drop for TaskRef {
     fn drop(&mut self) {
-        // ORDERING: AcqRel as in `Arc`: Release makes our accesses
-        // happen-before the deallocation, Acquire makes everyone else's.
-        let prev = self.header().state.fetch_sub(REFERENCE, Ordering::AcqRel);
-        if prev & REFERENCE_MASK == REFERENCE {
+        if self.header().state.ref_dec() {
             // SAFETY: that was the last reference.
             unsafe { (self.header().vtable.dealloc)(self.ptr) };
         }
