@@ -1,7 +1,10 @@
 //! # knotwork
 //!
-//! A structured-concurrency runtime: a from-scratch work-stealing pool, and a
-//! minimal single-threaded loop that every thread gets lazily, on first use.
+//! A structured-concurrency runtime: nursery scopes whose joins are
+//! guaranteed, with cancellation and panic propagation, built on a
+//! from-scratch work-stealing pool and a minimal single-threaded loop that
+//! every thread gets lazily, on first use; context slots inherited by every
+//! child; and a trace that shows and audits what a program ran.
 //!
 //! It re-imagines a Python library built on `asyncio.to_thread`: run sync or
 //! async work on a pool thread, give every thread its own event loop, set a
@@ -106,6 +109,32 @@ where
     RB: Send,
 {
     Pool::current_or_global().join(a, b).unwrap_or_else(|e| panic!("knotwork::join: {e}"))
+}
+
+/// Which public types may cross threads, pinned by the compiler: a change
+/// that loses one of these fails the build, not a user's.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    const fn send<T: Send>() {}
+    send_sync::<Pool>();
+    send_sync::<PoolBuilder>();
+    send_sync::<Scope<'static, 'static>>();
+    send_sync::<ScopeHandle>();
+    send_sync::<Task<'static, ()>>();
+    send_sync::<Slot<u8>>();
+    // A panic payload (`Box<dyn Any + Send>`, as in `std::thread::Result`)
+    // is not `Sync`, so neither is the error that carries one.
+    send::<TaskError>();
+    send_sync::<ShutdownError>();
+    send_sync::<trace::Trace>();
+};
+
+/// The future of [`scope_async`] is `Send` when its body is: an async scope
+/// may be spawned on any executor.
+#[allow(dead_code)]
+fn scope_async_future_is_send() {
+    fn is_send<T: Send>(_: &T) {}
+    is_send(&scope_async(async |s| s.exec(async { 1 }).await));
 }
 
 /// The README's Rust example, compiled and run as a doc test.

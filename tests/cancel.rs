@@ -1,4 +1,4 @@
-//! Semantic 5: cancellation.
+//! N5 (docs/guarantees.md): cancellation.
 mod common;
 
 use common::{pool, within};

@@ -1,4 +1,4 @@
-//! Semantic 7: context slots.
+//! N7 (docs/guarantees.md): context slots.
 mod common;
 
 use common::{pool, within};

@@ -1,4 +1,4 @@
-//! Semantics 1–3: the join guarantee, where work runs, and waiting.
+//! N1–N3 (docs/guarantees.md): the join guarantee, where work runs, and waiting.
 mod common;
 
 use common::{pool, within};
@@ -168,7 +168,7 @@ fn blocking_join_inside_an_async_child_on_one_thread() {
         let pool = pool(1);
         let v = pool.scope(|s| {
             s.exec(async {
-                // Blocking from async (semantic 9): the nested async child is
+                // Blocking from async (N9): the nested async child is
                 // pinned to this same (only) worker, and still runs.
                 knotwork::scope(|inner| inner.exec(async { 5 }).join().unwrap())
             })

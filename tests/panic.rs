@@ -1,4 +1,4 @@
-//! Semantic 4: panics.
+//! N4 (docs/guarantees.md): panics.
 mod common;
 
 use common::{panic_text, pool, within};

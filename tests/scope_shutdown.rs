@@ -1,4 +1,4 @@
-//! Semantics 8 and 9: scopes and shutdown; blocking from async.
+//! N8 and N9 (docs/guarantees.md): scopes and shutdown; blocking from async.
 mod common;
 
 use common::{panic_text, within};

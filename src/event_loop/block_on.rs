@@ -14,7 +14,9 @@
 //! parker keeps a permit, a wake that lands between "nothing runnable" and
 //! `park` makes `park` return at once.
 
-use super::core::{self, PollGuard, Waiting};
+use super::loop_core::{LoopCore, PollGuard};
+use super::thread_slot;
+use super::waiting::Waiting;
 use crate::sync::backoff;
 use crate::sync::{AtomicBool, Ordering, SPIN_ROUNDS, Unparker, park_blocking};
 use crate::task::TaskPtr;
@@ -76,9 +78,9 @@ impl Wake for RootWaker {
 pub fn block_on<F: Future>(fut: F) -> F::Output {
     // On a thread that is exiting (a thread-local destructor), its loop may
     // be gone: a loop of this call's own, torn down when it returns (L7).
-    if let Some(exit) = core::exit_loop() {
+    if let Some(exit) = thread_slot::exit_loop() {
         /// Tears the call's own loop down, also on unwind.
-        struct Teardown(std::rc::Rc<core::LoopCore>);
+        struct Teardown(std::rc::Rc<LoopCore>);
         impl Drop for Teardown {
             fn drop(&mut self) {
                 self.0.teardown();
@@ -87,11 +89,11 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
         let exit = Teardown(exit);
         return drive(&exit.0, fut);
     }
-    drive(&core::current(), fut)
+    drive(&thread_slot::current(), fut)
 }
 
 /// `block_on`'s loop, on `core`.
-fn drive<F: Future>(core: &std::rc::Rc<core::LoopCore>, fut: F) -> F::Output {
+fn drive<F: Future>(core: &std::rc::Rc<LoopCore>, fut: F) -> F::Output {
     if core.is_polling() {
         panic!("{REENTRANT_MSG}");
     }

@@ -3,7 +3,8 @@
 //! Every thread — pool worker or not — gets at most one loop, created lazily
 //! the first time it needs one and cached in a thread-local for the thread's
 //! whole life (the Python original's `ensure_thread_event_loop`, with the
-//! teardown it lacks). See `core.rs` for the lifecycle argument.
+//! teardown it lacks). See `thread_slot.rs` for the lifecycle argument
+//! and `loop_core.rs` for teardown.
 //!
 //! ```text
 //!              other threads                         the loop's thread
@@ -23,14 +24,20 @@
 //! pinned to a worker keep running while it also runs jobs.
 
 mod block_on;
-pub(crate) mod core;
-
+mod loop_core;
+mod thread_slot;
 mod time;
 mod timer;
+mod waiting;
 
 pub use crate::task::LocalTask;
 pub use block_on::block_on;
+pub(crate) use loop_core::{LoopCore, LoopOwner};
+pub(crate) use thread_slot::{
+    current, install_owner, live_task_count, teardown_current, try_current, uninstall_owner,
+};
 pub use time::{Elapsed, Sleep, Timeout, YieldNow, sleep, timeout, yield_now};
+pub(crate) use waiting::{Helping, Waiting};
 
 use std::fmt;
 use std::future::Future;
@@ -52,7 +59,7 @@ use std::rc::Rc;
 /// ```
 #[derive(Clone)]
 pub struct Loop {
-    core: Rc<core::LoopCore>,
+    core: Rc<LoopCore>,
 }
 
 /// The id of a loop: unique for every loop created in this process.
@@ -81,7 +88,7 @@ impl Loop {
     /// exiting, or it is a pool worker that has shut down).
     #[inline]
     pub fn current() -> Loop {
-        Loop { core: core::current() }
+        Loop { core: thread_slot::current() }
     }
 
     /// This thread's loop if it already exists; never creates one.
@@ -96,7 +103,7 @@ impl Loop {
     /// }).join().unwrap();
     /// ```
     pub fn try_current() -> Option<Loop> {
-        core::try_current().map(|core| Loop { core })
+        thread_slot::try_current().map(|core| Loop { core })
     }
 
     /// The loop's process-unique id.
@@ -158,19 +165,19 @@ impl Loop {
     /// }).join().unwrap();
     /// ```
     pub fn teardown_current() -> bool {
-        if core::serves_a_pool() {
+        if thread_slot::serves_a_pool() {
             panic!(
                 "Loop::teardown_current was called on a knotwork pool worker; its loop serves the \
                  worker for its whole life and is torn down by Pool::shutdown"
             );
         }
-        if core::is_running_a_task() {
+        if thread_slot::is_running_a_task() {
             panic!(
                 "Loop::teardown_current was called from inside a task (or block_on) of the loop \
                  it would tear down; call it once the loop is idle"
             );
         }
-        core::teardown_current()
+        thread_slot::teardown_current()
     }
 
     /// Whether this loop has been torn down.
@@ -222,5 +229,5 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    core::current().spawn_local(fut)
+    thread_slot::current().spawn_local(fut)
 }

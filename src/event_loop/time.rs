@@ -6,7 +6,8 @@
 //! need a driver: a `Sleep` polled outside any knotwork loop (say by another
 //! executor) panics with a message rather than hanging forever.
 
-use super::core::{self, LoopCore};
+use super::loop_core::LoopCore;
+use super::thread_slot;
 use super::timer::TimerKey;
 use crate::sync::time::Instant;
 use std::fmt;
@@ -53,7 +54,7 @@ impl Sleep {
         if let Some((loop_id, timer)) = self.registration.take() {
             // A sleep moved to another thread cannot reach its old loop's
             // timers; that stale entry fires once, spuriously, and is gone.
-            if let Some(core) = core::try_current().filter(|c| c.id() == loop_id) {
+            if let Some(core) = thread_slot::try_current().filter(|c| c.id() == loop_id) {
                 core.timers.borrow_mut().cancel(timer);
             }
         }
@@ -97,7 +98,7 @@ impl fmt::Debug for Sleep {
 
 /// The loop of this thread, which must be polling a task right now.
 fn polling_core() -> std::rc::Rc<LoopCore> {
-    match core::try_current() {
+    match thread_slot::try_current() {
         Some(core) if core.is_polling() => core,
         _ => panic!("{NO_LOOP_MSG}"),
     }

@@ -2,8 +2,8 @@
 
 use super::Pool;
 use super::global;
+use super::idle::IdleWorkers;
 use super::registry::{PanicHandler, Registry};
-use super::sleep::Sleep;
 use super::spare::Spares;
 use super::worker;
 use crate::BuildError;
@@ -169,7 +169,7 @@ impl PoolBuilder {
             POOL_IDS.next(),
             stealers,
             spares,
-            Sleep::new(unparkers),
+            IdleWorkers::new(unparkers),
             self.panic_handler,
         ));
         let pool = Pool::from_registry(registry.clone());

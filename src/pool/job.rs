@@ -8,7 +8,7 @@
 //!   exactly one heap allocation per job);
 //! * [`StackJob`]: on the stack of a thread that waits for it (`join`,
 //!   `Pool::run`): no allocation at all. The waiter blocks on the job's
-//!   [`Latch`] before the stack frame can go away.
+//!   latch (`latch.rs`) before the stack frame can go away.
 //!
 //! A job decides itself what it owes the registry's outstanding-work count:
 //! `HeapJob`s and `StackJob`s were each accepted as one unit and release it
@@ -16,8 +16,9 @@
 //! lease and releases nothing. That is why the execute function is handed
 //! the registry.
 
+use super::latch::Latch;
 use super::registry::Registry;
-use crate::sync::{AtomicBool, Ordering, Unparker, UnsafeCell};
+use crate::sync::UnsafeCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 
@@ -86,60 +87,6 @@ impl HeapJob {
         }
         let data = NonNull::from(Box::leak(Box::new(f))).cast::<()>();
         JobRef { data, execute_fn: execute::<F> }
-    }
-}
-
-/// A one-shot flag a waiting thread blocks on; setting it unparks the waiter.
-pub(crate) struct Latch {
-    done: AtomicBool,
-    waiter: Waiter,
-}
-
-/// Who waits on a [`Latch`].
-#[derive(Clone)]
-enum Waiter {
-    /// A thread outside the pool: its unparker, cloned before the set.
-    Thread(Unparker),
-    /// A worker of the pool that runs the job, by index: unparked through
-    /// the registry, which outlives the job (no reference count to touch).
-    Worker(usize),
-}
-
-impl Latch {
-    /// A latch whose `set` wakes the thread owning `waiter`.
-    pub(crate) fn new(waiter: Unparker) -> Self {
-        Latch { done: AtomicBool::new(false), waiter: Waiter::Thread(waiter) }
-    }
-
-    /// A latch whose `set` wakes worker `index` of the pool the job runs on.
-    pub(crate) fn for_worker(index: usize) -> Self {
-        Latch { done: AtomicBool::new(false), waiter: Waiter::Worker(index) }
-    }
-
-    /// Whether the latch is set. Once true, everything the setter did before
-    /// `set` is visible.
-    pub(crate) fn probe(&self) -> bool {
-        // ORDERING: Acquire pairs with the Release store in `set`.
-        self.done.load(Ordering::Acquire)
-    }
-
-    /// Sets the latch and wakes the waiter.
-    ///
-    /// # Safety
-    /// `this` is live on entry. The waiter may free the latch the instant
-    /// `done` becomes true, so nothing behind `this` is touched afterwards:
-    /// a thread's unparker is cloned first, a worker's index copied.
-    /// `registry` is the pool the job runs on.
-    unsafe fn set(this: *const Latch, registry: &Registry) {
-        // SAFETY: live on entry, per the caller.
-        let waiter = unsafe { (*this).waiter.clone() };
-        // ORDERING: Release publishes the job's result to `probe`'s Acquire.
-        // SAFETY: still live: `done` is not yet true, so the waiter is still waiting.
-        unsafe { (*this).done.store(true, Ordering::Release) };
-        match waiter {
-            Waiter::Thread(unparker) => unparker.unpark(),
-            Waiter::Worker(index) => registry.sleep.unpark_worker(index),
-        }
     }
 }
 

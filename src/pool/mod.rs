@@ -19,9 +19,11 @@ pub(crate) mod awaited;
 mod builder;
 pub(crate) mod deadline;
 mod global;
+mod help;
+mod idle;
 pub(crate) mod job;
+pub(crate) mod latch;
 pub(crate) mod registry;
-mod sleep;
 mod spare;
 pub(crate) mod worker;
 
@@ -30,7 +32,8 @@ pub use builder::PoolBuilder;
 use crate::ShutdownError;
 use crate::hooks;
 use crate::sync::{Arc, SPIN_ROUNDS, with_thread_parker};
-use job::{HeapJob, Latch, StackJob};
+use job::{HeapJob, StackJob};
+use latch::Latch;
 use registry::Registry;
 use std::fmt;
 use std::panic::resume_unwind;
@@ -189,8 +192,13 @@ impl Pool {
         // The pools waiting for this thread's work now wait for `f` too.
         let f = awaited::carry(&self.registry, f);
         let job = StackJob::new(hooks::carry(f), Latch::new(with_thread_parker(|p| p.unparker())));
+        // From the push until the latch is set, a worker may be running the
+        // job on this stack frame: an unwind out of the wait (nothing in it
+        // runs user code, so only a bug in knotwork could unwind) would free
+        // the job under it. Abort instead.
+        let abort = crate::sync::AbortOnUnwind;
         // SAFETY: `job` stays on this stack frame until its latch is set: the
-        // loop below returns only then, and parking cannot unwind.
+        // loop below returns only then, and an unwind out of it aborts.
         Registry::inject(&self.registry, unsafe { job.as_job_ref() });
         // Spin briefly first: short jobs finish sooner than a park/unpark
         // round trip takes; then park.
@@ -205,6 +213,7 @@ impl Pool {
                 crate::sync::park_blocking(None);
             }
         }
+        std::mem::forget(abort);
         match job.into_result() {
             Ok(value) => Ok(value),
             Err(payload) => resume_unwind(payload),
@@ -262,10 +271,10 @@ impl Pool {
             let b = move || {
                 // An address only (compared, never dereferenced), hence
                 // carried as an integer.
-                let _part_of = part_of.map(|t| crate::event_loop::core::Waiting::enter(Some(t as *const ())));
+                let _part_of = part_of.map(|t| crate::event_loop::Waiting::enter(Some(t as *const ())));
                 b()
             };
-            let job_b = StackJob::new(hooks::carry(b), Latch::for_worker(worker.index()));
+            let job_b = StackJob::new(hooks::carry(b), Latch::for_worker(&worker.registry, worker.index()));
             // SAFETY: `job_b` stays on this frame until its latch is set or
             // its reference is taken back below: every path out of the loop
             // does one of the two, and `a` cannot unwind past it (it runs

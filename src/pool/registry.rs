@@ -27,8 +27,8 @@
 //! `release` wakes them again, so termination is only delayed.
 
 use super::deadline::Deadlines;
+use super::idle::IdleWorkers;
 use super::job::JobRef;
-use super::sleep::Sleep;
 use super::spare::Spares;
 use crate::ShutdownError;
 use crate::sync::deque::{Injector, Stealer};
@@ -45,7 +45,8 @@ const ONE: usize = 2;
 pub(crate) type PanicHandler = Box<dyn Fn(Box<dyn Any + Send>) + Send + Sync>;
 
 pub(crate) struct Registry {
-    /// Process-unique pool id (for `Debug` and, later, traces).
+    /// Process-unique pool id (for `Debug`, for a trace's worker role, and
+    /// for the cross-pool wait records of `awaited.rs`).
     pub(crate) id: u64,
     /// `SHUTDOWN` bit | outstanding-work count × `ONE`; see the module docs.
     state: AtomicUsize,
@@ -59,7 +60,7 @@ pub(crate) struct Registry {
     /// Deadlines fired by the pool's deadline thread (`deadline.rs`).
     pub(crate) deadlines: Deadlines,
     /// The idle protocol.
-    pub(crate) sleep: Sleep,
+    pub(crate) idle: IdleWorkers,
     /// Called with the payload of a panicking `Pool::spawn` job.
     panic_handler: Option<PanicHandler>,
     /// Worker join handles (spares' too, as they start).
@@ -76,7 +77,7 @@ impl Registry {
         id: u64,
         stealers: Vec<Stealer<JobRef>>,
         spares: Spares,
-        sleep: Sleep,
+        idle: IdleWorkers,
         panic_handler: Option<PanicHandler>,
     ) -> Self {
         Registry {
@@ -86,7 +87,7 @@ impl Registry {
             stealers: stealers.into_boxed_slice(),
             spares,
             deadlines: Deadlines::new(),
-            sleep,
+            idle,
             panic_handler,
             threads: Mutex::new(Vec::new()),
             joining: Mutex::new(()),
@@ -124,7 +125,7 @@ impl Registry {
     /// (`spare.rs`, F1).
     #[inline]
     pub(crate) fn notify_work(this: &Arc<Self>) {
-        if !this.sleep.notify_one() && this.spares.short_handed() {
+        if !this.idle.notify_one() && this.spares.short_handed() {
             Registry::compensate(this);
         }
     }
@@ -177,7 +178,7 @@ impl Registry {
     /// Wakes every thread of the pool (termination): workers, spares and
     /// the deadline thread.
     fn wake_all(&self) {
-        self.sleep.wake_all();
+        self.idle.wake_all();
         self.deadlines.wake();
     }
 
@@ -265,7 +266,7 @@ impl Registry {
 }
 
 /// A worker's loop serves its pool: its local tasks count as outstanding work.
-impl crate::event_loop::core::LoopOwner for Arc<Registry> {
+impl crate::event_loop::LoopOwner for Arc<Registry> {
     fn count_task(&self) -> bool {
         self.accept_nested().is_ok()
     }

@@ -166,8 +166,8 @@ impl Registry {
         let prev = this.spares.avail.fetch_sub(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         if prev <= this.spares.core && this.has_queued_work() {
-            if this.sleep.has_sleepers() {
-                this.sleep.notify_one();
+            if this.idle.has_sleepers() {
+                this.idle.notify_one();
             } else {
                 Registry::compensate(this);
             }
@@ -208,7 +208,7 @@ impl Registry {
             // ORDERING: Release pairs with the spare's Acquire swap; the
             // unpark wakes it if it already parked.
             spares.recalled[i].swap(true, Ordering::Release);
-            this.sleep.unpark_worker(i);
+            this.idle.unpark_worker(i);
             return;
         }
         // Spawned under the lock, after a last look at termination, so that

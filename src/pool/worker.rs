@@ -9,61 +9,22 @@
 //!            ─or─ steal from the other workers, starting at a random one
 //!      if job: run it, release its unit of work; continue
 //!      if the pool is terminated (shut down, nothing outstanding): exit
-//!      spin a little, then follow the idle protocol (`sleep.rs`) and park
+//!      spin a little, then follow the idle protocol (`idle.rs`) and park
 //!      until new work, a task wake, or the loop's next timer deadline
 //!  }
 //!  tear down this thread's loop (explicitly, before the thread returns)
 //! ```
 //!
-//! # Helping while waiting
-//!
-//! A worker that must wait for something (a `join`'s stolen half) does not
-//! block: [`WorkerThread::wait_until`] keeps running jobs — and its loop's
-//! tasks, when it is not inside one of them — until the condition holds,
-//! parking through the same idle protocol when there is nothing to do. This
-//! is what lets nested fork/join run on a pool of one thread.
-//!
-//! # Bounded helping
-//!
-//! A job a waiting worker runs sits on top of the waiter's frame, and may
-//! wait and help in turn, so helping costs stack. Jobs popped from the
-//! worker's own deque were spawned by frames on this same stack (the
-//! waiter's descendants, or pending siblings of a frame below it), so their
-//! nesting is bounded by the program's own recursion and fan-out. Stolen jobs
-//! are anyone's: two workers each waiting on a scope whose children the
-//! other stole can keep stealing each other's pending siblings, one frame
-//! deeper each time — `tests/reliability.rs` saw 2,500 nested scopes on one
-//! stack and a stack overflow that way. So a worker that already has
-//! [`MAX_NESTED_STEALS`] stolen jobs on its stack, or has used more than
-//! [`STEAL_STACK_BUDGET`] of its stack, stops stealing while it waits: it
-//! runs its own deque and its loop, or parks until woken.
-//!
-//! The bound is a trade: a recursive fork-join on 2 threads keeps both
-//! busy only if a joiner whose child was stolen can steal back, level after
-//! level. With a bound of 8 a fib(24) of scopes ran *slower* on 2 threads
-//! than on 1 (the waiters parked); with 64 and the stack budget (half the
-//! worker's 8 MiB stack) it runs 1.3× faster, and the 2,500-deep pattern
-//! still stops long before the stack ends.
-//!
-//! This cannot deadlock a fork/join program: a waiting frame waits only for
-//! its own descendants, which are in the deque of the worker that spawned
-//! them — and every worker runs its own deque whenever it waits — or are
-//! running on some stack, above frames older than themselves. Stealing is
-//! for parallelism, never needed for progress. Work that arrives from
-//! outside the pool (the injector) is stolen too, so the one case the bound
-//! can delay is a child submitted *from outside the pool* (through a
-//! `ScopeHandle` carried off it) while every worker is that deep: it waits
-//! for one of them to unwind (docs/guarantees.md, R3).
+//! Waiting, and helping while waiting: `help.rs`.
 
 use super::job::JobRef;
 use super::registry::Registry;
-use crate::event_loop::core::{self as loop_core, Helping, Waiting};
+use crate::event_loop::{self, Helping};
 use crate::hooks;
 use crate::sync::deque::{Steal, Worker};
 use crate::sync::time::Instant;
 use crate::sync::{
-    Arc, BlockHook, Parker, SPIN_ROUNDS, WORKER_STACK_SIZE, backoff, install_thread_parker, set_block_hook,
-    with_thread_parker,
+    Arc, BlockHook, Parker, SPIN_ROUNDS, backoff, install_thread_parker, set_block_hook, with_thread_parker,
 };
 use crate::task::is_waiting;
 use std::cell::Cell;
@@ -73,28 +34,16 @@ use std::ptr;
 /// the job queues.
 const LOOP_BUDGET: usize = 32;
 
-/// How many stolen jobs may be nested on one worker's stack before its
-/// waits stop stealing; see "Bounded helping" above.
-const MAX_NESTED_STEALS: u32 = 64;
-
-/// How much of its stack a worker may have used and still steal while it
-/// waits: half the stack a worker is given (no limit where the stack size is
-/// not ours to choose, under loom).
-const STEAL_STACK_BUDGET: usize = match WORKER_STACK_SIZE {
-    Some(size) => size / 2,
-    None => usize::MAX,
-};
-
 pub(crate) struct WorkerThread {
-    index: usize,
+    pub(super) index: usize,
     pub(crate) registry: Arc<Registry>,
-    deque: Worker<JobRef>,
+    pub(super) deque: Worker<JobRef>,
     /// xorshift state for picking the first victim to steal from.
     rng: Cell<u64>,
     /// How many jobs stolen while waiting are running on this stack.
-    nested_steals: Cell<u32>,
+    pub(super) nested_steals: Cell<u32>,
     /// An address near the top of this worker's stack (in `main`'s frame).
-    stack_top: usize,
+    pub(super) stack_top: usize,
     /// The blocking job this worker last left to an idle worker
     /// ([`defer_blocking`](Self::defer_blocking)), by address.
     deferred: Cell<*const ()>,
@@ -105,10 +54,10 @@ pub(crate) struct WorkerThread {
     defer_rounds: Cell<u32>,
     /// The innermost wait pops this worker's own deque only while it holds
     /// more jobs than this: the ones below were set aside (`set_aside`).
-    floor: Cell<usize>,
+    pub(super) floor: Cell<usize>,
     /// The innermost wait set a job aside since it last parked: it looks
     /// no further (stealing more would only set more aside) until it has.
-    set_aside_since_park: Cell<bool>,
+    pub(super) set_aside_since_park: Cell<bool>,
 }
 
 /// How long a worker leaves a deferred blocking job to the idle worker it
@@ -130,14 +79,14 @@ crate::sync::thread_local_key! {
 /// The body of worker thread `index`.
 pub(crate) fn main(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>, parker: Parker) {
     install_thread_parker(parker);
-    loop_core::install_owner(Box::new(registry.clone()));
+    event_loop::install_owner(Box::new(registry.clone()));
     let worker = WorkerThread {
         index,
         registry,
         deque,
         rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
         nested_steals: Cell::new(0),
-        stack_top: stack_address(),
+        stack_top: super::help::stack_address(),
         deferred: Cell::new(ptr::null()),
         defer_until: Cell::new(None),
         defer_rounds: Cell::new(0),
@@ -156,8 +105,8 @@ pub(crate) fn main(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>,
     // Explicit teardown before the thread returns: `join` (loom's in
     // particular) may return before thread-local destructors have run, and
     // `shutdown` promises the loops are gone when it returns.
-    let _had_loop = loop_core::teardown_current();
-    loop_core::uninstall_owner();
+    let _had_loop = event_loop::teardown_current();
+    event_loop::uninstall_owner();
 }
 
 /// The thread-locals that make this thread a worker, set for as long as the
@@ -272,7 +221,7 @@ impl WorkerThread {
                 if idle_rounds == 0 {
                     // Out of work, spinning before it parks: idle, for
                     // `defer_blocking`.
-                    self.registry.sleep.start_searching();
+                    self.registry.idle.start_searching();
                 }
                 backoff(idle_rounds);
                 idle_rounds += 1;
@@ -287,89 +236,9 @@ impl WorkerThread {
     #[inline]
     fn stop_searching(&self, idle_rounds: &mut u32) {
         if *idle_rounds > 0 {
-            self.registry.sleep.stop_searching();
+            self.registry.idle.stop_searching();
         }
         *idle_rounds = 0;
-    }
-
-    /// Runs jobs (and loop tasks) until `done()` holds.
-    ///
-    /// `target` is what the wait is for (a task's or a scope's address;
-    /// `None`: inherit the wait beneath, if any). While it waits, this
-    /// thread runs on top of itself only that target's subtree of nursery
-    /// children and loop tasks (`task::allowed_here`), plus plain jobs; the
-    /// rest is left to other threads. It takes nothing from the injector
-    /// then (what it may not run is moved there, for the others), and it
-    /// parks as a blocked worker, so a spare stands in for it if work it may
-    /// not run is queued (`spare.rs`).
-    pub(crate) fn wait_until(&self, done: impl Fn() -> bool, target: Option<*const ()>) {
-        let _waiting = Waiting::enter(target);
-        let constrained = is_waiting();
-        // This wait's own floor and look-no-further flag; the outer wait's
-        // come back when it ends.
-        let _floor = Restore(&self.floor, self.floor.replace(0));
-        let _aside = Restore(&self.set_aside_since_park, self.set_aside_since_park.replace(false));
-        let mut idle_rounds = 0;
-        while !done() {
-            if let Some((job, stolen)) = self.find_work_while_waiting(constrained) {
-                // A job run here is not part of any task this thread may be
-                // polling further up the stack; let it use the loop freely.
-                // (Written out rather than `execute_local`: the call cost
-                // 17–30 instructions per child here, under callgrind.)
-                let _off = Helping::enter();
-                let _nested = stolen.then(|| NestedSteal::enter(&self.nested_steals));
-                self.execute(job);
-                idle_rounds = 0;
-                continue;
-            }
-            if self.tick_loop() {
-                idle_rounds = 0;
-                continue;
-            }
-            if idle_rounds < SPIN_ROUNDS {
-                backoff(idle_rounds);
-                idle_rounds += 1;
-                continue;
-            }
-            idle_rounds = 0;
-            // About to park: one look at the injector, which a constrained
-            // waiter does not otherwise touch, for a job of its own subtree
-            // (a child spawned into its scope from outside the pool). One
-            // it may not run is set aside; then park.
-            if constrained && !self.set_aside_since_park.get() && self.run_one_from_injector() {
-                continue;
-            }
-            self.sleep_waiting(&done, constrained);
-        }
-    }
-
-    /// For a constrained waiter: runs the injector's first job, if it may
-    /// (else that job is set aside). Returns whether one ran.
-    fn run_one_from_injector(&self) -> bool {
-        let job = loop {
-            match self.registry.injector.steal() {
-                Steal::Success(job) => break job,
-                Steal::Retry => continue,
-                Steal::Empty => return false,
-            }
-        };
-        let _off = Helping::enter();
-        self.execute(job);
-        // A job it may not run was set aside (`set_aside` sets the flag,
-        // which was clear: see the caller).
-        !self.set_aside_since_park.get()
-    }
-
-    /// Puts back a job that the innermost wait took and may not run
-    /// (`scope/child.rs`, `hand_on`): onto this worker's deque, under the
-    /// wait's floor, so the wait does not take it again; other workers may
-    /// steal it (an idle one is woken; a spare comes if all are blocked),
-    /// or this worker runs it after the wait.
-    pub(crate) fn set_aside(&self, job: JobRef) {
-        self.deque.push(job);
-        self.floor.set(self.deque.len());
-        self.set_aside_since_park.set(true);
-        Registry::notify_work(&self.registry);
     }
 
     /// Polls this thread's loop if it exists. Returns whether anything ran.
@@ -380,15 +249,15 @@ impl WorkerThread {
     /// here, while its siblings — possibly the very children it waits for,
     /// pinned to this worker — keep running. That is what keeps a blocking
     /// wait inside an async task from deadlocking, even on one thread.
-    fn tick_loop(&self) -> bool {
-        match loop_core::try_current() {
+    pub(super) fn tick_loop(&self) -> bool {
+        match event_loop::try_current() {
             Some(core) => core.tick(LOOP_BUDGET),
             None => false,
         }
     }
 
-    fn loop_state(&self) -> (bool, Option<Instant>) {
-        match loop_core::try_current() {
+    pub(super) fn loop_state(&self) -> (bool, Option<Instant>) {
+        match event_loop::try_current() {
             Some(core) => (core.has_ready(), core.next_deadline()),
             None => (false, None),
         }
@@ -442,7 +311,7 @@ impl WorkerThread {
     fn deferring(&self) -> Option<Instant> {
         match self.defer_until.get() {
             Some(until) if Instant::now() < until => Some(until),
-            Some(_) if self.defer_rounds.get() < DEFER_ROUNDS && self.registry.sleep.has_idle_or_waking() => {
+            Some(_) if self.defer_rounds.get() < DEFER_ROUNDS && self.registry.idle.has_idle_or_waking() => {
                 // Not taken yet, but a worker still looks idle: it may be
                 // slow to be scheduled. Another grace period.
                 self.defer_rounds.set(self.defer_rounds.get() + 1);
@@ -476,14 +345,14 @@ impl WorkerThread {
     fn defer_blocking_slow(&self, addr: *const (), job: impl FnOnce() -> JobRef) -> bool {
         // Only to a worker that is idle right now: otherwise the job would
         // just wait in the injector for a busy one.
-        if is_waiting() || !self.registry.sleep.has_idle_or_waking() {
+        if is_waiting() || !self.registry.idle.has_idle_or_waking() {
             self.deferred.set(ptr::null());
             return false;
         }
         if std::ptr::eq(self.deferred.replace(ptr::null()), addr) {
             return false;
         }
-        if loop_core::live_task_count() == 0 {
+        if event_loop::live_task_count() == 0 {
             return false;
         }
         self.deferred.set(addr);
@@ -494,35 +363,10 @@ impl WorkerThread {
         true
     }
 
-    /// `find_work` for a waiter: also says whether the job was stolen, and
-    /// steals nothing once the stack holds enough stolen jobs ("Bounded
-    /// helping" in the module docs).
-    fn find_work_while_waiting(&self, constrained: bool) -> Option<(JobRef, bool)> {
-        if self.deque.len() > self.floor.get() {
-            if let Some(job) = self.deque.pop() {
-                return Some((job, false));
-            }
-        }
-        if self.set_aside_since_park.get() {
-            // Stealing more would only set more aside: park first.
-            return None;
-        }
-        // One job at a time from the injector: a batch would land unrelated
-        // top-level jobs in our own deque, where later pops nest them. None
-        // at all when constrained: the injector holds what waiters may not
-        // run.
-        if self.may_steal() { self.steal(false, !constrained).map(|job| (job, true)) } else { None }
-    }
-
-    fn may_steal(&self) -> bool {
-        self.nested_steals.get() < MAX_NESTED_STEALS
-            && self.stack_top.abs_diff(stack_address()) < STEAL_STACK_BUDGET
-    }
-
     /// Steals a job: from the injector (when `injector`; a batch into our
     /// deque when `batch`), else from another worker, starting at a random
     /// one.
-    fn steal(&self, batch: bool, injector: bool) -> Option<JobRef> {
+    pub(super) fn steal(&self, batch: bool, injector: bool) -> Option<JobRef> {
         let stealers = self.registry.live_stealers();
         loop {
             let mut retry = false;
@@ -560,17 +404,17 @@ impl WorkerThread {
     /// Whether any queue holds work: this worker's own (above the innermost
     /// wait's floor), or (when `stealable`) the other workers' and (when
     /// `injector`) the injector.
-    fn has_visible_work(&self, stealable: bool, injector: bool) -> bool {
+    pub(super) fn has_visible_work(&self, stealable: bool, injector: bool) -> bool {
         self.deque.len() > self.floor.get()
             || stealable
                 && (injector && !self.registry.injector.is_empty()
                     || self.registry.live_stealers().iter().any(|s| !s.is_empty()))
     }
 
-    /// The idle protocol (see `sleep.rs`): announce, re-check, park.
+    /// The idle protocol (see `idle.rs`): announce, re-check, park.
     fn sleep(&self) {
-        let sleep = &self.registry.sleep;
-        sleep.prepare_to_sleep(self.index);
+        let idle = &self.registry.idle;
+        idle.prepare_to_sleep(self.index);
         let (loop_ready, mut deadline) = self.loop_state();
         // While a deferred job waits for the worker it woke, the injector
         // is not ours to look at: park until the grace period ends instead
@@ -580,53 +424,16 @@ impl WorkerThread {
             deadline = Some(deadline.map_or(until, |d| d.min(until)));
         }
         if loop_ready || self.has_visible_work(true, deferring.is_none()) || self.registry.is_terminated() {
-            sleep.wake_up(self.index);
+            idle.leave_idle(self.index);
             return;
         }
         with_thread_parker(|parker| parker.park(deadline));
-        sleep.wake_up(self.index);
+        idle.leave_idle(self.index);
         // Whoever woke us may have had a job for us; if more work is queued
         // than we will take, pass the wake on so it is not absorbed.
         if self.has_visible_work(true, true) {
-            sleep.notify_one();
+            idle.notify_one();
         }
-    }
-
-    /// How a waiter parks: as a *blocked* worker (`spare.rs`), so that work
-    /// it may not run (or cannot reach) goes to a spare meanwhile; on the
-    /// idle set if it may steal, so that new work it can help with wakes it.
-    /// A waiter that may not steal stays off the idle set: new work
-    /// elsewhere is not for it, and a `notify_one` that picked it would be
-    /// absorbed (or passed back and forth between two such waiters). What it
-    /// needs does not come through the idle set: its own deque is only ever
-    /// pushed by itself, and the end of its wait, a wake of its loop's
-    /// tasks, and termination all unpark its parker directly (a permit left
-    /// before `park` is not lost).
-    fn sleep_waiting(&self, done: impl Fn() -> bool, constrained: bool) {
-        // What it set aside is not for it: it parks over it (a thief or a
-        // spare takes it), and looks again when woken.
-        let stealable = self.may_steal() && !self.set_aside_since_park.replace(false);
-        let sleep = &self.registry.sleep;
-        Registry::block_enter(&self.registry);
-        if stealable {
-            sleep.prepare_to_sleep(self.index);
-        }
-        let (loop_ready, deadline) = self.loop_state();
-        let visible = self.has_visible_work(stealable, !constrained);
-        if !(loop_ready || done() || visible || self.registry.is_terminated()) {
-            with_thread_parker(|parker| parker.park(deadline));
-            // Thieves take from the bottom of the deque, so what lay above
-            // the floor may have sunk under it: look at the whole deque
-            // again (what is still not ours is set aside once more).
-            self.floor.set(0);
-        }
-        if stealable {
-            sleep.wake_up(self.index);
-            if self.has_visible_work(true, !constrained) {
-                sleep.notify_one();
-            }
-        }
-        self.registry.block_exit();
     }
 
     fn next_random(&self) -> u64 {
@@ -636,38 +443,5 @@ impl WorkerThread {
         x ^= x << 17;
         self.rng.set(x);
         x
-    }
-}
-
-/// An address in the caller's stack frame (stack depth, not a pointer to use).
-#[inline(always)]
-fn stack_address() -> usize {
-    let marker = 0u8;
-    std::hint::black_box(&marker) as *const u8 as usize
-}
-
-/// Puts a cell's old value back when dropped (unwinding included).
-struct Restore<'a, T: Copy>(&'a Cell<T>, T);
-
-impl<T: Copy> Drop for Restore<'_, T> {
-    fn drop(&mut self) {
-        self.0.set(self.1);
-    }
-}
-
-/// Counts one stolen job running on this stack for as long as it lives
-/// (unwinding included).
-struct NestedSteal<'a>(&'a Cell<u32>);
-
-impl<'a> NestedSteal<'a> {
-    fn enter(count: &'a Cell<u32>) -> Self {
-        count.set(count.get() + 1);
-        NestedSteal(count)
-    }
-}
-
-impl Drop for NestedSteal<'_> {
-    fn drop(&mut self) {
-        self.0.set(self.0.get() - 1);
     }
 }

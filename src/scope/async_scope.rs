@@ -28,7 +28,8 @@
 //! `ScopeCore::open_async`), so the enclosing scope's cancellation
 //! reaches it even when it is driven by `block_on` inside a blocking child.
 
-use super::core::{ScopeCore, drop_payload};
+use super::completion::drop_payload;
+use super::core::ScopeCore;
 use super::latch::CountLatch;
 use super::nursery::Scope;
 use super::run::{SHUT_DOWN_MSG, rethrow};
@@ -63,6 +64,19 @@ use std::task::{Context, Poll};
 /// assert_eq!(v, 7);
 /// // The scope is over: the handle no longer spawns anything.
 /// assert!(handle.exec(async { 1 }).join().unwrap_err().is_cancelled());
+/// ```
+///
+/// # Checked by the compiler
+///
+/// A child spawned through a handle must be `'static`: the handle may
+/// outlive any borrow (it is `Clone` and `Send`), so unlike
+/// [`Scope::exec`](crate::Scope::exec) its children cannot borrow.
+///
+/// ```compile_fail
+/// let v = vec![1, 2, 3];
+/// let n = knotwork::block_on(knotwork::scope_async(async |s| {
+///     s.exec(async { v.len() }).await.unwrap() // error: `v` does not live long enough
+/// }));
 /// ```
 #[derive(Clone)]
 pub struct ScopeHandle {

@@ -21,15 +21,16 @@
 //! A child costs one heap allocation. Scope children run under their
 //! scope's lease on the pool, so they touch no pool-wide counter.
 
+use super::completion;
 use super::core::ScopeCore;
 use crate::context::bindings::{self, WithBindings};
-use crate::event_loop::core as loop_core;
+use crate::event_loop;
 use crate::hooks::{ChildKind, LoopNumber, Probe, Traced};
 use crate::pool::job::JobRef;
 use crate::pool::registry::Registry;
 use crate::pool::worker::WorkerThread;
 use crate::sync::{AtomicUsize, Ordering};
-use crate::task::{ParentHooks, ParentLink, TaskRef, allocate_child, allocate_orphan, allowed_here};
+use crate::task::{CompletionHook, TaskRef, allocate_child, allocate_orphan, allowed_here};
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
@@ -38,7 +39,7 @@ use std::task::{Context, Poll};
 
 /// What a recorded child's hooks ask of the thread it runs on.
 const PROBE: Probe = Probe {
-    on_loop: || loop_core::try_current().map(|c| LoopNumber(c.id())),
+    on_loop: || event_loop::try_current().map(|c| LoopNumber(c.id())),
     bindings: bindings::describe_current,
 };
 
@@ -74,20 +75,6 @@ impl Kind {
     }
 }
 
-/// What a scope does for its `exec` children.
-static ASYNC_HOOKS: ParentHooks = ParentHooks {
-    on_complete: super::core::on_async_complete,
-    on_cancel: super::core::on_child_cancel,
-    up: super::core::opened_in,
-};
-
-/// What a scope does for its `exec_blocking` children.
-static BLOCKING_HOOKS: ParentHooks = ParentHooks {
-    on_complete: super::core::on_blocking_complete,
-    on_cancel: super::core::on_child_cancel,
-    up: super::core::opened_in,
-};
-
 /// Spawns `fut` as a child of `core`; returns the handle's reference.
 ///
 /// # Safety
@@ -99,9 +86,9 @@ pub(crate) unsafe fn spawn<F: Future>(
     location: &'static Location<'static>,
     fut: F,
 ) -> TaskRef {
-    let hooks = match kind {
-        Kind::Async => &ASYNC_HOOKS,
-        Kind::Blocking => &BLOCKING_HOOKS,
+    let calls = match kind {
+        Kind::Async => &completion::ASYNC,
+        Kind::Blocking => &completion::BLOCKING,
     };
     // An async scope opens at its first spawn, if not polled yet.
     core.open_async();
@@ -109,7 +96,7 @@ pub(crate) unsafe fn spawn<F: Future>(
         // Spawned through a `ScopeHandle` after its scope finished.
         return refused(fut);
     }
-    let link = ParentLink { data: NonNull::from(core).cast(), hooks, key: AtomicUsize::new(usize::MAX) };
+    let link = CompletionHook { data: NonNull::from(core).cast(), calls, key: AtomicUsize::new(usize::MAX) };
     // This thread's worker, if it is one of the pool's (then the job goes
     // to its deque, else to the injector). No acceptance check: the
     // scope's lease keeps the pool open.
@@ -191,7 +178,7 @@ unsafe fn start_async(data: NonNull<()>, _registry: &Registry) {
     // A recorded child's loop, if created now, is recorded too.
     // SAFETY: the child holds a unit of its scope, which keeps it alive.
     let _trace = unsafe { scope.as_ref() }.trace.as_ref().map(|t| t.enter());
-    let core = loop_core::current();
+    let core = event_loop::current();
     // SAFETY: we are about to run the task for the first time, and no waker
     // of it exists before its first poll.
     unsafe { task.bind(core.inbox.clone()) };

@@ -53,11 +53,12 @@
 //!
 //! # Lifetime
 //!
-//! A sync scope's core lives on the stack of `scope`; an async scope's in a
-//! `Box` owned by the `scope_async` future. Children reach it through a raw
-//! pointer (their [`ParentLink`]): it is valid until their unit is released,
-//! because the owner frees the core only after both latches are set (or,
-//! for an async scope whose future is leaked, never).
+//! A sync scope's core lives on the stack of `scope`; an async scope's in an
+//! `Arc` shared by the `scope_async` future and its `ScopeHandle`s. Children
+//! reach it through a raw pointer (their [`CompletionHook`]): it is valid
+//! until their unit is released, because the owner frees the core only after
+//! `pending` is set (or, for an async scope whose future is leaked, never:
+//! its unit is never released).
 //!
 //! # Lock order
 //!
@@ -65,13 +66,14 @@
 //! nothing takes a parent's lock while holding a child's: a nested scope
 //! registers and unregisters with its parent without holding its own lock.
 
+use super::completion::drop_payload;
 use super::latch::CountLatch;
 use crate::hooks::{ScopeForm, ScopeTrace};
 use crate::pool::deadline::DeadlineKey;
 use crate::pool::registry::Registry;
 use crate::sync::time::{Instant, nanos};
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, IdCounter, Mutex, Ordering, UnsafeCell};
-use crate::task::{Completion, Outcome, TaskPtr, TaskRef, Up, waiting_for};
+use crate::task::{Completion, Outcome, TaskPtr, TaskRef, waiting_for};
 use slab::Slab;
 use std::any::Any;
 use std::panic::Location;
@@ -108,15 +110,15 @@ pub(crate) struct ScopeCore {
     /// Opened in no task: what the innermost wait on the opening thread
     /// waited for then (null if none): the end of its children's lineage
     /// (`task::Up::Frame`). Written and read like `parent`.
-    frame: UnsafeCell<*const ()>,
+    pub(super) frame: UnsafeCell<*const ()>,
     /// Whether the scope has opened: a sync scope from the start, an async
     /// one at its first poll or first spawn (L5 in docs/guarantees.md).
-    opened: AtomicBool,
+    pub(super) opened: AtomicBool,
     /// Serialises the opening of an async scope (its first poll racing a
     /// spawn through a handle on another thread).
     opening: Mutex<()>,
     /// Registrations and panics; see the module docs.
-    inner: Mutex<Inner>,
+    pub(super) inner: Mutex<Inner>,
     /// Set if the scope was opened inside a recording (`trace`).
     pub(crate) trace: Option<ScopeTrace>,
 }
@@ -132,7 +134,7 @@ pub(crate) struct ScopeCore {
 #[derive(Copy, Clone)]
 pub(crate) struct ParentScope {
     scope: NonNull<ScopeCore>,
-    task: Option<TaskPtr>,
+    pub(super) task: Option<TaskPtr>,
     holds_unit: bool,
 }
 
@@ -143,11 +145,11 @@ const UNREGISTERED: usize = usize::MAX;
 const NO_DEADLINE: u64 = u64::MAX;
 
 #[derive(Default)]
-struct Inner {
+pub(super) struct Inner {
     /// Live async children (one task reference each): what `cancel` cancels.
-    tasks: Slab<TaskRef>,
+    pub(super) tasks: Slab<TaskRef>,
     /// Scopes opened inside this scope's children, still open.
-    nested: Slab<NonNull<ScopeCore>>,
+    pub(super) nested: Slab<NonNull<ScopeCore>>,
     /// The `cancel_after` deadlines registered with the pool.
     deadlines: Vec<DeadlineKey>,
     /// Set by the close: no deadline is registered any more.
@@ -256,7 +258,7 @@ impl ScopeCore {
     /// Where this scope was opened, if in a nursery child (`None` too for
     /// an async scope that has not opened yet).
     #[inline]
-    fn parent(&self) -> Option<ParentScope> {
+    pub(super) fn parent(&self) -> Option<ParentScope> {
         // ORDERING: Acquire pairs with the Release store in `open_async`,
         // so the link written before it is visible.
         if !self.opened.load(Ordering::Acquire) {
@@ -499,7 +501,7 @@ impl ScopeCore {
     }
 
     /// Bookkeeping shared by both kinds of child, before the unit goes.
-    fn child_finished(&self, task: &TaskRef, completion: Completion) {
+    pub(super) fn child_finished(&self, task: &TaskRef, completion: Completion) {
         if completion.outcome == Outcome::Panicked {
             if let Some(payload) = completion.orphan_panic {
                 self.record_panic(payload);
@@ -518,89 +520,6 @@ fn current_parent() -> Option<(NonNull<ScopeCore>, TaskPtr)> {
     // SAFETY: the task is running on this thread, so it is alive.
     let data = unsafe { task.parent_data() }?;
     Some((data.cast::<ScopeCore>(), task))
-}
-
-/// `ParentLink::on_cancel` of every child: a `Task::cancel` of a child
-/// reaches the scopes opened inside it (L4): each is cancelled, waking its
-/// suspended async children, as a cancellation of this scope would.
-///
-/// # Safety
-/// `data` is the child's live `ScopeCore` (its canceller holds
-/// `CANCELLING`, so the child has not told the scope it completed).
-pub(crate) unsafe fn on_child_cancel(data: NonNull<()>, task: &TaskRef) {
-    // SAFETY: per the contract above.
-    let core = unsafe { data.cast::<ScopeCore>().as_ref() };
-    let inner = core.inner.lock();
-    for (_, nested) in inner.nested.iter() {
-        // SAFETY: registered scopes are valid until they unregister, which
-        // needs this lock.
-        let nested = unsafe { nested.as_ref() };
-        if nested
-            .parent()
-            .is_some_and(|p| p.task.is_some_and(|t| std::ptr::eq(t.as_ptr(), task.as_task_ptr().as_ptr())))
-        {
-            nested.cancel();
-        }
-    }
-}
-
-/// `ParentLink::up` of every child: the task its scope was opened in.
-///
-/// # Safety
-/// `data` is a live `ScopeCore` (a running child's scope). The answer is
-/// alive while the child runs: a sync scope's task runs further down the
-/// stack, and an async scope keeps a reference to its task (`owner`).
-pub(crate) unsafe fn opened_in(data: NonNull<()>) -> Up {
-    // SAFETY: per the contract above.
-    let core = unsafe { data.cast::<ScopeCore>().as_ref() };
-    if let Some(task) = core.parent().and_then(|p| p.task) {
-        return Up::Task(task);
-    }
-    // ORDERING: Acquire: see `parent`.
-    if !core.opened.load(Ordering::Acquire) {
-        return Up::None;
-    }
-    // SAFETY: written once, before `opened` was set (field docs).
-    let frame = core.frame.with(|f| unsafe { *f });
-    if frame.is_null() { Up::None } else { Up::Frame(frame) }
-}
-
-/// Drops a panic payload nobody will re-raise, containing a panic of its
-/// own `Drop` (which would otherwise unwind out of a child's completion and
-/// skip its scope's join).
-pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
-    crate::sync::drop_contained(payload, "a panic payload");
-}
-
-/// `ParentLink::on_complete` of an `exec_blocking` child.
-///
-/// # Safety
-/// `data` is the child's `ScopeCore`, and the child holds one `pending` unit.
-pub(crate) unsafe fn on_blocking_complete(data: NonNull<()>, task: &TaskRef, completion: Completion) {
-    let core = data.cast::<ScopeCore>().as_ptr().cast_const();
-    // SAFETY: the child's unit keeps the core alive until the decrement.
-    unsafe { (*core).child_finished(task, completion) };
-    // SAFETY: live on entry; our unit; the last access (see `CountLatch`).
-    unsafe { CountLatch::decrement(&raw const (*core).pending) };
-}
-
-/// `ParentLink::on_complete` of an `exec` child.
-///
-/// # Safety
-/// As for [`on_blocking_complete`]; the child was registered with
-/// `register_task` under the key in its link.
-pub(crate) unsafe fn on_async_complete(data: NonNull<()>, task: &TaskRef, completion: Completion) {
-    let core = data.cast::<ScopeCore>().as_ptr().cast_const();
-    let key = task.parent().map(|p| p.key.load(Ordering::Relaxed));
-    // SAFETY: the child's unit keeps the core alive until the decrement.
-    let registered = key.and_then(|k| unsafe { (*core).inner.lock().tasks.try_remove(k) });
-    // Not the last reference (the runner holds one): dropping it is cheap.
-    drop(registered);
-    // SAFETY: as in `on_blocking_complete`.
-    unsafe {
-        (*core).child_finished(task, completion);
-        CountLatch::decrement(&raw const (*core).pending);
-    }
 }
 
 /// A `Send` pointer to a scope's core, for its deadline callback.

@@ -13,9 +13,13 @@
 //! the zero-maker writes *before* its last access, the zero-maker could
 //! touch freed memory. So the waiter concludes "set" only by reading `done`
 //! with the lock held, which it can acquire only after the zero-maker's
-//! unlock — the zero-maker's last access to the latch. (This is the same
-//! argument rayon's `LockLatch` and `std::thread::scope` rely on.) The
-//! waker the zero-maker wakes afterwards is its own, taken out of the lock.
+//! unlock — the zero-maker's last access to the latch. (rayon-core's
+//! `LockLatch` relies on the same argument: its setter sets the flag and
+//! notifies under the mutex. `std::thread::scope` needs none of this: its
+//! `ScopeData` is in an `Arc` that every spawned thread holds, so it outlives
+//! the last decrement; a knotwork scope's core is on the caller's stack and
+//! costs its children no reference count.) The waker the zero-maker wakes
+//! afterwards is its own, taken out of the lock.
 //!
 //! `count` may be read without the lock as a *hint* (a worker that helps
 //! while it waits checks it between jobs), never as the final word.

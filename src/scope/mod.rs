@@ -18,6 +18,7 @@
 
 mod async_scope;
 mod child;
+mod completion;
 mod core;
 mod latch;
 mod nursery;

@@ -41,6 +41,16 @@ use std::time::Duration;
 /// }); // both children are done here
 /// assert_eq!(data, [10, 20, 4, 5]);
 /// ```
+///
+/// # Checked by the compiler
+///
+/// A `Scope` cannot escape its closure (its children would outlive the
+/// join that makes their borrows sound):
+///
+/// ```compile_fail
+/// let mut leaked = None;
+/// knotwork::scope(|s| leaked = Some(s)); // error: borrowed data escapes the closure
+/// ```
 pub struct Scope<'scope, 'env: 'scope> {
     pub(crate) core: ScopeCore,
     _scope: PhantomData<&'scope mut &'scope ()>,
@@ -73,6 +83,19 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     ///     .join()
     /// });
     /// assert_eq!(v.unwrap(), 7);
+    /// ```
+    ///
+    /// The future must be `Send`: it is started by whichever worker takes
+    /// its job (and then stays on that worker's loop).
+    ///
+    /// ```compile_fail
+    /// knotwork::scope(|s| {
+    ///     let rc = std::rc::Rc::new(1); // !Send
+    ///     s.exec(async move {
+    ///         knotwork::yield_now().await;
+    ///         assert_eq!(*rc, 1); // error: the future cannot be sent between threads
+    ///     });
+    /// });
     /// ```
     #[track_caller]
     pub fn exec<F>(&self, fut: F) -> Task<'scope, F::Output>

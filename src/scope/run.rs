@@ -29,13 +29,16 @@ use std::panic::Location;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 /// Takes the lease that keeps `registry`'s pool open while a scope may
-/// still submit children: as work already accepted on this pool's own
-/// worker, else as new top-level work (refused once shut down).
-/// Takes a lease on the pool for a scope, unless the scope is sync and
-/// opened on one of the pool's workers: whatever runs there (a job, or a
-/// task of the worker's loop) already holds a unit of outstanding work
-/// until it returns, and a sync scope closes before that. Returns whether
-/// a lease was taken.
+/// still submit children, and returns whether it took one.
+///
+/// * A sync scope opened on one of the pool's own workers takes none:
+///   whatever runs there (a job, or a task of the worker's loop) already
+///   holds a unit of outstanding work until it returns, and a sync scope
+///   closes before that.
+/// * Any other scope on one of the pool's workers takes one as nested work
+///   (accepted while the pool drains).
+/// * Elsewhere it takes one as new top-level work, refused once the pool is
+///   shut down.
 pub(crate) fn acquire_lease(registry: &Registry, sync: bool) -> Result<bool, ShutdownError> {
     let on_own_worker = WorkerThread::with_current(|w| w.is_some_and(|w| w.belongs_to(registry)));
     match (on_own_worker, sync) {
@@ -61,7 +64,7 @@ pub(super) fn rethrow<R>(body: std::thread::Result<R>, child_panic: Option<Box<d
         (Err(payload), child_panic) => {
             // Dropped now, not while unwinding: its `Drop` may panic too.
             if let Some(child) = child_panic {
-                super::core::drop_payload(child);
+                super::completion::drop_payload(child);
             }
             resume_unwind(payload)
         }

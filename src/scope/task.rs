@@ -2,7 +2,7 @@
 
 use super::wait::{block_until, thread_waker};
 use crate::TaskError;
-use crate::event_loop::core::Waiting;
+use crate::event_loop::Waiting;
 use crate::pool::worker::WorkerThread;
 use crate::task::{TaskRef, is_waiting, poll_handle};
 use std::fmt;
@@ -36,6 +36,15 @@ type Marker<'scope, T> = PhantomData<(&'scope (), fn() -> T)>;
 ///     (a.join().unwrap(), b.join().unwrap())
 /// });
 /// assert_eq!((a, b), (21, 42));
+/// ```
+///
+/// # Checked by the compiler
+///
+/// A `Task` cannot outlive its scope (`'scope`): it is joined there.
+///
+/// ```compile_fail
+/// let mut escaped = None;
+/// knotwork::scope(|s| escaped = Some(s.exec_blocking(|| 1))); // error: escapes the closure
 /// ```
 pub struct Task<'scope, T> {
     raw: Option<TaskRef>,

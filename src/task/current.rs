@@ -166,8 +166,8 @@ pub(crate) unsafe fn allowed_here(task: TaskPtr) -> bool {
         if ptr::eq(link.data.as_ptr().cast_const(), target) {
             return true;
         }
-        // SAFETY: the link's contract (`ParentHooks::up`).
-        next = match unsafe { (link.hooks.up)(link.data) } {
+        // SAFETY: the link's contract (`HookCalls::up`).
+        next = match unsafe { (link.calls.up)(link.data) } {
             super::Up::Task(up) => Some(up),
             // A scope opened by plain work (a job, a `block_on` root) while
             // that wait was on the stack: its subtree is that work's, which

@@ -20,7 +20,7 @@ pub(crate) use current::{
 };
 pub(crate) use inbox::Inbox;
 pub(crate) use raw::{
-    Completion, Outcome, ParentHooks, ParentLink, TaskRef, Up, allocate, allocate_child, allocate_orphan,
+    Completion, CompletionHook, HookCalls, Outcome, TaskRef, Up, allocate, allocate_child, allocate_orphan,
 };
 pub(crate) use task_ref::{RunOutcome, poll_handle};
 pub(crate) use waker::wake_caught;

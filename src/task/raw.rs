@@ -42,7 +42,7 @@
 //! away), so the write happens-before every read. A task that is never
 //! bound (a blocking child) is never scheduled on a loop, so nobody reads it.
 //!
-//! **Parent link.** A nursery child carries a [`ParentLink`]: after the
+//! **Parent link.** A nursery child carries a [`CompletionHook`]: after the
 //! result is published and the awaiter woken, [`TaskRef::complete`] calls the
 //! parent's `on_complete` once, as the very last thing the task does to its
 //! parent (the scope may return the instant its count reaches zero).
@@ -76,7 +76,7 @@ pub(crate) struct Header {
     /// The waker of whoever awaits the handle (`AWAITER` says it is set).
     pub(super) awaiter: Mutex<Option<Waker>>,
     /// The nursery scope to tell on completion, if any. Immutable.
-    pub(super) parent: Option<ParentLink>,
+    pub(super) parent: Option<CompletionHook>,
 }
 
 /// How a task ended.
@@ -100,19 +100,23 @@ pub(crate) struct Completion {
     pub(crate) handle_alive: bool,
 }
 
-/// A nursery scope's hook into one of its children.
-pub(crate) struct ParentLink {
-    /// The parent's state (a `ScopeCore`), opaque to the loop.
+/// Who is told when a task completes or is cancelled, and what the task's
+/// lineage is (`current::allowed_here`): its parent, known to this layer
+/// only as `data` and a table of plain functions. A nursery scope gives one
+/// to each of its children (`scope/completion.rs`); a `spawn_local` task
+/// has none.
+pub(crate) struct CompletionHook {
+    /// The parent's state (a `ScopeCore`), opaque to this layer.
     pub(crate) data: NonNull<()>,
     /// What the parent does for the task (one static table per kind of
-    /// child, so the link stays three words).
-    pub(crate) hooks: &'static ParentHooks,
+    /// child, so the hook stays three words).
+    pub(crate) calls: &'static HookCalls,
     /// Room for the parent's registration key of this task.
     pub(crate) key: AtomicUsize,
 }
 
-/// A parent's functions, called with its `data`.
-pub(crate) struct ParentHooks {
+/// A parent's functions, called with its [`CompletionHook::data`].
+pub(crate) struct HookCalls {
     /// Called once when the task completes; see the module docs.
     pub(crate) on_complete: unsafe fn(NonNull<()>, &TaskRef, Completion),
     /// Called by a canceller of this (unfinished) task, which holds
@@ -354,7 +358,7 @@ pub(crate) unsafe fn allocate<F: Future>(fut: F, owner: Arc<Inbox>) -> NewTask {
 /// scope may still hold it) borrows alive until the parent's `on_complete`
 /// has run, and `link.data` valid until then; the future is run on one
 /// thread at a time (it is `Send` or never leaves its thread).
-pub(crate) unsafe fn allocate_child<F: Future>(fut: F, link: ParentLink, refs: usize) -> NonNull<Header> {
+pub(crate) unsafe fn allocate_child<F: Future>(fut: F, link: CompletionHook, refs: usize) -> NonNull<Header> {
     allocate_cell(fut, None, Some(link), refs)
 }
 
@@ -372,7 +376,7 @@ pub(crate) unsafe fn allocate_orphan<F: Future>(fut: F) -> NonNull<Header> {
 fn allocate_cell<F: Future>(
     fut: F,
     owner: Option<Arc<Inbox>>,
-    parent: Option<ParentLink>,
+    parent: Option<CompletionHook>,
     refs: usize,
 ) -> NonNull<Header> {
     let cell = Box::new(TaskCell {

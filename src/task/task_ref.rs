@@ -4,7 +4,7 @@
 
 use super::current::CurrentTaskGuard;
 use super::inbox::Inbox;
-use super::raw::{Completion, Header, Outcome, ParentLink, TaskRef};
+use super::raw::{Completion, CompletionHook, Header, Outcome, TaskRef};
 use super::state::{Completed, EndPoll, Snapshot, StartRun};
 use super::waker::raw_waker;
 use crate::TaskError;
@@ -63,7 +63,7 @@ impl TaskRef {
     }
 
     /// The parent link, if this is a nursery child.
-    pub(crate) fn parent(&self) -> Option<&ParentLink> {
+    pub(crate) fn parent(&self) -> Option<&CompletionHook> {
         self.header().parent.as_ref()
     }
 
@@ -182,7 +182,7 @@ impl TaskRef {
             let completion = Completion { outcome, orphan_panic, handle_alive };
             // SAFETY: the link's contract: `data` stays valid until this
             // call, the last this task makes to its parent.
-            unsafe { (parent.hooks.on_complete)(parent.data, self, completion) };
+            unsafe { (parent.calls.on_complete)(parent.data, self, completion) };
         }
     }
 
@@ -253,7 +253,7 @@ impl TaskRef {
     }
 
     /// Requests cancellation: the loop drops the future at its next look.
-    /// A nursery child's parent is told (`ParentLink::on_cancel`), so that
+    /// A nursery child's parent is told (`CompletionHook::on_cancel`), so that
     /// the scopes opened inside the child are cancelled too.
     pub(crate) fn cancel(&self) {
         self.cancel_with(true);
@@ -282,7 +282,7 @@ impl TaskRef {
                 // SAFETY: CANCELLING keeps the task from telling its parent
                 // it completed, so the parent is alive until we clear the
                 // bit (see `CANCELLING` in `state.rs`).
-                unsafe { (parent.hooks.on_cancel)(parent.data, self) };
+                unsafe { (parent.calls.on_cancel)(parent.data, self) };
             }
             header.state.end_cancelling();
         }

@@ -3,7 +3,7 @@
 //!
 //! Folding never fails: a hand-built trace may be broken in any way, and the
 //! audit must still say how. Positions are event indices (the recording
-//! order, see `event.rs`); where an event is repeated, the first one wins
+//! order, see `crate::hooks::event`); where an event is repeated, the first one wins
 //! and the audit reports the repetition.
 
 use super::recording::Trace;

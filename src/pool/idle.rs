@@ -36,7 +36,7 @@
 
 use crate::sync::{AtomicUsize, Mutex, Ordering, Unparker, fence};
 
-pub(crate) struct Sleep {
+pub(crate) struct IdleWorkers {
     /// Number of workers on the idle stack; a lock-free hint for submitters.
     sleepers: AtomicUsize,
     /// Workers taken off the idle stack by `wake_one` that have not woken
@@ -55,14 +55,14 @@ struct IdleSet {
     /// `on_stack[i]`: worker `i` is on `stack`.
     on_stack: Vec<bool>,
     /// `woken[i]`: `wake_one` took worker `i` off the stack and it has not
-    /// called `wake_up` since (counted in `waking`).
+    /// called `leave_idle` since (counted in `waking`).
     woken: Vec<bool>,
 }
 
-impl Sleep {
+impl IdleWorkers {
     pub(crate) fn new(unparkers: Vec<Unparker>) -> Self {
         let n = unparkers.len();
-        Sleep {
+        IdleWorkers {
             sleepers: AtomicUsize::new(0),
             waking: AtomicUsize::new(0),
             searching: AtomicUsize::new(0),
@@ -151,7 +151,7 @@ impl Sleep {
     }
 
     /// Puts worker `i` on the idle stack; the caller then re-checks for work
-    /// and parks (or calls [`wake_up`](Self::wake_up) if it found some).
+    /// and parks (or calls [`leave_idle`](Self::leave_idle) if it found some).
     pub(crate) fn prepare_to_sleep(&self, i: usize) {
         {
             let mut idle = self.idle.lock();
@@ -172,7 +172,7 @@ impl Sleep {
     }
 
     /// Takes worker `i` off the idle stack if it is still there.
-    pub(crate) fn wake_up(&self, i: usize) {
+    pub(crate) fn leave_idle(&self, i: usize) {
         let mut idle = self.idle.lock();
         if !idle.on_stack[i] && idle.woken[i] {
             // Taken off the stack by `wake_one`: it is awake now.

@@ -1,27 +1,16 @@
-//! The thread-owned part of a loop, and the thread-local that caches it.
+//! The thread-owned part of a loop: its task table, ready queue, timers
+//! and teardown ([`LoopCore`]). Which loop a thread has, and how it is
+//! cached, is `thread_slot.rs`; the waits that constrain what a tick may
+//! run are `waiting.rs`.
 //!
-//! # Lifetime of a thread's loop
+//! # Teardown
 //!
-//! ```text
-//!   Empty ──first Loop::current()/block_on/spawn_local──▶ Live(core) ──thread exit──▶ Dead
-//!                                                          (or a worker's explicit teardown)
-//! ```
-//!
-//! * **Lazy, exactly one.** The slot starts `Empty`; the first call that
-//!   needs a loop creates it and caches it; every later call returns the same
-//!   `Rc`. A thread's slot is only ever touched by that thread, so there is no
-//!   race to create two.
-//! * **Torn down exactly once.** Pool workers tear their loop down explicitly
-//!   before their thread returns (loom's `join` may return before thread-local
-//!   destructors have run, so the pool cannot rely on them); every other
-//!   thread's loop is torn down by the thread-local's destructor. Both paths
-//!   first move the slot to `Dead`, so teardown runs once and no loop is ever
-//!   created again on that thread (a late `Loop::current()` panics with a
-//!   message instead).
-//! * **Teardown** closes the remote wake queue (later wakes from other
-//!   threads do nothing), drops queued entries, cancels every task still in
-//!   the table — dropping each future exactly once, on this thread — drops the
-//!   timers, and runs the `on_teardown` hooks.
+//! Teardown closes the remote wake queue (later wakes from other threads do
+//! nothing), drops queued entries, cancels every task still in the table —
+//! dropping each future exactly once, on this thread — drops the timers,
+//! and runs the `on_teardown` hooks. It runs once ([`LoopCore::teardown`]
+//! is idempotent), and never inside a poll of one of the loop's tasks
+//! (`running` says whether one is on the stack).
 //!
 //! # Re-entrancy
 //!
@@ -29,16 +18,13 @@
 //! tasks (or of a `block_on` root future). `block_on` refuses to start then:
 //! it would have to poll the loop's tasks from inside one of them.
 
+use super::thread_slot::schedule_local;
 use super::timer::Timers;
-use crate::context::Detached;
 use crate::context::bindings::WithBindings;
 use crate::hooks::{self, LoopTrace, TaskTrace, Traced};
 use crate::sync::time::Instant;
 use crate::sync::{Arc, IdCounter, with_thread_parker};
-use crate::task::Inbox;
-use crate::task::{
-    LocalTask, RunOutcome, TaskRef, allocate, allowed_here, restore_waiting_for, set_waiting_for, wake_caught,
-};
+use crate::task::{Inbox, LocalTask, RunOutcome, TaskRef, allocate, allowed_here, wake_caught};
 use slab::Slab;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -55,7 +41,7 @@ pub(crate) struct LoopCore {
     /// What other threads may touch (remote wakes).
     pub(crate) inbox: Arc<Inbox>,
     /// Tasks ready to be polled, each entry owning one reference.
-    ready: RefCell<VecDeque<TaskRef>>,
+    pub(super) ready: RefCell<VecDeque<TaskRef>>,
     /// Every live task (one reference each): what teardown cancels. The flag
     /// says whether the task holds a unit of its pool's outstanding work.
     tasks: RefCell<Slab<(TaskRef, bool)>>,
@@ -64,15 +50,15 @@ pub(crate) struct LoopCore {
     /// completes, so that shutdown lets it run to its end like any other
     /// work that accepted work spawned. Such a loop is the pool's to tear
     /// down.
-    owner: Option<Box<dyn LoopOwner>>,
+    pub(super) owner: Option<Box<dyn LoopOwner>>,
     /// Sleeping futures' deadlines.
     pub(crate) timers: RefCell<Timers>,
     /// Inside a poll of one of this loop's tasks (see module docs).
-    polling: Cell<bool>,
+    pub(super) polling: Cell<bool>,
     /// How many polls of this loop's tasks (or `block_on` roots) are on this
     /// thread's stack. Unlike `polling`, never cleared by [`Helping`]: a
     /// teardown while it is non-zero would free a future that is running.
-    running: Cell<u32>,
+    pub(super) running: Cell<u32>,
     /// Ready tasks held back because a wait on this thread's stack may not
     /// run them (`task::allowed_here`; one reference each, the queue
     /// entry's); queued again when that wait ends ([`Waiting`]).
@@ -85,43 +71,6 @@ pub(crate) struct LoopCore {
     trace: Option<LoopTrace>,
 }
 
-enum Slot {
-    Empty,
-    Live(Rc<LoopCore>),
-    Dead,
-}
-
-/// The thread-local cell; its destructor is the teardown fallback.
-struct ThreadLoop(RefCell<Slot>);
-
-impl Drop for ThreadLoop {
-    fn drop(&mut self) {
-        clear_fast();
-        if let Slot::Live(core) = std::mem::replace(self.0.get_mut(), Slot::Dead) {
-            core.teardown();
-        }
-    }
-}
-
-crate::sync::thread_local_key! {
-    static CURRENT: ThreadLoop = ThreadLoop(RefCell::new(Slot::Empty));
-}
-
-crate::sync::thread_local_key! {
-    /// A cache of `Rc::as_ptr` of the `Live` core in `CURRENT`, or null.
-    ///
-    /// `CURRENT` has a destructor, so every access to it checks whether the
-    /// thread-local is still alive; this one holds a raw pointer (no
-    /// destructor), which makes the cached lookup in [`current`] a single
-    /// thread-local load. Invariant: non-null only while `CURRENT` is
-    /// `Live` with exactly this core, so the pointer is always valid.
-    static CURRENT_FAST: Cell<*const LoopCore> = Cell::new(std::ptr::null());
-}
-
-fn clear_fast() {
-    let _ = CURRENT_FAST.try_with(|fast| fast.set(std::ptr::null()));
-}
-
 /// The pool a worker's loop serves, as the loop sees it (implemented by the
 /// pool's registry; the loop layer, below the pool, knows it only as this).
 pub(crate) trait LoopOwner {
@@ -132,83 +81,7 @@ pub(crate) trait LoopOwner {
     fn task_done(&self);
 }
 
-crate::sync::thread_local_key! {
-    /// The owner a pool worker hands to the loop it will create.
-    static OWNER: RefCell<Option<Box<dyn LoopOwner>>> = RefCell::new(None);
-}
-
-/// Called by a pool worker before anything creates its loop: the loop will
-/// serve `owner` (its local tasks count as the pool's outstanding work, and
-/// only the pool tears it down).
-pub(crate) fn install_owner(owner: Box<dyn LoopOwner>) {
-    OWNER.with(|o| *o.borrow_mut() = Some(owner));
-}
-
-/// Drops the owner if no loop took it. Workers call this before they exit,
-/// rather than leave a pool reference to a thread-local destructor (which
-/// loom's `join` does not wait for).
-pub(crate) fn uninstall_owner() {
-    let _ = OWNER.try_with(|o| o.borrow_mut().take());
-}
-
-/// Whether this thread's loop serves a pool (or will, once created): a pool
-/// worker's loop, which only the pool tears down.
-pub(crate) fn serves_a_pool() -> bool {
-    OWNER.try_with(|o| o.borrow().is_some()).unwrap_or(false)
-        || try_current().is_some_and(|core| core.owner.is_some())
-}
-
-const DEAD_MSG: &str = "this thread's knotwork loop has already been torn down (the thread is exiting); \
-                        no new loop is created for it";
-
-/// This thread's loop, created on first use.
-///
-/// # Panics
-/// If the thread's loop was already torn down.
-#[inline]
-pub(crate) fn current() -> Rc<LoopCore> {
-    let fast = CURRENT_FAST.try_with(Cell::get).unwrap_or(std::ptr::null());
-    if !fast.is_null() {
-        // SAFETY: by the invariant of `CURRENT_FAST`, `fast` is the pointer
-        // of the `Rc` held by this thread's `Live` slot, so the allocation is
-        // alive; we add a count for the `Rc` we return.
-        return unsafe {
-            Rc::increment_strong_count(fast);
-            Rc::from_raw(fast)
-        };
-    }
-    CURRENT.with(create)
-}
-
-#[cold]
-fn create(slot: &ThreadLoop) -> Rc<LoopCore> {
-    let mut slot = slot.0.borrow_mut();
-    match &*slot {
-        Slot::Live(core) => core.clone(),
-        Slot::Dead => panic!("{DEAD_MSG}"),
-        Slot::Empty => {
-            let core = new_core(OWNER.with(|o| o.borrow_mut().take()));
-            *slot = Slot::Live(core.clone());
-            CURRENT_FAST.with(|fast| fast.set(Rc::as_ptr(&core)));
-            core
-        }
-    }
-}
-
-/// A loop for `block_on` on a thread whose own loop is already gone (the
-/// thread is exiting: `block_on` called from a thread-local destructor).
-/// It is nobody's cached loop: `block_on` tears it down before returning,
-/// and code inside that asks for the thread's loop (`sleep`, `spawn_local`)
-/// gets the clear "torn down" panic. `None` if the thread's loop is fine.
-pub(crate) fn exit_loop() -> Option<Rc<LoopCore>> {
-    if !CURRENT_FAST.try_with(Cell::get).unwrap_or(std::ptr::null()).is_null() {
-        return None;
-    }
-    let usable = CURRENT.try_with(|slot| !matches!(&*slot.0.borrow(), Slot::Dead)).unwrap_or(false);
-    if usable { None } else { Some(new_core(None)) }
-}
-
-fn new_core(owner: Option<Box<dyn LoopOwner>>) -> Rc<LoopCore> {
+pub(super) fn new_core(owner: Option<Box<dyn LoopOwner>>) -> Rc<LoopCore> {
     {
         {
             let unparker = with_thread_parker(|p| p.unparker());
@@ -229,68 +102,6 @@ fn new_core(owner: Option<Box<dyn LoopOwner>>) -> Rc<LoopCore> {
             })
         }
     }
-}
-
-/// How many live tasks this thread's loop has (0 if it has none): a
-/// cheap look, through the pointer cache.
-pub(crate) fn live_task_count() -> usize {
-    let fast = CURRENT_FAST.try_with(Cell::get).unwrap_or(std::ptr::null());
-    if fast.is_null() {
-        return 0;
-    }
-    // SAFETY: by the invariant of `CURRENT_FAST`, this thread's live loop.
-    unsafe { &*fast }.tasks.try_borrow().map_or(0, |t| t.len())
-}
-
-/// This thread's loop if it exists; never creates one.
-pub(crate) fn try_current() -> Option<Rc<LoopCore>> {
-    CURRENT
-        .try_with(|slot| match &*slot.0.try_borrow().ok()? {
-            Slot::Live(core) => Some(core.clone()),
-            _ => None,
-        })
-        .ok()
-        .flatten()
-}
-
-/// Whether a task of this thread's loop (or a `block_on` root) is being
-/// polled somewhere up the stack: tearing the loop down now would drop a
-/// future in the middle of its own poll.
-pub(crate) fn is_running_a_task() -> bool {
-    try_current().is_some_and(|core| core.running.get() > 0)
-}
-
-/// Tears down this thread's loop now, if it has one, and marks the thread
-/// as having no loop for the rest of its life. Used by pool workers (after
-/// their last job, so nothing of the loop is running).
-pub(crate) fn teardown_current() -> bool {
-    clear_fast();
-    let slot = CURRENT.try_with(|slot| std::mem::replace(&mut *slot.0.borrow_mut(), Slot::Dead));
-    match slot {
-        Ok(Slot::Live(core)) => {
-            core.teardown();
-            true
-        }
-        _ => false,
-    }
-}
-
-/// The local fast path of a wake: if `inbox` is this thread's loop, queue
-/// the task directly and return `None`; otherwise hand the task back.
-pub(crate) fn schedule_local(inbox: &Inbox, task: TaskRef) -> Option<TaskRef> {
-    let mut task = Some(task);
-    let _ = CURRENT.try_with(|slot| {
-        if let Ok(slot) = slot.0.try_borrow() {
-            if let Slot::Live(core) = &*slot {
-                if std::ptr::eq(Arc::as_ptr(&core.inbox), inbox) {
-                    if let Ok(mut ready) = core.ready.try_borrow_mut() {
-                        ready.push_back(task.take().expect("taken once"));
-                    }
-                }
-            }
-        }
-    });
-    task
 }
 
 /// Restores `polling` when a poll ends, even by unwinding.
@@ -330,6 +141,23 @@ impl LoopCore {
 
     pub(crate) fn task_count(&self) -> usize {
         self.tasks.borrow().len()
+    }
+
+    /// How many live tasks the loop has, or 0 if the table is being
+    /// changed up the stack (a cheap look that never panics).
+    pub(super) fn live_tasks(&self) -> usize {
+        self.tasks.try_borrow().map_or(0, |t| t.len())
+    }
+
+    /// Queues again the tasks a wait held back ([`Waiting`](super::Waiting)
+    /// ended): the next tick decides again (a wait further down the stack
+    /// may still hold some of them back).
+    pub(super) fn requeue_held(&self) {
+        if self.held.borrow().is_empty() {
+            return;
+        }
+        let held = std::mem::take(&mut *self.held.borrow_mut());
+        self.ready.borrow_mut().extend(held);
     }
 
     /// Spawns a task onto this loop (called on the loop's thread). Like a
@@ -494,74 +322,8 @@ impl LoopCore {
     }
 }
 
-/// A wait on this thread's stack: while it lives, only the subtree of what
-/// it waits for runs on this thread (`task::allowed_here`); tasks of this
-/// thread's loop held back meanwhile are queued again when it ends.
-pub(crate) struct Waiting {
-    prev: *const (),
-}
-
-impl Waiting {
-    /// Enters a wait for `target` (a task's or a scope's address); `None`
-    /// inherits the wait beneath, if any.
-    pub(crate) fn enter(target: Option<*const ()>) -> Waiting {
-        Waiting { prev: set_waiting_for(target) }
-    }
-}
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        restore_waiting_for(self.prev);
-        let fast = CURRENT_FAST.try_with(Cell::get).unwrap_or(std::ptr::null());
-        if fast.is_null() {
-            return;
-        }
-        // SAFETY: by the invariant of `CURRENT_FAST`, this thread's live
-        // loop; only borrowed for the two queue moves below.
-        let core = unsafe { &*fast };
-        if core.held.borrow().is_empty() {
-            return;
-        }
-        let held = std::mem::take(&mut *core.held.borrow_mut());
-        // Back in the queue: the next tick decides again (a wait further
-        // down the stack may still hold some of them back).
-        core.ready.borrow_mut().extend(held);
-    }
-}
-
 fn run_hook(hook: Box<dyn FnOnce()>) {
     if catch_unwind(AssertUnwindSafe(hook)).is_err() {
         eprintln!("knotwork: a Loop::on_teardown hook panicked; the panic was discarded");
-    }
-}
-
-/// A pool job runs on this thread while a task waits further up the stack
-/// (the worker helps): until dropped, the job runs outside that task — its
-/// identity, bindings and trace context are cleared ([`Detached`]) — and
-/// this loop's `polling` flag is cleared, so the job may `block_on`
-/// (driving the loop, which never re-polls the waiting task: a `RUNNING`
-/// task is in no queue). Both are restored on drop.
-pub(crate) struct Helping {
-    core: Option<(Rc<LoopCore>, bool)>,
-    _detached: Detached,
-}
-
-impl Helping {
-    pub(crate) fn enter() -> Self {
-        Helping {
-            core: try_current().map(|core| {
-                let prev = core.polling.replace(false);
-                (core, prev)
-            }),
-            _detached: Detached::enter(),
-        }
-    }
-}
-
-impl Drop for Helping {
-    fn drop(&mut self) {
-        if let Some((core, prev)) = &self.core {
-            core.polling.set(*prev);
-        }
     }
 }
