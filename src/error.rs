@@ -4,6 +4,10 @@
 //! that says what went wrong and what to do about it. Misuse that cannot be
 //! reported as a value (a re-entrant `block_on`, a timer polled outside any
 //! loop) panics with a message of the same kind instead.
+//!
+//! Prior art: `std::thread::Result` and tokio's `JoinError`
+//! (<https://docs.rs/tokio/latest/tokio/task/struct.JoinError.html>): a panic or a cancellation as
+//! a value, with `is_panic`/`is_cancelled`.
 
 use std::fmt;
 use std::io;

@@ -63,6 +63,9 @@
 //! docs/guarantees.md states each guarantee (shutdown, loop lifetime,
 //! scopes, context slots) and names the test that shows it;
 //! docs/architecture.md draws the pool, the loop and the scopes.
+//!
+//! Prior art: Trio's nurseries (<https://trio.readthedocs.io>), rayon (<https://docs.rs/rayon>) and
+//! tokio (<https://docs.rs/tokio>); docs/architecture.md names the rest, file by file.
 
 #![warn(missing_docs, missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]

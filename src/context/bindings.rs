@@ -13,6 +13,9 @@
 //! child's poll). Guards nest strictly — each restores the pointer it found
 //! — so the pointer is valid for as long as it is current, and a read
 //! (`Slot::get`) is one thread-local load and an index, without atomics.
+//!
+//! Prior art: Python's `contextvars` (PEP 567, <https://peps.python.org/pep-0567/>), whose
+//! `Context` is an immutable mapping copied in O(1); here a persistent table shared by `Arc`.
 
 use crate::hooks::Bindings;
 use std::any::Any;

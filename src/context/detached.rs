@@ -10,6 +10,9 @@
 //! `is_cancelled` and a nested scope do not mistake the job for it), not its
 //! bindings, not its recording. This guard clears all three, and restores
 //! them, in reverse order, when it drops.
+//!
+//! Prior art: tokio's `task_local!` (<https://docs.rs/tokio/latest/tokio/macro.task_local.html>)
+//! scopes a value to one task's polls; work outside the task sees none of it.
 
 use super::bindings::NoBindings;
 use crate::hooks::CtxGuard;

@@ -12,6 +12,10 @@
 //! are spawned and enter it around every poll (async) or around their
 //! closure (blocking), so a child sees its spawn-time bindings whichever
 //! worker runs it and however its polls interleave with other tasks'.
+//!
+//! Prior art: Java's `ScopedValue` (JEP 481, <https://openjdk.org/jeps/481>) and Python's
+//! `contextvars` (<https://docs.python.org/3/library/contextvars.html>): values bound for the
+//! extent of a call, inherited by the work it forks.
 
 pub(crate) mod bindings;
 mod detached;

@@ -1,4 +1,7 @@
 //! `Slot<T>`: a context variable, declared as a `static`.
+//!
+//! Prior art: Java's `ScopedValue.where(..).run(..)` (<https://openjdk.org/jeps/481>), the shape of
+//! `Slot::bind`.
 
 use super::bindings::{Snapshot, Value, with_current};
 use std::fmt;

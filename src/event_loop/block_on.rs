@@ -13,6 +13,9 @@
 //! them to the local or remote queue (and unpark this thread). Because the
 //! parker keeps a permit, a wake that lands between "nothing runnable" and
 //! `park` makes `park` return at once.
+//!
+//! Prior art: `futures::executor::block_on` and pollster (<https://docs.rs/pollster>): a root waker
+//! that unparks the thread.
 
 use super::loop_core::{LoopCore, PollGuard};
 use super::thread_slot;

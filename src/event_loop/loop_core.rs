@@ -17,6 +17,10 @@
 //! `polling` is true while this thread is inside a poll of one of the loop's
 //! tasks (or of a `block_on` root future). `block_on` refuses to start then:
 //! it would have to poll the loop's tasks from inside one of them.
+//!
+//! Prior art: tokio's `LocalSet` (<https://docs.rs/tokio/latest/tokio/task/struct.LocalSet.html>)
+//! and async-executor's `LocalExecutor` (<https://docs.rs/async-executor>): one thread's run queue
+//! of `!Send` tasks.
 
 use super::thread_slot::schedule_local;
 use super::timer::Timers;
@@ -24,7 +28,7 @@ use crate::context::bindings::WithBindings;
 use crate::hooks::{self, LoopTrace, TaskTrace, Traced};
 use crate::sync::time::Instant;
 use crate::sync::{Arc, IdCounter, with_thread_parker};
-use crate::task::{Inbox, LocalTask, RunOutcome, TaskRef, allocate, allowed_here, wake_caught};
+use crate::task::{AfterRun, Inbox, LocalTask, TaskRef, allocate, allowed_here, wake_caught};
 use slab::Slab;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -235,7 +239,7 @@ impl LoopCore {
             // its ready queue.
             let outcome = unsafe { task.run() };
             drop(guard);
-            if let RunOutcome::Completed = outcome {
+            if let AfterRun::Completed = outcome {
                 let removed = self.tasks.borrow_mut().try_remove(key);
                 if let Some((task, counted)) = removed {
                     drop(task);

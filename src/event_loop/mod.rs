@@ -22,6 +22,10 @@
 //!
 //! Pool workers drive their loop between jobs (see `pool::worker`), so tasks
 //! pinned to a worker keep running while it also runs jobs.
+//!
+//! Prior art: asyncio's per-thread event loop
+//! (<https://docs.python.org/3/library/asyncio-eventloop.html>); tokio's `LocalSet` is the Rust
+//! analogue.
 
 mod block_on;
 mod loop_core;

@@ -21,6 +21,9 @@
 //! * **Cached.** Beside the slot, a raw-pointer thread-local (`CURRENT_FAST`,
 //!   no destructor) caches the live core, so the hot lookup is one
 //!   thread-local load (docs/performance.md: `Loop::current`).
+//!
+//! Prior art: std's `thread_local!` (<https://doc.rust-lang.org/std/macro.thread_local.html>): lazy
+//! initialisation, and the destructor as the teardown fallback.
 
 use super::loop_core::{LoopCore, LoopOwner, new_core};
 use crate::sync::Arc;

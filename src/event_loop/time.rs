@@ -5,6 +5,8 @@
 //! the loop parks no longer than its earliest deadline. Timers therefore
 //! need a driver: a `Sleep` polled outside any knotwork loop (say by another
 //! executor) panics with a message rather than hanging forever.
+//!
+//! Prior art: tokio's `time::sleep` and `timeout` (<https://docs.rs/tokio/latest/tokio/time/>).
 
 use super::loop_core::LoopCore;
 use super::thread_slot;

@@ -9,6 +9,9 @@
 //!
 //! Registration, cancellation and firing are O(log n); the loop asks only for
 //! the next deadline (to park until it) and for the wakers that are due.
+//!
+//! Prior art: async-io keeps its timers in a map ordered by deadline (<https://docs.rs/async-io>);
+//! a heap with stale-entry compaction answers the same two questions (next deadline, what is due).
 
 use crate::sync::time::Instant;
 use slab::Slab;

@@ -4,6 +4,9 @@
 //! ends) and [`Helping`] (a pool job run while a task waits, outside that
 //! task). docs/architecture.md, "Who waits for whom", says why these make
 //! every wait's graph acyclic.
+//!
+//! Prior art: rayon-core's `WorkerThread::wait_until` (<https://docs.rs/rayon-core>) runs other
+//! work while it waits; which work may run is knotwork's constraint.
 
 use super::loop_core::LoopCore;
 use super::thread_slot::{try_current, with_live};

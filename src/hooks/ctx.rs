@@ -2,6 +2,9 @@
 //! recorded scope's [`ScopeTrace`], a recorded task's [`TaskTrace`] (inside
 //! its [`Traced`] future), a recorded loop's [`LoopTrace`]. Who is recorded
 //! and what it costs: the module docs of `hooks`.
+//!
+//! Prior art: `tracing`'s current span, carried into spawned work by `Instrument`
+//! (<https://docs.rs/tracing/latest/tracing/trait.Instrument.html>).
 
 use super::event::*;
 use super::{Sink, active};

@@ -12,6 +12,10 @@
 //!
 //! All fields are public so that a test (or a teacher) can build a trace by
 //! hand — including a broken one — with [`Trace::from_parts`](crate::trace::Trace::from_parts).
+//!
+//! Prior art: the Chrome Trace Event Format
+//! (<https://docs.google.com/document/d/1CvAClvFfyA5R-PhYUmn5OOQtYMH4h6I0nSsKchNAySU>), which
+//! `Trace::chrome_json` writes.
 
 use std::fmt;
 

@@ -10,6 +10,9 @@
 //! with [`ShutdownError::is_called_from_worker`](crate::ShutdownError),
 //! like one called on the pool's own worker, and dropping the last handle
 //! there begins the shutdown without joining (docs/guarantees.md, S5, S6).
+//!
+//! Prior art: parking_lot's deadlock detector (<https://docs.rs/parking_lot>) also records who
+//! waits for whom, to report cycles instead of hanging.
 
 use super::registry::Registry;
 use super::worker::WorkerThread;

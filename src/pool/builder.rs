@@ -1,4 +1,7 @@
 //! `PoolBuilder`: configure and start a pool (or install the global one).
+//!
+//! Prior art: rayon's `ThreadPoolBuilder`
+//! (<https://docs.rs/rayon/latest/rayon/struct.ThreadPoolBuilder.html>).
 
 use super::Pool;
 use super::global;

@@ -32,6 +32,10 @@
 //!   none of: `cancel` is called with no scope lock held.
 //! * The thread exits when the pool terminates (it is woken then) and is
 //!   joined by `shutdown` like the workers.
+//!
+//! Prior art: Java's `ScheduledThreadPoolExecutor`
+//! (<https://docs.oracle.com/en/java/javase/21/docs/api/java.base/java/util/concurrent/ScheduledThreadPoolExecutor.html>):
+//! one timer thread for a pool's deadlines.
 
 use super::registry::Registry;
 use crate::sync::time::Instant;

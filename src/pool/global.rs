@@ -4,6 +4,9 @@
 //! runs on, else this global pool. The global pool is built lazily with the
 //! default configuration on first use, unless [`PoolBuilder::build_global`]
 //! installed a configured one first; installing after it exists is an error.
+//!
+//! Prior art: rayon's global pool and `build_global`
+//! (<https://docs.rs/rayon/latest/rayon/struct.ThreadPoolBuilder.html#method.build_global>).
 
 use super::{Pool, PoolBuilder};
 use crate::BuildError;

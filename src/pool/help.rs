@@ -39,6 +39,8 @@
 //! can delay is a child submitted *from outside the pool* (through a
 //! `ScopeHandle` carried off it) while every worker is that deep: it waits
 //! for one of them to unwind (docs/guarantees.md, R3).
+//!
+//! Prior art: rayon-core's `WorkerThread::wait_until` (<https://docs.rs/rayon-core>).
 
 use super::job::JobRef;
 use super::registry::Registry;

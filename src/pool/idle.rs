@@ -33,6 +33,10 @@
 //! reaches zero; a worker checks for termination after F2, so the same
 //! argument covers it. Cross-thread wakes of tasks on a worker's loop unpark
 //! the same parker directly.
+//!
+//! Prior art: rayon-core's `sleep` module
+//! (<https://github.com/rayon-rs/rayon/tree/main/rayon-core/src/sleep>), whose counters and fences
+//! this simplifies.
 
 use crate::sync::{AtomicUsize, Mutex, Ordering, Unparker, fence};
 

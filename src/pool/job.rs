@@ -15,6 +15,8 @@
 //! when they finish; a nursery child (see `scope`) runs under its scope's
 //! lease and releases nothing. That is why the execute function is handed
 //! the registry.
+//!
+//! Prior art: rayon-core's `JobRef`, `HeapJob` and `StackJob` (<https://docs.rs/rayon-core>).
 
 use super::latch::Latch;
 use super::registry::Registry;

@@ -14,6 +14,9 @@
 //! batch from the injector, then steal FIFO from a random victim; they run
 //! the job, release its unit of outstanding work, and go round again.
 //! docs/architecture.md draws it.
+//!
+//! Prior art: rayon-core's registry and `join` (<https://docs.rs/rayon-core>); the deques are
+//! crossbeam's Chase–Lev deques (<https://docs.rs/crossbeam-deque>).
 
 pub(crate) mod awaited;
 mod builder;

@@ -25,6 +25,8 @@
 //! The undo after a refused accept can briefly lift the count from zero;
 //! workers that saw the non-zero value go back to sleep and the undo's
 //! `release` wakes them again, so termination is only delayed.
+//!
+//! Prior art: rayon-core's `Registry` (<https://docs.rs/rayon-core>).
 
 use super::deadline::Deadlines;
 use super::idle::IdleWorkers;

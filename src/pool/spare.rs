@@ -54,6 +54,10 @@
 //! the other workers.
 //!
 //! [`wait_until`]: super::worker::WorkerThread::wait_until
+//!
+//! Prior art: Java's `ForkJoinPool.ManagedBlocker`
+//! (<https://docs.oracle.com/en/java/javase/21/docs/api/java.base/java/util/concurrent/ForkJoinPool.ManagedBlocker.html>),
+//! tokio's `block_in_place` (<https://docs.rs/tokio/latest/tokio/task/fn.block_in_place.html>).
 
 use super::job::JobRef;
 use super::registry::Registry;

@@ -16,6 +16,8 @@
 //! ```
 //!
 //! Waiting, and helping while waiting: `help.rs`.
+//!
+//! Prior art: rayon-core's `WorkerThread` and its main loop (<https://docs.rs/rayon-core>).
 
 use super::job::JobRef;
 use super::registry::Registry;

@@ -27,6 +27,10 @@
 //! child's scope and holds one of its `pending` units until it closes (see
 //! `ScopeCore::open_async`), so the enclosing scope's cancellation
 //! reaches it even when it is driven by `block_on` inside a blocking child.
+//!
+//! Prior art: Trio's `open_nursery`
+//! (<https://trio.readthedocs.io/en/stable/reference-core.html#nurseries-and-spawning>) and
+//! asyncio's `TaskGroup` (<https://docs.python.org/3/library/asyncio-task.html#task-groups>).
 
 use super::completion::drop_payload;
 use super::core::ScopeCore;
@@ -238,8 +242,8 @@ impl ScopeGuard {
         }
     }
 
-    /// Once `pending` is set: stops the timers (a short blocking wait at
-    /// most: they are cancelled), unregisters, releases the lease, and
+    /// Once `pending` is set: removes the `cancel_after` deadlines (a short
+    /// blocking wait at most, for one that is firing), unregisters, releases the lease, and
     /// returns the child panic to re-raise. Runs once.
     fn close(&mut self) -> Option<Box<dyn Any + Send>> {
         self.stage = CloseStage::Closed;

@@ -20,6 +20,9 @@
 //!
 //! A child costs one heap allocation. Scope children run under their
 //! scope's lease on the pool, so they touch no pool-wide counter.
+//!
+//! Prior art: async-task (<https://docs.rs/async-task>): one allocation for the future, its output
+//! and how it is scheduled.
 
 use super::completion;
 use super::core::ScopeCore;

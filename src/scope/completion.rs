@@ -8,6 +8,9 @@
 //!   opened inside that child (L4 in docs/guarantees.md);
 //! * `up` (`opened_in`): the next step up the child's lineage, for the wait
 //!   constraint (`task::allowed_here`).
+//!
+//! Prior art: Java's `StructuredTaskScope.handleComplete` (JEP 480,
+//! <https://openjdk.org/jeps/480>): the scope's code runs as each subtask completes.
 
 use super::core::ScopeCore;
 use super::latch::CountLatch;

@@ -36,12 +36,14 @@
 //!   scope is cancelled if it, the child it was opened in, or any scope
 //!   further out is. A blocking child checks this when it starts, so a
 //!   cancellation anywhere above stops it — no registration needed;
-//! * **by being told** ([`cancel`](ScopeCore::cancel)): async children and
-//!   `cancel_after` timers must be woken to be dropped, so a scope that has
-//!   any registers in its parent's `nested` table, and `cancel` walks that
-//!   table downwards.
+//! * **by being told** ([`cancel`](ScopeCore::cancel)): suspended async
+//!   children must be woken to be dropped, so a scope that has any
+//!   registers in its parent's `nested` table, and `cancel` walks that
+//!   table downwards. (A `cancel_after` deadline needs no registration: the
+//!   pool's deadline thread calls `cancel` on the scope itself, and every
+//!   cancellation check reads the deadline.)
 //!
-//! A sync scope registers lazily, on its first async child or timer
+//! A sync scope registers lazily, on its first async child
 //! ([`ensure_registered`](ScopeCore::ensure_registered), which first
 //! registers the parent, and so on up): the common nested scope of blocking
 //! children — a recursive fork-join — takes no lock and allocates nothing.
@@ -65,15 +67,20 @@
 //! Cancellation walks downwards (a scope's lock, then a nested scope's), and
 //! nothing takes a parent's lock while holding a child's: a nested scope
 //! registers and unregisters with its parent without holding its own lock.
+//!
+//! Prior art: Trio's cancel scopes
+//! (<https://trio.readthedocs.io/en/stable/reference-core.html#cancellation-and-timeouts>): a tree
+//! of scopes, cancellation flowing down.
 
 use super::completion::drop_payload;
 use super::latch::CountLatch;
+use crate::hooks::Outcome;
 use crate::hooks::{ScopeForm, ScopeTrace};
 use crate::pool::deadline::DeadlineKey;
 use crate::pool::registry::Registry;
 use crate::sync::time::{Instant, nanos};
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, IdCounter, Mutex, Ordering, UnsafeCell};
-use crate::task::{Completion, Outcome, TaskPtr, TaskRef, waiting_for};
+use crate::task::{Completion, TaskPtr, TaskRef, waiting_for};
 use slab::Slab;
 use std::any::Any;
 use std::panic::Location;
@@ -226,7 +233,7 @@ impl ScopeCore {
 
     /// Puts this scope in its parent's `nested` table (and the parent in
     /// its own parent's, and so on up) if it is not there yet, so that a
-    /// cancellation from above reaches its async children and timers.
+    /// cancellation from above reaches its async children.
     fn ensure_registered(&self) {
         let Some(p) = self.parent() else { return };
         // ORDERING: Acquire pairs with the Release store below (a fast path;
@@ -443,8 +450,8 @@ impl ScopeCore {
         inner.tasks.insert(task)
     }
 
-    /// The scope body and every child are done: stop the timers and wait
-    /// for them too. Returns the panic the scope must re-raise, if a child
+    /// The scope body and every child are done: remove the `cancel_after`
+    /// deadlines from the pool (waiting out one that is firing). Returns the panic the scope must re-raise, if a child
     /// panicked and nobody observed it.
     fn finish(&self) -> Option<Box<dyn Any + Send>> {
         let (deadlines, unobserved, orphan) = {
@@ -472,7 +479,7 @@ impl ScopeCore {
     }
 
     /// The last steps of closing, once `pending` is set (every child done):
-    /// stop the `cancel_after` timers and wait for them, leave the enclosing
+    /// remove the `cancel_after` deadlines from the pool, leave the enclosing
     /// scope, return the lease on the pool. Returns the child panic to
     /// re-raise, if any. The owner calls it once.
     pub(crate) fn close_after_children(&self) -> Option<Box<dyn Any + Send>> {

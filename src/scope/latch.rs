@@ -32,6 +32,8 @@
 //! the same lock after the count reached zero. Either the waiter's critical
 //! section comes first (its waker is taken and woken) or the zero-maker's
 //! does (the waiter sees `done`).
+//!
+//! Prior art: rayon-core's `LockLatch` and `CountLatch` (<https://docs.rs/rayon-core>).
 
 use crate::sync::{AtomicUsize, Mutex, Ordering};
 use std::task::Waker;

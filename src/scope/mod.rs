@@ -15,6 +15,10 @@
 //! * `wait`: blocking waits (a worker helps, other threads park).
 //!
 //! docs/guarantees.md states each guarantee and names its test.
+//!
+//! Prior art: Trio's nurseries
+//! (<https://vorpus.org/blog/notes-on-structured-concurrency-or-go-statement-considered-harmful/>)
+//! and `std::thread::scope` (<https://doc.rust-lang.org/std/thread/fn.scope.html>).
 
 mod async_scope;
 mod child;

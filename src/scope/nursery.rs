@@ -1,4 +1,7 @@
 //! `Scope`: the handle a scope body (and its children) spawn through.
+//!
+//! Prior art: `std::thread::Scope` (<https://doc.rust-lang.org/std/thread/struct.Scope.html>): the
+//! `'scope`/`'env` lifetimes.
 
 use super::child::{self, Blocking, Kind};
 use super::core::ScopeCore;
@@ -153,7 +156,8 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     }
 
     /// Cancels the scope once `deadline` has passed (measured from now),
-    /// unless it has finished by then. The timer does not hold up the join.
+    /// unless it has finished by then. The deadline (fired by the pool's
+    /// deadline thread) does not hold up the join.
     ///
     /// # Examples
     ///

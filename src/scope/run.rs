@@ -15,6 +15,9 @@
 //! A sync scope cannot be leaked half-way: it is one function call, and an
 //! abort guard covers the span in which an unwind would free the core under
 //! running children.
+//!
+//! Prior art: rayon's `scope` (<https://docs.rs/rayon/latest/rayon/fn.scope.html>): the body runs,
+//! then the caller helps until every spawned job is done.
 
 use super::core::ScopeCore;
 use super::nursery::Scope;

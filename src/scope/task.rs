@@ -1,4 +1,8 @@
 //! `Task`: the handle of one nursery child.
+//!
+//! Prior art: `std::thread::ScopedJoinHandle`
+//! (<https://doc.rust-lang.org/std/thread/struct.ScopedJoinHandle.html>) and tokio's `JoinHandle`
+//! (<https://docs.rs/tokio/latest/tokio/task/struct.JoinHandle.html>).
 
 use super::wait::{block_until, thread_waker};
 use crate::TaskError;

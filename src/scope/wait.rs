@@ -5,6 +5,9 @@
 //! unparks the thread's parker — the same parker a worker sleeps on in its
 //! idle protocol and a loop parks on in `block_on`, so a wake reaches the
 //! thread whatever it is waiting in.
+//!
+//! Prior art: rayon-core's `in_worker_cold` (<https://docs.rs/rayon-core>): a thread outside the
+//! pool blocks on a latch, a worker helps.
 
 use super::latch::CountLatch;
 use crate::pool::worker::WorkerThread;

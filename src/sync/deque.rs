@@ -16,6 +16,9 @@
 //! item is popped or stolen exactly once, and an item pushed before a
 //! `SeqCst` fence is seen by a `steal`/`pop` after a `SeqCst` fence on the
 //! other side (the idle protocol's Dekker argument; see `pool::sleep`).
+//!
+//! Prior art: crossbeam-deque (<https://docs.rs/crossbeam-deque>), after Chase and Lev, "Dynamic
+//! circular work-stealing deque" (SPAA 2005).
 
 #[cfg(not(loom))]
 pub(crate) use crossbeam_deque::{Injector, Steal, Stealer, Worker};

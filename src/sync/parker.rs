@@ -21,6 +21,10 @@
 //! reports a false deadlock for the store-then-unpark shape (loom#254); the
 //! `swap` is also what the argument above needs, since it tells the waker
 //! whether a sleeper exists.
+//!
+//! Prior art: crossbeam-utils' `Parker`
+//! (<https://docs.rs/crossbeam-utils/latest/crossbeam_utils/sync/struct.Parker.html>) and std's
+//! `thread::park` token.
 
 use super::time::Instant;
 use super::{Arc, AtomicUsize, Mutex, Ordering};

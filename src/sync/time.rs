@@ -5,6 +5,9 @@
 //! counter that only [`advance`] moves. Timers therefore fire in a model
 //! exactly when the model says time has passed, which makes the loop's
 //! park-until-deadline path checkable.
+//!
+//! Prior art: tokio's paused clock (<https://docs.rs/tokio/latest/tokio/time/fn.pause.html>): time
+//! that tests advance.
 
 #[cfg(not(loom))]
 pub(crate) use std::time::Instant;

@@ -2,6 +2,9 @@
 //!
 //! Nursery code reads it to answer `knotwork::is_cancelled()` and to find
 //! the scope in which a nested scope is opened.
+//!
+//! Prior art: tokio's per-thread runtime context
+//! (<https://github.com/tokio-rs/tokio/blob/master/tokio/src/runtime/context.rs>).
 
 use super::raw::Header;
 use std::cell::Cell;

@@ -7,6 +7,9 @@
 //! * [`current`]: the task this thread is running;
 //! * [`waker`]: the task's `Waker`.
 //! * [`LocalTask`]: the handle returned by [`spawn_local`](crate::spawn_local).
+//!
+//! Prior art: async-task (<https://docs.rs/async-task>) and tokio's `runtime/task`
+//! (<https://github.com/tokio-rs/tokio/tree/master/tokio/src/runtime/task>).
 
 mod current;
 mod inbox;
@@ -20,9 +23,9 @@ pub(crate) use current::{
 };
 pub(crate) use inbox::Inbox;
 pub(crate) use raw::{
-    Completion, CompletionHook, HookCalls, Outcome, TaskRef, Up, allocate, allocate_child, allocate_orphan,
+    Completion, CompletionHook, HookCalls, TaskRef, Up, allocate, allocate_child, allocate_orphan,
 };
-pub(crate) use task_ref::{RunOutcome, poll_handle};
+pub(crate) use task_ref::{AfterRun, poll_handle};
 pub(crate) use waker::wake_caught;
 
 use crate::TaskError;

@@ -49,10 +49,14 @@
 //!
 //! This file holds the cell and its allocation; `task_ref.rs` the
 //! transitions of the state word; `current.rs` the running-task pointer.
+//!
+//! Prior art: async-task's `RawTask` (<https://docs.rs/async-task>): header, vtable and stage in
+//! one allocation.
 
 use super::inbox::Inbox;
 use super::state::State;
 use crate::TaskError;
+use crate::hooks::Outcome;
 use crate::sync::{Arc, AtomicUsize, Mutex, UnsafeCell};
 use std::any::Any;
 use std::future::Future;
@@ -77,17 +81,6 @@ pub(crate) struct Header {
     pub(super) awaiter: Mutex<Option<Waker>>,
     /// The nursery scope to tell on completion, if any. Immutable.
     pub(super) parent: Option<CompletionHook>,
-}
-
-/// How a task ended.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    /// The future returned a value.
-    Ok,
-    /// The future (or its drop) panicked.
-    Panicked,
-    /// The task was cancelled before it finished.
-    Cancelled,
 }
 
 /// What a completing task tells its parent.

@@ -1,13 +1,18 @@
 //! `TaskRef`: an owned reference to a task, and every transition of its
 //! state word (run, complete, cancel, the handle's poll and drop). The
 //! ownership rules these transitions keep are in `raw.rs`.
+//!
+//! Prior art: tokio's task `Harness`
+//! (<https://github.com/tokio-rs/tokio/blob/master/tokio/src/runtime/task/harness.rs>): each
+//! transition, then what it implies.
 
 use super::current::CurrentTaskGuard;
 use super::inbox::Inbox;
-use super::raw::{Completion, CompletionHook, Header, Outcome, TaskRef};
+use super::raw::{Completion, CompletionHook, Header, TaskRef};
 use super::state::{Completed, EndPoll, Snapshot, StartRun};
 use super::waker::raw_waker;
 use crate::TaskError;
+use crate::hooks::Outcome;
 use crate::sync::{Arc, Ordering};
 use std::any::Any;
 use std::mem::ManuallyDrop;
@@ -16,7 +21,7 @@ use std::task::{Context, Poll, Waker};
 
 /// What a call to [`TaskRef::run`] did.
 #[must_use]
-pub(crate) enum RunOutcome {
+pub(crate) enum AfterRun {
     /// The task is done; the loop removes it from its table.
     Completed,
     /// The task is waiting (or was re-queued).
@@ -92,13 +97,13 @@ impl TaskRef {
     /// task that is never bound) on the worker that started it, with a
     /// reference taken from a ready queue or a pool job (so `SCHEDULED`
     /// is set and this is the only entry).
-    pub(crate) unsafe fn run(self) -> RunOutcome {
+    pub(crate) unsafe fn run(self) -> AfterRun {
         let header = self.header();
         if header.state.start_run() == StartRun::Cancel {
             // SAFETY: the runner, not completed (rule 1).
             let outcome = unsafe { (header.vtable.cancel)(self.ptr) };
             self.complete(outcome);
-            return RunOutcome::Completed;
+            return AfterRun::Completed;
         }
         // A waker borrowed from our own reference: not counted, never dropped.
         // SAFETY: the vtable's functions uphold the RawWaker contract for a
@@ -111,7 +116,7 @@ impl TaskRef {
         drop(current);
         if let Poll::Ready(outcome) = poll {
             self.complete(outcome);
-            return RunOutcome::Completed;
+            return AfterRun::Completed;
         }
         match header.state.end_poll() {
             EndPoll::Idle => {}
@@ -120,7 +125,7 @@ impl TaskRef {
                 // SAFETY: the runner, not completed.
                 let outcome = unsafe { (header.vtable.cancel)(self.ptr) };
                 self.complete(outcome);
-                return RunOutcome::Completed;
+                return AfterRun::Completed;
             }
             EndPoll::Requeue => {
                 // Woken during the poll: our reference becomes the queue entry.
@@ -132,7 +137,7 @@ impl TaskRef {
                 unsafe { (*owner).schedule(self) };
             }
         }
-        RunOutcome::Pending
+        AfterRun::Pending
     }
 
     /// Cancels a task during teardown, on the loop's thread.

@@ -8,6 +8,8 @@
 //! cancelled task are absorbed. The push goes to the owning loop: to its
 //! local ready queue when the waker runs on the loop's thread, else to its
 //! remote queue (which is closed, and drops the push, once the loop is gone).
+//!
+//! Prior art: async-task's waker vtable (<https://docs.rs/async-task>).
 
 use super::raw::{Header, TaskRef};
 use super::state::Wake;

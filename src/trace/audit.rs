@@ -13,6 +13,9 @@
 //! | `one-loop-per-child` | every poll of an async child runs on the loop (and thread) it started on |
 //! | `loop-lifecycle` | a thread creates at most one loop; a loop is used only after it is created, on its own thread, and torn down at most once, after which it is not used |
 //! | `context-inherited` | a child starts with exactly the bindings its spawner had at the spawn |
+//!
+//! Prior art: none we know of: tokio-console (<https://github.com/tokio-rs/console>) shows tasks,
+//! but checks no structural rule.
 
 use super::model::Model;
 use super::recording::Trace;

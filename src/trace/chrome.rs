@@ -14,6 +14,10 @@
 //! * steals and loop creation/teardown are instant (`i`) events.
 //!
 //! Timestamps are microseconds with nanosecond decimals.
+//!
+//! Prior art: the Chrome Trace Event Format
+//! (<https://docs.google.com/document/d/1CvAClvFfyA5R-PhYUmn5OOQtYMH4h6I0nSsKchNAySU>), opened by
+//! Perfetto (<https://ui.perfetto.dev>).
 
 use super::model::Model;
 use super::recording::Trace;

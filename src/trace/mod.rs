@@ -64,6 +64,9 @@
 //! assert!(t.chrome_json().starts_with('{'));
 //! assert!(t.svg().starts_with("<svg"));
 //! ```
+//!
+//! Prior art: tokio-console (<https://github.com/tokio-rs/console>) and Perfetto
+//! (<https://perfetto.dev>).
 
 mod audit;
 mod chrome;

@@ -5,6 +5,9 @@
 //! audit must still say how. Positions are event indices (the recording
 //! order, see `crate::hooks::event`); where an event is repeated, the first one wins
 //! and the audit reports the repetition.
+//!
+//! Prior art: tokio-console's task model (<https://github.com/tokio-rs/console>): events folded
+//! into per-task state.
 
 use super::recording::Trace;
 use crate::hooks::*;

@@ -6,6 +6,8 @@
 //! Every event is appended under the recorder's lock, with the timestamp
 //! taken under the lock (see `crate::hooks::event` for why the audit needs
 //! that).
+//!
+//! Prior art: `tracing`'s `Subscriber` (<https://docs.rs/tracing-core>).
 
 use super::recording::Trace;
 use crate::hooks::{

@@ -1,5 +1,8 @@
 //! [`Trace`]: what one recording holds, the input of every view and of the
 //! audit.
+//!
+//! Prior art: Perfetto's trace (<https://perfetto.dev>): a flat, ordered event list that every view
+//! reads.
 
 use crate::hooks::{Event, ThreadInfo, ThreadIx};
 

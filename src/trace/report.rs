@@ -1,4 +1,6 @@
 //! The audit's verdict: the rules, their results and the violations.
+//!
+//! Prior art: a test report: each rule, what it checked, and every violation with its place.
 
 use crate::hooks::{ScopeId, TaskId};
 use std::fmt;

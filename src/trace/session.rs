@@ -1,4 +1,8 @@
 //! `record` and `record_async`: one recording from start to [`Trace`].
+//!
+//! Prior art: `tracing::subscriber::with_default`
+//! (<https://docs.rs/tracing/latest/tracing/subscriber/fn.with_default.html>): a recording scoped
+//! to a closure.
 
 use super::recorder::Recorder;
 use super::recording::Trace;

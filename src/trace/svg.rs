@@ -19,6 +19,8 @@
 //!   finish to the scope's close; loops created and torn down are marked
 //!   `◆` and `✕` on their thread's lane;
 //! * every element has a `<title>`, which browsers show on hover.
+//!
+//! Prior art: Perfetto's timeline (<https://perfetto.dev>), drawn as a self-contained SVG.
 
 use super::model::{Model, human_ns};
 use super::recording::Trace;

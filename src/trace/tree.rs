@@ -14,6 +14,10 @@
 //! threads, loops, polls, times), sorts siblings by their text and writes
 //! identical siblings once with a count, so it depends only on what the
 //! program did, not on how the pool scheduled it.
+//!
+//! Prior art: tokio's task dump
+//! (<https://docs.rs/tokio/latest/tokio/runtime/struct.Handle.html#method.dump>), here as the tree
+//! of scopes and children.
 
 use super::model::{Model, human_ns};
 use super::recording::Trace;
