@@ -102,6 +102,7 @@ const REFERENCE: usize = 1 << 9;
 const REFERENCE_MASK: usize = !(REFERENCE - 1);
 
 /// A value of the state word, read or written by one transition.
+#[must_use]
 #[derive(Copy, Clone, PartialEq, Eq)]
 pub(crate) struct Snapshot(usize);
 
@@ -162,12 +163,19 @@ impl Snapshot {
     #[inline]
     #[track_caller]
     fn check(self) -> Self {
+        self.assert_valid();
+        self
+    }
+
+    /// Asserts (in debug builds) that `self` keeps every invariant.
+    #[inline]
+    #[track_caller]
+    fn assert_valid(self) {
         if cfg!(debug_assertions) {
             if let Some(rule) = self.broken() {
                 panic!("knotwork bug: task state {self:?} breaks the invariant {rule}");
             }
         }
-        self
     }
 }
 
@@ -327,7 +335,7 @@ impl State {
             })
             .unwrap_or_else(|s| s);
         debug_assert!(!Snapshot(prev).is_completed(), "knotwork bug: a task completed twice");
-        Snapshot((prev & !(RUNNING | SCHEDULED)) | COMPLETED | panicked).check();
+        Snapshot((prev & !(RUNNING | SCHEDULED)) | COMPLETED | panicked).assert_valid();
         Completed(Snapshot(prev))
     }
 
@@ -355,7 +363,7 @@ impl State {
             } else {
                 ((state + REFERENCE) | SCHEDULED, Wake::Queue)
             };
-            Snapshot(next).check();
+            Snapshot(next).assert_valid();
             // ORDERING: Release: what the waker did before waking happens-before
             // the poll that the queue entry leads to (the queue's own lock or the
             // RUNNING-clear Acquire carries it on). Acquire: a task that was
@@ -385,7 +393,7 @@ impl State {
             if queue {
                 next = (next | SCHEDULED) + REFERENCE;
             }
-            Snapshot(next).check();
+            Snapshot(next).assert_valid();
             // ORDERING: Release so the runner's Acquire in `start_run` sees
             // CLOSED with everything the canceller did before; Acquire so
             // that, when we must queue, the owner binding is visible (it
@@ -408,11 +416,12 @@ impl State {
     /// Cancels on the loop's thread, at teardown (or for a child its scope
     /// refused): sets `CLOSED`; true if the task is unfinished, and the
     /// caller (the runner) must drop the future and complete it.
+    #[must_use]
     pub(crate) fn close_in_place(&self) -> bool {
         // ORDERING: Acquire pairs with the completion Release (none here:
         // only the runner completes, and that is the caller).
         let prev = self.0.fetch_or(CLOSED, Ordering::Acquire);
-        Snapshot(prev | CLOSED).check();
+        Snapshot(prev | CLOSED).assert_valid();
         !Snapshot(prev).is_completed()
     }
 
@@ -425,17 +434,18 @@ impl State {
         // the waker under the lock we still hold; if it is second, we see
         // COMPLETED here and take the output ourselves (Acquire for rule 2).
         let prev = self.0.fetch_or(AWAITER, Ordering::AcqRel);
-        Snapshot(prev | AWAITER).check();
+        Snapshot(prev | AWAITER).assert_valid();
         Snapshot(prev)
     }
 
     /// Claims a panicked child's result for the caller (its handle or its
     /// scope); true if the caller is first, and so owns the stage.
+    #[must_use]
     pub(crate) fn take(&self) -> bool {
         // ORDERING: AcqRel: whoever sets TAKEN first owns the stage; Acquire
         // so the loser's view is ordered after the winner's claim.
         let prev = self.0.fetch_or(TAKEN, Ordering::AcqRel);
-        Snapshot(prev | TAKEN).check();
+        Snapshot(prev | TAKEN).assert_valid();
         !Snapshot(prev).is_taken()
     }
 
@@ -462,6 +472,7 @@ impl State {
 
     /// Releases a reference; true if it was the last (then the caller frees
     /// the task).
+    #[must_use]
     pub(crate) fn ref_dec(&self) -> bool {
         // ORDERING: AcqRel as in `Arc`: Release makes our accesses
         // happen-before the deallocation, Acquire makes everyone else's.
