@@ -3,12 +3,18 @@
 //! knotwork's modules form one stack (docs/architecture.md, "Layers"); a
 //! module may use its own layer and any layer below it, never one above.
 //! This test reads every file under `src/`, finds each path that leaves its
-//! top-level module — `crate::x…` (in a `use` or inline, `use crate::{…}`
-//! groups included), `super::…` chains that climb out of it, and the
-//! crate-root re-exports (`crate::TaskError` is `error`'s) — and fails on
-//! any that reaches a higher layer, naming the file, the line and both
-//! layers. Comments and string literals are skipped (a doc link may point
-//! anywhere). The checker checks itself first, on planted imports.
+//! top-level module — `crate::x…` and `$crate::x…` (in a `use`, inline, or
+//! in a macro; `use crate::{…}` groups included), `super::…` chains that
+//! climb out of it (nested groups such as `super::{super::x}`, a leading
+//! `self::`, and inline `mod m { … }` blocks counted), and the crate-root
+//! re-exports (`crate::TaskError` is `error`'s) — and fails on any that
+//! reaches a higher layer, naming the file, the line and both layers. It
+//! also refuses what would hide a path from it: a `use` that aliases the
+//! crate root or a module (`crate as`, `self as`), `#[path]`,
+//! `#[macro_use]` and `extern crate`. Comments and string literals (raw and
+//! byte ones too) are skipped: a doc link may point anywhere. The checker
+//! checks itself first, on planted imports and on look-alikes it must not
+//! flag.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -62,10 +68,10 @@ fn code_only(src: &str) -> String {
                 }
             }
         } else if b[i] == b'r'
-            && (i == 0 || !is_ident(b[i - 1]))
+            && (i == 0 || !is_ident(b[i - 1]) || (b[i - 1] == b'b' && (i < 2 || !is_ident(b[i - 2]))))
             && (b.get(i + 1) == Some(&b'#') || b.get(i + 1) == Some(&b'"'))
         {
-            // A raw string: r"…", r#"…"#, r##"…"##.
+            // A raw string: r"…", r#"…"#, r##"…"## (or a byte one: br"…").
             let mut j = i + 1;
             while b.get(j) == Some(&b'#') {
                 j += 1;
@@ -137,8 +143,8 @@ fn crate_paths(code: &str) -> Vec<(usize, String)> {
     while let Some(off) = code[at..].find("crate::") {
         let start = at + off;
         at = start + "crate::".len();
-        if start > 0 && (is_ident(b[start - 1]) || b[start - 1] == b'$') {
-            continue; // `$crate::`, `my_crate::`
+        if start > 0 && is_ident(b[start - 1]) {
+            continue; // `my_crate::`; `$crate::` counts, like `crate::`
         }
         let line = code[..start].matches('\n').count() + 1;
         if b.get(at) == Some(&b'{') {
@@ -178,25 +184,148 @@ fn crate_paths(code: &str) -> Vec<(usize, String)> {
     found
 }
 
-/// How many `super::` a path starting at `code[i..]` climbs.
-fn supers(code: &str) -> Vec<(usize, usize)> {
+/// Every `super::` chain in `code`: its byte offset, its line, how many
+/// levels it climbs (a leading `self::` is skipped; a group such as
+/// `super::{super::x, y}` counts its deepest item), and the segment that
+/// follows the last `super::` on the deepest path (empty if none).
+fn supers(code: &str) -> Vec<(usize, usize, usize, String)> {
     let b = code.as_bytes();
     let mut found = Vec::new();
     let mut at = 0;
     while let Some(off) = code[at..].find("super::") {
         let start = at + off;
-        if start > 0 && (is_ident(b[start - 1]) || b[start - 1] == b':') {
+        let before = &code[..start];
+        let follows_self =
+            before.ends_with("self::") && !before[..before.len() - 6].ends_with(|c: char| is_ident(c as u8));
+        if start > 0 && !follows_self && (is_ident(b[start - 1]) || b[start - 1] == b':') {
             at = start + 1;
             continue;
         }
-        let mut n = 0;
-        let mut j = start;
-        while code[j..].starts_with("super::") {
-            n += 1;
-            j += "super::".len();
+        let (n, next, end) = climb(code, start);
+        at = end.max(start + 1);
+        found.push((start, before.matches('\n').count() + 1, n, next));
+    }
+    found
+}
+
+/// From a `super::` at `start`: how far the path climbs, the segment after
+/// the climb on its deepest branch, and where the scan stopped.
+fn climb(code: &str, start: usize) -> (usize, String, usize) {
+    let b = code.as_bytes();
+    let mut n = 0;
+    let mut j = start;
+    while code[j..].starts_with("super::") {
+        n += 1;
+        j += "super::".len();
+    }
+    if b.get(j) != Some(&b'{') {
+        let e = j + b[j..].iter().take_while(|&&c| is_ident(c)).count();
+        return (n, code[j..e].to_owned(), e);
+    }
+    // A group: each top-level item may climb further.
+    let (mut best, mut best_next) = (n, String::new());
+    let mut depth = 0;
+    let mut k = j;
+    let mut item_start = true;
+    while k < b.len() {
+        match b[k] {
+            b'{' => {
+                depth += 1;
+                item_start = depth == 1;
+            }
+            b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    break;
+                }
+            }
+            b',' if depth == 1 => item_start = true,
+            c if item_start && !c.is_ascii_whitespace() => {
+                item_start = false;
+                if code[k..].starts_with("super::") {
+                    let (m, next, end) = climb(code, k);
+                    if n + m > best {
+                        best = n + m;
+                        best_next = next;
+                    }
+                    k = end;
+                    continue;
+                }
+                if best == n && best_next.is_empty() {
+                    let e = k + b[k..].iter().take_while(|&&c| is_ident(c)).count();
+                    best_next = code[k..e].to_owned();
+                }
+            }
+            _ => {}
         }
-        at = j;
-        found.push((code[..start].matches('\n').count() + 1, n));
+        k += 1;
+    }
+    (best, best_next, k)
+}
+
+/// The byte ranges of the inline modules (`mod name { … }`) in `code`:
+/// each adds one level that `super::` may climb.
+fn inline_modules(code: &str) -> Vec<(usize, usize)> {
+    let b = code.as_bytes();
+    let mut ranges = Vec::new();
+    let mut at = 0;
+    while let Some(off) = code[at..].find("mod ") {
+        let start = at + off;
+        at = start + 4;
+        if start > 0 && is_ident(b[start - 1]) {
+            continue;
+        }
+        let name_end = at + b[at..].iter().take_while(|&&c| is_ident(c)).count();
+        let rest = code[name_end..].trim_start();
+        if name_end == at || !rest.starts_with('{') {
+            continue; // `mod name;`: a file of its own, checked on its own
+        }
+        let open = name_end + (code[name_end..].len() - rest.len());
+        let mut depth = 0;
+        let mut k = open;
+        while k < b.len() {
+            match b[k] {
+                b'{' => depth += 1,
+                b'}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            k += 1;
+        }
+        ranges.push((open, k));
+    }
+    ranges
+}
+
+/// Constructs that would let a path hide its layer from this check.
+const FORBIDDEN: &[(&str, &str)] = &[
+    ("#[path", "`#[path]` puts a file in another module than its directory says"),
+    ("#[macro_use]", "`#[macro_use]` imports macros without a path"),
+    ("extern crate", "`extern crate` can alias the crate root"),
+];
+
+/// `use` declarations that alias the crate root or a module (`use crate as
+/// kw;`, `use crate::{self as c}`): a later `kw::scope::…` would hide the
+/// layer it reaches.
+fn aliasing_uses(code: &str) -> Vec<usize> {
+    let b = code.as_bytes();
+    let mut found = Vec::new();
+    let mut at = 0;
+    while let Some(off) = code[at..].find("use ") {
+        let start = at + off;
+        at = start + 4;
+        if start > 0 && is_ident(b[start - 1]) {
+            continue;
+        }
+        let end = code[start..].find(';').map_or(code.len(), |e| start + e);
+        let decl = &code[start..end];
+        if decl.contains("crate as ") || decl.contains("self as ") {
+            found.push(code[..start].matches('\n').count() + 1);
+        }
     }
     found
 }
@@ -251,11 +380,35 @@ fn violations(module: &str, depth: usize, src: &str, root: &HashMap<String, Stri
             ));
         }
     }
-    for (line, n) in supers(&code) {
-        if n > depth {
-            out.push(format!(
-                "line {line}: `super::` ×{n} climbs out of `{module}`; name the layer with `crate::`"
-            ));
+    let inline = inline_modules(&code);
+    for (at, line, n, next) in supers(&code) {
+        let depth = depth + inline.iter().filter(|(s, e)| *s < at && at < *e).count();
+        if n <= depth {
+            continue; // stays inside this top-level module
+        }
+        match layer_of(&next) {
+            // Climbed to the crate root and back down into a module: that
+            // module's layer decides, as for `crate::`.
+            Some(layer) if n == depth + 1 && layer <= own => {}
+            Some(layer) if n == depth + 1 => out.push(format!(
+                "line {line}: `super::` ×{n} reaches `{next}` (layer {layer}) from `{module}` (layer {own}); \
+                 layers only point down"
+            )),
+            _ => out.push(format!(
+                "line {line}: `super::` ×{n} climbs out of `{module}` to `{next}`; name the layer with `crate::`"
+            )),
+        }
+    }
+    for line in aliasing_uses(&code) {
+        out.push(format!(
+            "line {line}: a `use` that aliases the crate root or a module (`crate as`, `self as`) \
+             hides the layer later paths reach; import the items instead"
+        ));
+    }
+    for (needle, why) in FORBIDDEN {
+        if let Some(at) = code.find(needle) {
+            let line = code[..at].matches('\n').count() + 1;
+            out.push(format!("line {line}: `{}` is not allowed under src/: {why}", needle.trim()));
         }
     }
     out
@@ -281,6 +434,14 @@ fn the_checker_finds_planted_upward_imports() {
         ("context", 1, "fn f() { crate::trace::record(|| ()); }"),
         ("hooks", 0, "use crate::Scope;"),
         ("sync", 1, "use super::super::pool::Pool;"),
+        ("task", 1, "macro_rules! m { () => { $crate::scope::scope(|_| ()) } }"),
+        ("task", 1, "use crate as kw; fn f() { kw::scope::x(); }"),
+        ("task", 1, "use crate::{self as c};"),
+        ("task", 1, "use super::{super::scope::Scope};"),
+        ("task", 1, "use self::super::super::scope::Scope;"),
+        ("task", 1, "const B: &[u8] = br\"\\\";\nuse crate::scope::Scope;"),
+        ("task", 1, "#[path = \"../scope/x.rs\"] mod x;"),
+        ("task", 1, "mod inner { use super::super::super::scope::Scope; }"),
     ];
     for (module, depth, src) in planted {
         assert!(!violations(module, depth, src, &root).is_empty(), "missed the planted import in {src:?}");
@@ -298,6 +459,11 @@ fn the_checker_finds_planted_upward_imports() {
         ),
         ("trace", 1, "use super::recording::Trace; use crate::hooks::Event;"),
         ("event_loop", 0, "macro_rules! m { () => { $crate::sync::Arc::new(()) } }"),
+        ("task", 1, "#[cfg(test)] mod tests { use super::super::raw::Header; }"),
+        ("task", 1, "use super::super::task::raw::Header; use super::super::sync::Arc;"),
+        ("task", 1, "use super::{raw::Header, state::State};"),
+        ("task", 1, "const B: &[u8] = br\"\\\"; // crate::scope"),
+        ("pool", 1, "fn is(&self) -> *const Self { self as *const Self }"),
     ];
     for (module, depth, src) in fine {
         let v = violations(module, depth, src, &root);

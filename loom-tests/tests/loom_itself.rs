@@ -12,7 +12,7 @@ use loom::sync::atomic::{AtomicBool, Ordering};
 /// real: a model of cancelling a pending async child reported a false
 /// deadlock, because the loop's `swap` of its remote-queue flag missed the
 /// waker's `store`. So every flag that a waker sets while the owner `swap`s
-/// it is set with `swap` too (`LoopShared::schedule_remote`,
+/// it is set with `swap` too (`Inbox::schedule_remote`,
 /// `RootWaker::wake_by_ref`, `Unparker::unpark`). `should_panic`: the day
 /// loom is fixed this test fails, and those `swap`s may go back to stores.
 #[test]

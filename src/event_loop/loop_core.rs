@@ -226,8 +226,11 @@ impl LoopCore {
             let Some(task) = self.ready.borrow_mut().pop_front() else {
                 break;
             };
-            // SAFETY: a queued task of this loop is alive, and not completed
-            // unless teardown completed it (then it is no one's to hold).
+            // A queued task is never completed (completion clears
+            // `SCHEDULED`, and teardown drops the queues); `allowed_here`
+            // needs an unfinished task, so that is checked anyway.
+            // SAFETY: a queued task of this loop is alive (its queue entry
+            // holds a reference) and, as just checked, unfinished.
             if !task.is_completed() && !unsafe { allowed_here(task.as_task_ptr()) } {
                 self.held.borrow_mut().push(task);
                 continue;

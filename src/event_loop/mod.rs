@@ -8,7 +8,7 @@
 //!
 //! ```text
 //!              other threads                         the loop's thread
-//!   Waker::wake ──▶ LoopShared.remote (Mutex<Vec>) ──┐
+//!   Waker::wake ──▶ Inbox.remote (Mutex<Vec>) ──────┐
 //!                   + unpark the thread               │ drain
 //!   Waker::wake (same thread) ──────────────────────▶ ready: VecDeque<TaskRef> ──▶ poll
 //!   Sleep ──▶ timers (heap) ── deadline passed ──▶ wake                             │

@@ -151,16 +151,17 @@ pub(crate) fn live_task_count() -> usize {
 }
 
 /// Runs `f` on this thread's live loop, found through the pointer cache;
-/// `None` if the thread has no live loop.
-pub(crate) fn with_live<R>(f: impl FnOnce(&LoopCore) -> R) -> Option<R> {
+/// `None` if the thread has no live loop. `f` is a plain `fn` of the loop
+/// layer (one that cannot tear the loop down while it holds the borrow).
+pub(super) fn with_live<R>(f: fn(&LoopCore) -> R) -> Option<R> {
     let fast = CURRENT_FAST.try_with(Cell::get).unwrap_or(std::ptr::null());
     if fast.is_null() {
         return None;
     }
     // SAFETY: by the invariant of `CURRENT_FAST`, this thread's live loop,
     // alive for the call: only a teardown of this thread's slot frees it,
-    // and that clears the cache first and never runs inside `f` (a loop is
-    // not torn down while one of its tasks or a wait on it is running).
+    // and the callers (`LoopCore::requeue_held`, `LoopCore::live_tasks`)
+    // only move queue entries or read a length.
     Some(f(unsafe { &*fast }))
 }
 

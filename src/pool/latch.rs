@@ -21,9 +21,10 @@
 //!   if `set` ran in between; it probes again after every wake.
 //! * **Whom it wakes.** A thread outside the pool (its unparker, cloned
 //!   when the latch is made), or worker `index` of the registry the latch
-//!   was made for — not of whatever registry runs the job: the two are the
-//!   same (a job on a pool's queues runs on that pool), which `set`
-//!   asserts in debug builds.
+//!   was made for. `set` checks that this is the registry of the thread
+//!   setting it (a job on a pool's queues runs only on that pool), before
+//!   anything is decided, and then unparks through the setter's own borrow
+//!   of it, which outlives the call.
 //!
 //! `set` always unparks, even a waiter that is busy rather than parked (a
 //! joining worker helping with other jobs): a `SLEEPING` state, as
@@ -47,8 +48,8 @@ pub(crate) struct Latch {
 enum LatchWaiter {
     /// A thread outside the pool: its unparker, cloned before the set.
     Thread(Unparker),
-    /// Worker `index` of `registry`: unparked through the registry the
-    /// latch was made for (no reference count to touch; see `set`).
+    /// Worker `index` of `registry` (compared, never dereferenced: `set`
+    /// unparks through the setter's own registry, which must be this one).
     Worker { registry: NonNull<Registry>, index: usize },
 }
 
@@ -81,24 +82,26 @@ impl Latch {
     pub(crate) unsafe fn set(this: *const Latch, running_on: &Registry) {
         // SAFETY: live on entry, per the caller.
         let waiter = unsafe { (*this).waiter.clone() };
+        if let LatchWaiter::Worker { registry, .. } = &waiter {
+            // A worker's latch belongs to a job on its own pool's queues,
+            // which only that pool's threads run: the index means a worker
+            // of `running_on`. Checked before the store, while nothing is
+            // decided yet (a mismatch is a bug in knotwork: the waiter
+            // would never be woken, but nothing is freed under anyone).
+            assert!(
+                std::ptr::eq(registry.as_ptr().cast_const(), running_on),
+                "knotwork bug: a worker's join latch was set by another pool's thread"
+            );
+        }
         // ORDERING: Release publishes the job's result to `probe`'s Acquire.
         // SAFETY: still live: `done` is not yet true, so the waiter is still waiting.
         unsafe { (*this).done.store(true, Ordering::Release) };
         match waiter {
             LatchWaiter::Thread(unparker) => unparker.unpark(),
-            LatchWaiter::Worker { registry, index } => {
-                // A worker's latch belongs to a job on its own pool's queues,
-                // which only that pool's threads run.
-                debug_assert!(
-                    std::ptr::eq(registry.as_ptr(), running_on),
-                    "a worker's latch set by another pool"
-                );
-                // SAFETY: the setter runs on a thread of this registry (as
-                // above), which holds an `Arc` of it until that thread
-                // exits (`WorkerThread::registry`), so the registry outlives
-                // this call even if the waiter, woken by `done`, is gone.
-                unsafe { registry.as_ref() }.idle.unpark_worker(index);
-            }
+            // Through `running_on`, which the caller borrows for the call,
+            // so it outlives the unpark even if the waiter, woken by `done`,
+            // has already gone (and with it, perhaps, its pool).
+            LatchWaiter::Worker { index, .. } => running_on.idle.unpark_worker(index),
         }
     }
 }

@@ -198,7 +198,9 @@ impl Pool {
         // From the push until the latch is set, a worker may be running the
         // job on this stack frame: an unwind out of the wait (nothing in it
         // runs user code, so only a bug in knotwork could unwind) would free
-        // the job under it. Abort instead.
+        // the job under it. Abort instead. Armed before `inject`, which
+        // pushes first and then wakes a worker: an unwind out of the wake
+        // would already be one out of the wait.
         let abort = crate::sync::AbortOnUnwind;
         // SAFETY: `job` stays on this stack frame until its latch is set: the
         // loop below returns only then, and an unwind out of it aborts.

@@ -118,18 +118,18 @@ pub(crate) fn main(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>,
 /// even an unwind out of `run` — which catches every user panic, so this
 /// would be a bug in knotwork — cannot leave `WORKER` pointing at a frame
 /// that is gone.
-struct Registration;
+struct Registration<'a>(std::marker::PhantomData<&'a WorkerThread>);
 
-impl Registration {
-    fn enter(worker: &WorkerThread) -> Registration {
+impl<'a> Registration<'a> {
+    fn enter(worker: &'a WorkerThread) -> Registration<'a> {
         WORKER.with(|w| w.set(worker));
         set_block_hook(Some(BlockHook { data: ptr::from_ref(worker).cast(), call: block_hook }));
         hooks::set_worker_role(Some((worker.registry.id, worker.index)));
-        Registration
+        Registration(std::marker::PhantomData)
     }
 }
 
-impl Drop for Registration {
+impl Drop for Registration<'_> {
     fn drop(&mut self) {
         hooks::set_worker_role(None);
         set_block_hook(None);

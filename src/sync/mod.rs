@@ -2,8 +2,15 @@
 //!
 //! knotwork's concurrency claims are checked with [loom], which can only see
 //! the operations that go through its own types. So no other module names
-//! `std::sync`, `parking_lot`, `crossbeam` or `std::thread` directly: they
-//! import from here, and this module decides what they get.
+//! `parking_lot`, `crossbeam` or `std::thread`, nor a `std` lock or atomic
+//! that a model must see: they import from here, and this module decides
+//! what they get. The few `std::sync` names elsewhere are deliberate, and
+//! outside what the models check: `Arc`s of immutable data (a binding
+//! table, a trace context, a cross-pool wait record) and the `std::task::Wake`
+//! wakers that need `std`'s `Arc`; process-wide counters and gates that
+//! must outlive a loom iteration (`hooks::ACTIVE`, the slot index counter,
+//! like [`IdCounter`]); the global pool's install lock; and the trace's
+//! storage.
 //!
 //! | item | normal build | `--cfg loom` |
 //! |---|---|---|

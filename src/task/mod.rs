@@ -1,11 +1,17 @@
 //! Tasks: futures owned by a loop, polled only on the loop's thread.
 //!
-//! * [`state`]: the state word, one named bit per fact.
-//! * [`raw`]: the single allocation (header + future + output) and the
-//!   rules for who may touch it;
-//! * [`task_ref`]: `TaskRef` and the transitions of the state word;
-//! * [`current`]: the task this thread is running;
-//! * [`waker`]: the task's `Waker`.
+//! * [`state`]: the state word (one named bit per fact, a reference count)
+//!   and every transition of it, each a method with a typed result, the
+//!   invariants checked after each;
+//! * [`raw`]: the single allocation (header + future + output), the rules
+//!   for who may touch it, and the [`CompletionHook`] a parent gives it;
+//! * [`task_ref`]: `TaskRef`, which drives the transitions and does what
+//!   each result says (poll, drop the future, queue, tell the parent);
+//! * [`waker`]: the task's `Waker`;
+//! * [`inbox`]: where a wake queues a task (the remote queue, the owner's
+//!   local path);
+//! * [`current`]: the task this thread is running, and what a wait on this
+//!   thread lets run;
 //! * [`LocalTask`]: the handle returned by [`spawn_local`](crate::spawn_local).
 //!
 //! Prior art: async-task (<https://docs.rs/async-task>) and tokio's `runtime/task`

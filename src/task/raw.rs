@@ -47,8 +47,10 @@
 //! parent's `on_complete` once, as the very last thing the task does to its
 //! parent (the scope may return the instant its count reaches zero).
 //!
-//! This file holds the cell and its allocation; `task_ref.rs` the
-//! transitions of the state word; `current.rs` the running-task pointer.
+//! This file holds the cell and its allocation; `state.rs` the state word
+//! and its transitions; `task_ref.rs` what the runner, the handle and a
+//! canceller do around each transition; `current.rs` the running-task
+//! pointer.
 //!
 //! Prior art: async-task's `RawTask` (<https://docs.rs/async-task>): header, vtable and stage in
 //! one allocation.
@@ -113,7 +115,7 @@ pub(crate) struct HookCalls {
     /// Called once when the task completes; see the module docs.
     pub(crate) on_complete: unsafe fn(NonNull<()>, &TaskRef, Completion),
     /// Called by a canceller of this (unfinished) task, which holds
-    /// `CANCELLING`(super::state::CANCELLING) meanwhile: the parent
+    /// `CANCELLING` (`state.rs`) meanwhile: the parent
     /// cancels the scopes opened inside this task.
     pub(crate) on_cancel: unsafe fn(NonNull<()>, &TaskRef),
     /// The task the parent scope was opened in, if any: the next step up

@@ -1,6 +1,9 @@
-//! `TaskRef`: an owned reference to a task, and every transition of its
-//! state word (run, complete, cancel, the handle's poll and drop). The
-//! ownership rules these transitions keep are in `raw.rs`.
+//! `TaskRef`: an owned reference to a task, and what each party does around
+//! a transition of its state word (`state.rs`): the runner polls, drops the
+//! future or re-queues; completion publishes the result and tells the
+//! parent; a canceller queues the task and tells the parent; the handle
+//! takes or drops the output. The ownership rules these keep are in
+//! `raw.rs`.
 //!
 //! Prior art: tokio's task `Harness`
 //! (<https://github.com/tokio-rs/tokio/blob/master/tokio/src/runtime/task/harness.rs>): each

@@ -83,5 +83,18 @@ pub use crate::hooks::{
     ThreadInfo, ThreadIx,
 };
 pub use recording::Trace;
+
+/// The old name of [`LoopNumber`], which is a loop's process-wide number,
+/// not an index.
+///
+/// # Examples
+///
+/// ```
+/// #[allow(deprecated)]
+/// let n: knotwork::trace::LoopIx = knotwork::trace::LoopNumber(1);
+/// assert_eq!(n.0, 1);
+/// ```
+#[deprecated(since = "0.1.0", note = "renamed to `LoopNumber`: it is a loop's number, not an index")]
+pub type LoopIx = LoopNumber;
 pub use report::{AuditReport, Rule, RuleResult, Violation};
 pub use session::{record, record_async};
