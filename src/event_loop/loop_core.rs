@@ -171,7 +171,7 @@ impl LoopCore {
         // SAFETY: the task goes into this loop's table and ready queue (or is
         // cancelled right here), so it is polled and dropped only on this
         // thread; `F: 'static` borrows nothing. Inside a recording it
-        // carries the recording's context (`trace::recorder`).
+        // carries the recording's context (`crate::hooks`).
         let new = unsafe {
             match TaskTrace::inherit() {
                 None => allocate(WithBindings::capture(fut), self.inbox.clone()),

@@ -78,7 +78,6 @@ use crate::hooks::Outcome;
 use crate::hooks::{ScopeForm, ScopeTrace};
 use crate::pool::deadline::DeadlineKey;
 use crate::pool::registry::Registry;
-use crate::sync::time::{Instant, nanos};
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, IdCounter, Mutex, Ordering, UnsafeCell};
 use crate::task::{Completion, TaskPtr, TaskRef, waiting_for};
 use slab::Slab;
@@ -101,9 +100,9 @@ pub(crate) struct ScopeCore {
     /// The body's unit and one unit per unfinished child.
     pub(crate) pending: CountLatch,
     /// Set once, by `cancel`.
-    cancelled: AtomicBool,
+    pub(super) cancelled: AtomicBool,
     /// The earliest `cancel_after` deadline, or [`NO_DEADLINE`] (module docs).
-    deadline: AtomicU64,
+    pub(super) deadline: AtomicU64,
     /// Where this scope was opened, if inside a nursery child.
     ///
     /// Written once: for a sync scope before it is shared (`register`), for
@@ -140,7 +139,7 @@ pub(crate) struct ScopeCore {
 /// child's task (`ScopeCore::owner`), which keeps `task` allocated.
 #[derive(Copy, Clone)]
 pub(crate) struct ParentScope {
-    scope: NonNull<ScopeCore>,
+    pub(super) scope: NonNull<ScopeCore>,
     pub(super) task: Option<TaskPtr>,
     holds_unit: bool,
 }
@@ -149,7 +148,7 @@ pub(crate) struct ParentScope {
 const UNREGISTERED: usize = usize::MAX;
 
 /// `deadline` of a scope without one.
-const NO_DEADLINE: u64 = u64::MAX;
+pub(super) const NO_DEADLINE: u64 = u64::MAX;
 
 #[derive(Default)]
 pub(super) struct Inner {
@@ -158,9 +157,9 @@ pub(super) struct Inner {
     /// Scopes opened inside this scope's children, still open.
     pub(super) nested: Slab<NonNull<ScopeCore>>,
     /// The `cancel_after` deadlines registered with the pool.
-    deadlines: Vec<DeadlineKey>,
+    pub(super) deadlines: Vec<DeadlineKey>,
     /// Set by the close: no deadline is registered any more.
-    closed: bool,
+    pub(super) closed: bool,
     /// The first panic nobody can observe any more (its handle was gone).
     orphan_panic: Option<Box<dyn Any + Send>>,
     /// Panicked children whose handle was alive when they finished.
@@ -371,72 +370,6 @@ impl ScopeCore {
         }
     }
 
-    /// Whether this scope, or the child it is nested in (or any scope
-    /// further out), has been cancelled.
-    pub(crate) fn is_cancelled(&self) -> bool {
-        // ORDERING: Acquire pairs with the store in `cancel`.
-        if self.cancelled.load(Ordering::Acquire) || self.deadline_passed() {
-            return true;
-        }
-        match self.parent() {
-            // SAFETY: the parent task (when kept) and scope outlive this
-            // scope (`ParentScope`).
-            Some(p) => unsafe { p.task.is_some_and(|t| t.is_closed()) || p.scope.as_ref().is_cancelled() },
-            None => false,
-        }
-    }
-
-    /// Whether this scope's own `cancel_after` deadline has passed.
-    #[inline]
-    fn deadline_passed(&self) -> bool {
-        // ORDERING: Relaxed: a deadline is a time, not a publication; the
-        // cancellation it stands for is published by `cancel`.
-        let deadline = self.deadline.load(Ordering::Relaxed);
-        deadline != NO_DEADLINE && nanos(Instant::now()) >= deadline
-    }
-
-    /// Cancels the scope at `at` (`cancel_after`): the pool's deadline
-    /// thread calls `cancel` then, and every cancellation check reads the
-    /// deadline meanwhile. Refused once the scope has closed.
-    pub(crate) fn cancel_at(&self, at: Instant) {
-        let mut inner = self.inner.lock();
-        if inner.closed {
-            return;
-        }
-        // ORDERING: Relaxed: see `deadline_passed`.
-        self.deadline.fetch_min(nanos(at).min(NO_DEADLINE - 1), Ordering::Relaxed);
-        let core = CorePtr(self);
-        // The lock order is scope → deadlines here; the deadline thread runs
-        // the callback with no lock held, and the close cancels with none.
-        let callback = Box::new(move || {
-            // SAFETY: the close removes this callback (and waits for it if
-            // it is running) before the core goes away (`close_after_children`).
-            unsafe { (*core.get()).cancel() }
-        });
-        if let Some(key) = Registry::register_deadline(&self.registry, at, callback) {
-            inner.deadlines.push(key);
-        }
-    }
-
-    /// Cancels the scope: its async children, its nested scopes, and the
-    /// blocking children that have not started.
-    pub(crate) fn cancel(&self) {
-        // ORDERING: AcqRel: Release for the readers in `is_cancelled`; the
-        // registrations below are ordered by the lock.
-        if self.cancelled.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let inner = self.inner.lock();
-        for (_, task) in inner.tasks.iter() {
-            task.cancel_by_parent();
-        }
-        for (_, nested) in inner.nested.iter() {
-            // SAFETY: registered scopes are valid until they unregister,
-            // which needs this lock.
-            unsafe { nested.as_ref() }.cancel();
-        }
-    }
-
     /// Registers a new async child (its reference goes into the table).
     /// Returns the key; cancels it at once if the scope already is.
     pub(crate) fn register_task(&self, task: TaskRef) -> usize {
@@ -528,17 +461,3 @@ fn current_parent() -> Option<(NonNull<ScopeCore>, TaskPtr)> {
     let data = unsafe { task.parent_data() }?;
     Some((data.cast::<ScopeCore>(), task))
 }
-
-/// A `Send` pointer to a scope's core, for its deadline callback.
-#[derive(Copy, Clone)]
-struct CorePtr(*const ScopeCore);
-
-impl CorePtr {
-    fn get(self) -> *const ScopeCore {
-        self.0
-    }
-}
-
-// SAFETY: `ScopeCore` is `Sync`, so its address may go to another thread;
-// the close removes the callback before the core goes (see `cancel_at`).
-unsafe impl Send for CorePtr {}

@@ -21,6 +21,7 @@
 //! and `std::thread::scope` (<https://doc.rust-lang.org/std/thread/fn.scope.html>).
 
 mod async_scope;
+mod cancel;
 mod child;
 mod completion;
 mod core;
