@@ -129,13 +129,16 @@ impl Drop for NoBindings {
     }
 }
 
-/// A future that runs inside a snapshot: the bindings current when it was
-/// made (nursery children, `spawn_local` tasks) are entered around every
-/// poll, so it sees them on whatever thread polls it, however its polls
-/// interleave with other tasks'.
-pub(crate) struct WithBindings<F> {
-    fut: F,
-    snapshot: Snapshot,
+pin_project_lite::pin_project! {
+    /// A future that runs inside a snapshot: the bindings current when it
+    /// was made (nursery children, `spawn_local` tasks) are entered around
+    /// every poll, so it sees them on whatever thread polls it, however its
+    /// polls interleave with other tasks'.
+    pub(crate) struct WithBindings<F> {
+        #[pin]
+        fut: F,
+        snapshot: Snapshot,
+    }
 }
 
 impl<F> WithBindings<F> {
@@ -149,12 +152,9 @@ impl<F: Future> Future for WithBindings<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: `fut` is structurally pinned (never moved out or exposed
-        // unpinned); `snapshot` is only borrowed.
-        let this = unsafe { self.get_unchecked_mut() };
+        let this = self.project();
         let _entered = this.snapshot.enter();
-        // SAFETY: as above.
-        unsafe { Pin::new_unchecked(&mut this.fut) }.poll(cx)
+        this.fut.poll(cx)
     }
 }
 

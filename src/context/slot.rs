@@ -154,34 +154,33 @@ impl<T: Send + Sync + 'static> fmt::Debug for Slot<T> {
     }
 }
 
-/// The future of [`Slot::bind_async`].
-struct BindAsync<F> {
-    index: usize,
-    value: Option<Value>,
-    /// The table entered on each poll: the bindings current at the first
-    /// poll, plus ours; rebuilt only if the surrounding bindings change.
-    bound: Option<(Snapshot, Snapshot)>,
-    fut: F,
+pin_project_lite::pin_project! {
+    /// The future of [`Slot::bind_async`].
+    struct BindAsync<F> {
+        index: usize,
+        value: Option<Value>,
+        // The table entered on each poll: the bindings current at the first
+        // poll, plus ours; rebuilt only if the surrounding bindings change.
+        bound: Option<(Snapshot, Snapshot)>,
+        #[pin]
+        fut: F,
+    }
 }
 
 impl<F: Future> Future for BindAsync<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: `fut` is structurally pinned: it is never moved out of
-        // `self` nor exposed unpinned; the other fields are plain data that
-        // we may move.
-        let this = unsafe { self.get_unchecked_mut() };
+        let this = self.project();
         let base = Snapshot::capture();
         let stale = this.bound.as_ref().is_none_or(|(b, _)| !b.same_as(&base));
         if stale {
             let value = this.value.clone().expect("the value is kept for re-binding");
-            let ours = base.with(this.index, value);
-            this.bound = Some((base, ours));
+            let ours = base.with(*this.index, value);
+            *this.bound = Some((base, ours));
         }
         let (_, ours) = this.bound.as_ref().expect("set above");
         let _entered = ours.enter();
-        // SAFETY: see above; `fut` stays where it is.
-        unsafe { Pin::new_unchecked(&mut this.fut) }.poll(cx)
+        this.fut.poll(cx)
     }
 }

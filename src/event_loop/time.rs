@@ -121,26 +121,25 @@ pub fn timeout<F: Future>(duration: Duration, fut: F) -> Timeout<F> {
     Timeout { fut, sleep: sleep(duration) }
 }
 
-/// The future returned by [`timeout`].
-#[must_use = "futures do nothing unless awaited"]
-pub struct Timeout<F> {
-    fut: F,
-    sleep: Sleep,
+pin_project_lite::pin_project! {
+    /// The future returned by [`timeout`].
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct Timeout<F> {
+        #[pin]
+        fut: F,
+        sleep: Sleep,
+    }
 }
 
 impl<F: Future> Future for Timeout<F> {
     type Output = Result<F::Output, Elapsed>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: structural pinning: `fut` is never moved out of the pinned
-        // `Timeout`, and `Timeout` has no `Unpin` impl that would allow it.
-        let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: as above.
-        let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
-        if let Poll::Ready(out) = fut.poll(cx) {
+        let this = self.project();
+        if let Poll::Ready(out) = this.fut.poll(cx) {
             return Poll::Ready(Ok(out));
         }
-        match Pin::new(&mut this.sleep).poll(cx) {
+        match Pin::new(this.sleep).poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),
             Poll::Pending => Poll::Pending,
         }

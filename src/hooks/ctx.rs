@@ -141,14 +141,18 @@ impl ScopeTrace {
     }
 }
 
-/// A recorded task's future: `fut` with its [`TaskTrace`]. Only a task
-/// spawned while recording gets this type (the spawn picks it), so a task
-/// that is not recorded pays nothing for the recording, not even a branch.
-pub(crate) struct Traced<F> {
-    /// Declared first so it is dropped first: the trace records the task's
-    /// end after its future (and a panic of its drop) is gone.
-    fut: F,
-    trace: TaskTrace,
+pin_project_lite::pin_project! {
+    /// A recorded task's future: `fut` with its [`TaskTrace`]. Only a task
+    /// spawned while recording gets this type (the spawn picks it), so a
+    /// task that is not recorded pays nothing for the recording, not even a
+    /// branch.
+    pub(crate) struct Traced<F> {
+        // Declared first so it is dropped first: the trace records the
+        // task's end after its future (and a panic of its drop) is gone.
+        #[pin]
+        fut: F,
+        trace: TaskTrace,
+    }
 }
 
 impl<F> Traced<F> {
@@ -161,11 +165,8 @@ impl<F: std::future::Future> std::future::Future for Traced<F> {
     type Output = F::Output;
 
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
-        // SAFETY: `fut` is structurally pinned (never moved out or exposed
-        // unpinned); `trace` is not pinned.
-        let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: as above.
-        let fut = unsafe { std::pin::Pin::new_unchecked(&mut this.fut) };
+        let this = self.project();
+        let fut = this.fut;
         this.trace.poll(|| fut.poll(cx))
     }
 }

@@ -158,39 +158,41 @@ impl Pool {
     {
         let guard = ScopeGuard::open(&self.registry, Location::caller());
         let handle = guard.handle.clone();
-        ScopeFuture { body: Some(CatchUnwind(f(handle))), outcome: None, guard }
+        ScopeFuture { body: Some(CatchUnwind { fut: f(handle) }), outcome: None, guard }
     }
 }
 
-/// The future of `scope_async`: runs the body, then waits for the children.
-struct ScopeFuture<Fut: Future> {
-    /// The body, until it finishes.
-    body: Option<CatchUnwind<Fut>>,
-    /// The body's result, kept while the children are awaited.
-    outcome: Option<std::thread::Result<Fut::Output>>,
-    /// The open scope; its `Drop` cancels and blocks if we are dropped early.
-    guard: ScopeGuard,
+pin_project_lite::pin_project! {
+    /// The future of `scope_async`: runs the body, then waits for the
+    /// children. Fields drop in order: the body first, then the guard.
+    struct ScopeFuture<Fut: Future> {
+        // The body, until it finishes.
+        #[pin]
+        body: Option<CatchUnwind<Fut>>,
+        // The body's result, kept while the children are awaited.
+        outcome: Option<std::thread::Result<Fut::Output>>,
+        // The open scope; its `Drop` cancels and blocks if we are dropped
+        // early.
+        guard: ScopeGuard,
+    }
 }
 
 impl<Fut: Future> Future for ScopeFuture<Fut> {
     type Output = Fut::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Fut::Output> {
-        // SAFETY: `body` is structurally pinned (never moved; dropped in
-        // place through `Pin::set`); `outcome` and `guard` are not pinned.
-        let this = unsafe { self.get_unchecked_mut() };
+        let this = self.project();
         assert!(this.guard.stage != CloseStage::Closed, "a scope_async future was polled after it completed");
         // Opens (once) where it is first polled.
         this.guard.core().open_async();
-        // SAFETY: see above.
-        let mut body = unsafe { Pin::new_unchecked(&mut this.body) };
+        let mut body = this.body;
         if let Some(fut) = body.as_mut().as_pin_mut() {
             let Poll::Ready(result) = fut.poll(cx) else { return Poll::Pending };
             body.set(None);
             if result.is_err() {
                 this.guard.core().cancel();
             }
-            this.outcome = Some(result);
+            *this.outcome = Some(result);
             this.guard.release_body_unit();
         }
         if !this.guard.core().pending.poll_done(cx.waker()) {
@@ -271,16 +273,20 @@ impl Drop for ScopeGuard {
     }
 }
 
-/// Catches a panic of the body future, so the scope can cancel and join
-/// before re-raising it.
-struct CatchUnwind<F>(F);
+pin_project_lite::pin_project! {
+    /// Catches a panic of the body future, so the scope can cancel and join
+    /// before re-raising it.
+    struct CatchUnwind<F> {
+        #[pin]
+        fut: F,
+    }
+}
 
 impl<F: Future> Future for CatchUnwind<F> {
     type Output = std::thread::Result<F::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: structural pinning of the only field.
-        let fut = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
+        let fut = self.project().fut;
         match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),

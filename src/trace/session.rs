@@ -103,12 +103,14 @@ where
     Recording { make: Some(f), fut: None, session: None }
 }
 
-/// The future of [`record_async`].
-struct Recording<F, Fut> {
-    make: Option<F>,
-    /// Structurally pinned.
-    fut: Option<Fut>,
-    session: Option<Session>,
+pin_project_lite::pin_project! {
+    /// The future of [`record_async`].
+    struct Recording<F, Fut> {
+        make: Option<F>,
+        #[pin]
+        fut: Option<Fut>,
+        session: Option<Session>,
+    }
 }
 
 impl<F, Fut> Future for Recording<F, Fut>
@@ -119,20 +121,15 @@ where
     type Output = (Fut::Output, Trace);
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: `fut` is structurally pinned: it is never moved once set,
-        // and dropped in place with the struct; the other fields are not
-        // pinned.
-        let this = unsafe { self.get_unchecked_mut() };
+        let mut this = self.project();
         let session = this.session.get_or_insert_with(Session::start);
         let _ctx = session.enter();
         if let Some(make) = this.make.take() {
-            this.fut = Some(make());
+            this.fut.set(Some(make()));
         }
-        // SAFETY: as above.
-        let fut =
-            unsafe { Pin::new_unchecked(this.fut.as_mut().expect("record_async polled after it completed")) };
+        let fut = this.fut.as_mut().as_pin_mut().expect("record_async polled after it completed");
         let out = std::task::ready!(fut.poll(cx));
-        this.fut = None;
+        this.fut.set(None);
         drop(_ctx);
         let trace = this.session.take().expect("started above").finish();
         Poll::Ready((out, trace))
