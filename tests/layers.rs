@@ -149,32 +149,11 @@ fn crate_paths(code: &str) -> Vec<(usize, String)> {
         let line = code[..start].matches('\n').count() + 1;
         if b.get(at) == Some(&b'{') {
             // A group: the first segment of each top-level item.
-            let mut depth = 0;
-            let mut item_start = true;
-            let mut j = at;
-            while j < b.len() {
-                match b[j] {
-                    b'{' => {
-                        depth += 1;
-                        item_start = depth == 1;
-                    }
-                    b'}' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            break;
-                        }
-                    }
-                    b',' if depth == 1 => item_start = true,
-                    c if item_start && is_ident(c) => {
-                        let e = j + b[j..].iter().take_while(|&&c| is_ident(c)).count();
-                        found.push((line, code[j..e].to_owned()));
-                        item_start = false;
-                        j = e;
-                        continue;
-                    }
-                    _ => {}
+            for k in group_items(code, at).0 {
+                let e = k + b[k..].iter().take_while(|&&c| is_ident(c)).count();
+                if e > k {
+                    found.push((line, code[k..e].to_owned()));
                 }
-                j += 1;
             }
         } else {
             let e = at + b[at..].iter().take_while(|&&c| is_ident(c)).count();
@@ -224,9 +203,30 @@ fn climb(code: &str, start: usize) -> (usize, String, usize) {
     }
     // A group: each top-level item may climb further.
     let (mut best, mut best_next) = (n, String::new());
+    let (items, close) = group_items(code, j);
+    for k in items {
+        if code[k..].starts_with("super::") {
+            let (m, next, _) = climb(code, k);
+            if n + m > best {
+                best = n + m;
+                best_next = next;
+            }
+        } else if best == n && best_next.is_empty() {
+            let e = k + b[k..].iter().take_while(|&&c| is_ident(c)).count();
+            best_next = code[k..e].to_owned();
+        }
+    }
+    (best, best_next, close)
+}
+
+/// The items of the `{ … }` group opening at `open`: where each top-level
+/// item starts, and where the group closes.
+fn group_items(code: &str, open: usize) -> (Vec<usize>, usize) {
+    let b = code.as_bytes();
+    let mut items = Vec::new();
     let mut depth = 0;
-    let mut k = j;
     let mut item_start = true;
+    let mut k = open;
     while k < b.len() {
         match b[k] {
             b'{' => {
@@ -242,25 +242,13 @@ fn climb(code: &str, start: usize) -> (usize, String, usize) {
             b',' if depth == 1 => item_start = true,
             c if item_start && !c.is_ascii_whitespace() => {
                 item_start = false;
-                if code[k..].starts_with("super::") {
-                    let (m, next, end) = climb(code, k);
-                    if n + m > best {
-                        best = n + m;
-                        best_next = next;
-                    }
-                    k = end;
-                    continue;
-                }
-                if best == n && best_next.is_empty() {
-                    let e = k + b[k..].iter().take_while(|&&c| is_ident(c)).count();
-                    best_next = code[k..e].to_owned();
-                }
+                items.push(k);
             }
             _ => {}
         }
         k += 1;
     }
-    (best, best_next, k)
+    (items, k)
 }
 
 /// The byte ranges of the inline modules (`mod name { … }`) in `code`:
