@@ -74,6 +74,7 @@
 mod context;
 mod error;
 mod event_loop;
+mod failure;
 mod hooks;
 mod pool;
 mod scope;
@@ -82,7 +83,11 @@ mod task;
 pub mod trace;
 
 pub use context::Slot;
-pub use scope::{Scope, ScopeHandle, Task, is_cancelled, scope, scope_async};
+pub use failure::{BoxError, ChildFailure, Failure, PanicPayload, ScopeError};
+pub use scope::{
+    ChildInfo, FailFast, FirstSuccess, Policy, Scope, ScopeHandle, Supervise, Task, Verdict, is_cancelled,
+    scope, scope_async, scope_async_with, scope_with,
+};
 
 pub use error::{BuildError, ShutdownError, TaskError};
 pub use event_loop::{

@@ -175,7 +175,9 @@ impl LoopCore {
         let new = unsafe {
             match TaskTrace::inherit() {
                 None => allocate(WithBindings::capture(fut), self.inbox.clone()),
-                Some(trace) => allocate(WithBindings::capture(Traced::new(fut, trace)), self.inbox.clone()),
+                Some(trace) => {
+                    allocate(WithBindings::capture(Traced::new(fut, trace, |_| false)), self.inbox.clone())
+                }
             }
         };
         if self.torn_down.get() {

@@ -136,7 +136,15 @@ impl ScopeTrace {
         let ctx = Arc::new(TraceCtx { sink: self.ctx.sink.clone(), task: Some(task) });
         Some(TaskTrace {
             ctx,
-            child: Some(ChildState { task, kind, probe, started: false, in_poll: false, ready: false }),
+            child: Some(ChildState {
+                task,
+                kind,
+                probe,
+                started: false,
+                in_poll: false,
+                ready: false,
+                failed: false,
+            }),
         })
     }
 }
@@ -146,18 +154,21 @@ pin_project_lite::pin_project! {
     /// spawned while recording gets this type (the spawn picks it), so a
     /// task that is not recorded pays nothing for the recording, not even a
     /// branch.
-    pub(crate) struct Traced<F> {
+    pub(crate) struct Traced<F: std::future::Future> {
         // Declared first so it is dropped first: the trace records the
         // task's end after its future (and a panic of its drop) is gone.
         #[pin]
         fut: F,
         trace: TaskTrace,
+        // Which outputs are failures (`Outcome::Failed`): an `Err` of a
+        // try child, none for any other task.
+        failed: fn(&F::Output) -> bool,
     }
 }
 
-impl<F> Traced<F> {
-    pub(crate) fn new(fut: F, trace: TaskTrace) -> Self {
-        Traced { fut, trace }
+impl<F: std::future::Future> Traced<F> {
+    pub(crate) fn new(fut: F, trace: TaskTrace, failed: fn(&F::Output) -> bool) -> Self {
+        Traced { fut, trace, failed }
     }
 }
 
@@ -167,7 +178,8 @@ impl<F: std::future::Future> std::future::Future for Traced<F> {
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
         let this = self.project();
         let fut = this.fut;
-        this.trace.poll(|| fut.poll(cx))
+        let failed = *this.failed;
+        this.trace.poll(|| fut.poll(cx), failed)
     }
 }
 
@@ -186,6 +198,8 @@ struct ChildState {
     /// A poll is running: if the task is dropped now, the poll panicked.
     in_poll: bool,
     ready: bool,
+    /// Its output was a failure (an `Err` of a try child).
+    failed: bool,
 }
 
 impl TaskTrace {
@@ -196,7 +210,11 @@ impl TaskTrace {
     }
 
     /// Runs one poll of the task with its context current, recording it.
-    pub(crate) fn poll<T>(&mut self, poll: impl FnOnce() -> std::task::Poll<T>) -> std::task::Poll<T> {
+    pub(crate) fn poll<T>(
+        &mut self,
+        poll: impl FnOnce() -> std::task::Poll<T>,
+        failed: fn(&T) -> bool,
+    ) -> std::task::Poll<T> {
         let _ctx = CtxGuard::enter(Some(self.ctx.clone()));
         let Some(child) = &mut self.child else { return poll() };
         let sink = &self.ctx.sink;
@@ -213,6 +231,7 @@ impl TaskTrace {
         let result = poll();
         child.in_poll = false;
         child.ready = result.is_ready();
+        child.failed = matches!(&result, std::task::Poll::Ready(out) if failed(out));
         if on_loop.is_some() {
             sink.record(EventKind::PollEnded { task, ready: child.ready });
         }
@@ -227,6 +246,8 @@ impl Drop for TaskTrace {
         // panic in its drop is unwinding now.
         let outcome = if std::thread::panicking() || child.in_poll {
             Outcome::Panicked
+        } else if child.ready && child.failed {
+            Outcome::Failed
         } else if child.ready {
             Outcome::Ok
         } else {

@@ -124,16 +124,20 @@ pub enum Outcome {
     Ok,
     /// It panicked (or its drop did).
     Panicked,
+    /// It returned an error (a child spawned with `exec_try` or
+    /// `exec_blocking_try`).
+    Failed,
     /// It was cancelled: dropped before it finished, or never started.
     Cancelled,
 }
 
 impl Outcome {
-    /// `ok`, `panicked` or `cancelled`.
+    /// `ok`, `panicked`, `failed` or `cancelled`.
     pub fn name(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
             Outcome::Panicked => "panicked",
+            Outcome::Failed => "failed",
             Outcome::Cancelled => "cancelled",
         }
     }

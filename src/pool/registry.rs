@@ -253,6 +253,26 @@ impl Registry {
         }
     }
 
+    /// Hands a scope's failures that could not be raised (`why`: another
+    /// panic was already on its way) to the panic handler, as one
+    /// `ScopeError` payload; without a handler, prints them.
+    pub(crate) fn report_failures(&self, failures: crate::failure::ScopeError, why: &str) {
+        match &self.panic_handler {
+            Some(handler) => {
+                let payload: Box<dyn Any + Send> = Box::new(failures);
+                // A panicking handler must not take the caller down with it.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(payload)));
+            }
+            None => {
+                eprintln!(
+                    "knotwork: a scope's children failed {why}, so their failures could not be raised: {failures} \
+                     (set PoolBuilder::panic_handler to receive them as a ScopeError)"
+                );
+                crate::sync::drop_contained(failures, "a scope's unreported failures");
+            }
+        }
+    }
+
     /// A new `Pool` handle was made.
     pub(crate) fn add_handle(&self) {
         // ORDERING: like `Arc::clone`: made from a live handle, publishes nothing.

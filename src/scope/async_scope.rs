@@ -32,23 +32,24 @@
 //! (<https://trio.readthedocs.io/en/stable/reference-core.html#nurseries-and-spawning>) and
 //! asyncio's `TaskGroup` (<https://docs.python.org/3/library/asyncio-task.html#task-groups>).
 
-use super::completion::drop_payload;
 use super::core::ScopeCore;
 use super::latch::CountLatch;
 use super::nursery::Scope;
-use super::run::{SHUT_DOWN_MSG, rethrow};
+use super::policy::{Hooks, Policy};
+use super::run::{SHUT_DOWN_MSG, raise, report_lost, rethrow};
 use super::wait::wait_latch;
 use crate::Pool;
+use crate::failure::ChildFailure;
 use crate::pool::registry::Registry;
 use crate::sync::AbortOnUnwind;
 use crate::sync::Arc;
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
 use std::panic::Location;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
 /// What a [`scope_async`](crate::scope_async) body spawns through: an owned,
@@ -156,17 +157,124 @@ impl Pool {
         F: FnOnce(ScopeHandle) -> Fut,
         Fut: Future,
     {
-        let guard = ScopeGuard::open(&self.registry, Location::caller());
+        let guard = ScopeGuard::open(&self.registry, Location::caller(), None);
         let handle = guard.handle.clone();
-        ScopeFuture { body: Some(CatchUnwind { fut: f(handle) }), outcome: None, guard }
+        ScopeFuture {
+            body: Some(CatchUnwind { fut: f(handle) }),
+            outcome: None,
+            guard,
+            closer: Some(Rethrow),
+        }
+    }
+
+    /// The async form of [`scope_with`](Self::scope_with): children's
+    /// completions go through `policy`, and the future's output is what the
+    /// policy makes of the body's value and every failure nobody observed.
+    /// Under a policy that cancels on a failure ([`FailFast`](crate::FailFast)),
+    /// the body is woken and dropped at its next suspension point; the
+    /// policy then gets `None` for its value.
+    ///
+    /// # Panics
+    ///
+    /// As [`scope_async`](Self::scope_async).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = knotwork::Pool::builder().threads(2).build()?;
+    /// let res = knotwork::block_on(pool.scope_async_with(knotwork::FailFast, async |s| {
+    ///     s.exec_try(async { Err::<(), _>("refused") });
+    ///     knotwork::sleep(Duration::from_secs(60)).await; // dropped here by the failure
+    ///     "never"
+    /// }));
+    /// assert_eq!(res.unwrap_err().only().unwrap().error().unwrap().to_string(), "refused");
+    /// # Ok::<(), knotwork::BuildError>(())
+    /// ```
+    #[track_caller]
+    pub fn scope_async_with<P, F, Fut>(
+        &self,
+        policy: P,
+        f: F,
+    ) -> impl Future<Output = P::Output<Fut::Output>> + use<P, F, Fut>
+    where
+        P: Policy,
+        F: FnOnce(ScopeHandle) -> Fut,
+        Fut: Future,
+    {
+        // On the heap, so that it stays put however the future moves; it is
+        // dropped after the guard, which joins every child first.
+        let policy = Box::new(policy);
+        let hooks: &dyn Hooks = &*policy;
+        let guard = ScopeGuard::open(&self.registry, Location::caller(), Some(NonNull::from(hooks)));
+        let handle = guard.handle.clone();
+        ScopeFuture {
+            body: Some(CatchUnwind { fut: f(handle) }),
+            outcome: None,
+            guard,
+            closer: Some(WithPolicy(policy)),
+        }
+    }
+}
+
+/// How a `ScopeFuture` turns the body's result and the failures nobody
+/// observed into its output.
+trait Closer<R> {
+    type Output;
+    /// `body`: `None` if the body was dropped by a failure.
+    fn close(
+        self,
+        registry: &Registry,
+        body: Option<std::thread::Result<R>>,
+        failures: Vec<ChildFailure>,
+    ) -> Self::Output;
+}
+
+/// A plain `scope_async`: the value, else the failures raised.
+struct Rethrow;
+
+impl<R> Closer<R> for Rethrow {
+    type Output = R;
+    fn close(
+        self,
+        registry: &Registry,
+        body: Option<std::thread::Result<R>>,
+        failures: Vec<ChildFailure>,
+    ) -> R {
+        match body {
+            Some(body) => rethrow(registry, body, failures),
+            None => raise(registry, failures),
+        }
+    }
+}
+
+/// `scope_async_with`: the policy decides.
+struct WithPolicy<P>(Box<P>);
+
+impl<R, P: Policy> Closer<R> for WithPolicy<P> {
+    type Output = P::Output<R>;
+    fn close(
+        self,
+        registry: &Registry,
+        body: Option<std::thread::Result<R>>,
+        failures: Vec<ChildFailure>,
+    ) -> P::Output<R> {
+        match body {
+            Some(Ok(value)) => self.0.finish(Some(value), failures),
+            Some(Err(payload)) => {
+                report_lost(registry, failures, "while its body panicked");
+                std::panic::resume_unwind(payload)
+            }
+            None => self.0.finish(None, failures),
+        }
     }
 }
 
 pin_project_lite::pin_project! {
     /// The future of `scope_async`: runs the body, then waits for the
     /// children. Fields drop in order: the body first, then the guard.
-    struct ScopeFuture<Fut: Future> {
-        // The body, until it finishes.
+    struct ScopeFuture<Fut: Future, C> {
+        // The body, until it finishes (or a failure drops it).
         #[pin]
         body: Option<CatchUnwind<Fut>>,
         // The body's result, kept while the children are awaited.
@@ -174,32 +282,56 @@ pin_project_lite::pin_project! {
         // The open scope; its `Drop` cancels and blocks if we are dropped
         // early.
         guard: ScopeGuard,
+        // What the output is made of (the policy of `scope_async_with`,
+        // which the children's completions call: dropped after the guard).
+        closer: Option<C>,
     }
 }
 
-impl<Fut: Future> Future for ScopeFuture<Fut> {
-    type Output = Fut::Output;
+impl<Fut: Future, C: Closer<Fut::Output>> Future for ScopeFuture<Fut, C> {
+    type Output = C::Output;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Fut::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<C::Output> {
         let this = self.project();
         assert!(this.guard.stage != CloseStage::Closed, "a scope_async future was polled after it completed");
+        let core = this.guard.core();
         // Opens (once) where it is first polled.
-        this.guard.core().open_async();
+        core.open_async();
         let mut body = this.body;
         if let Some(fut) = body.as_mut().as_pin_mut() {
-            let Poll::Ready(result) = fut.poll(cx) else { return Poll::Pending };
-            body.set(None);
-            if result.is_err() {
-                this.guard.core().cancel();
+            // A child's failure may have cancelled the scope, body included:
+            // then the body is polled once more — it may be just about to
+            // observe that very failure, by awaiting the child — and dropped
+            // if it is still suspended (F4), its drop's panic kept.
+            let cancelled = !core.watch_body(cx.waker());
+            let poll = {
+                let _body = core.enter_body();
+                fut.poll(cx)
+            };
+            match poll {
+                Poll::Ready(result) => {
+                    body.set(None);
+                    if result.is_err() {
+                        core.cancel();
+                    }
+                    *this.outcome = Some(result);
+                }
+                Poll::Pending if !cancelled => return Poll::Pending,
+                Poll::Pending => {
+                    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| body.set(None))) {
+                        *this.outcome = Some(Err(payload));
+                    }
+                }
             }
-            *this.outcome = Some(result);
             this.guard.release_body_unit();
         }
         if !this.guard.core().pending.poll_done(cx.waker()) {
             return Poll::Pending;
         }
-        let child_panic = this.guard.close();
-        Poll::Ready(rethrow(this.outcome.take().expect("set when the body finished"), child_panic))
+        let failures = this.guard.close();
+        let closer = this.closer.take().expect("a scope_async future closes once");
+        let registry = &this.guard.core().registry;
+        Poll::Ready(closer.close(registry, this.outcome.take(), failures))
     }
 }
 
@@ -220,14 +352,18 @@ enum CloseStage {
 
 impl ScopeGuard {
     #[track_caller]
-    fn open(registry: &Arc<Registry>, location: &'static Location<'static>) -> ScopeGuard {
+    fn open(
+        registry: &Arc<Registry>,
+        location: &'static Location<'static>,
+        policy: Option<NonNull<dyn Hooks>>,
+    ) -> ScopeGuard {
         // Refused here, at the caller's line, if the pool is shut down; the
         // lease itself is taken when the scope opens (its first poll or
         // spawn): a future never polled holds nothing (L5).
         if registry.is_shut_down() && !on_own_worker(registry) {
             panic!("{SHUT_DOWN_MSG}");
         }
-        let scope = Arc::new(Scope::new(ScopeCore::new_async(registry.clone(), location)));
+        let scope = Arc::new(Scope::new(ScopeCore::new_async(registry.clone(), location, policy)));
         ScopeGuard { handle: ScopeHandle { scope }, stage: CloseStage::Open }
     }
 
@@ -245,9 +381,10 @@ impl ScopeGuard {
     }
 
     /// Once `pending` is set: removes the `cancel_after` deadlines (a short
-    /// blocking wait at most, for one that is firing), unregisters, releases the lease, and
-    /// returns the child panic to re-raise. Runs once.
-    fn close(&mut self) -> Option<Box<dyn Any + Send>> {
+    /// blocking wait at most, for one that is firing), unregisters,
+    /// releases the lease, and returns every failure nobody observed. Runs
+    /// once.
+    fn close(&mut self) -> Vec<ChildFailure> {
         self.stage = CloseStage::Closed;
         self.core().close_after_children()
     }
@@ -265,11 +402,23 @@ impl Drop for ScopeGuard {
         self.release_body_unit();
         let guard = AbortOnUnwind;
         wait_latch(&self.core().pending, (self.core() as *const ScopeCore).cast());
-        // Nobody is left to re-raise to: the scope's own future is gone.
-        if let Some(payload) = self.close() {
-            drop_payload(payload);
-        }
+        let failures = self.close();
         std::mem::forget(guard);
+        if failures.is_empty() {
+            return;
+        }
+        // Nothing lost (F5): raised from this drop, unless the thread is
+        // already unwinding (a second panic would abort the process); then
+        // they go to the pool's panic handler.
+        if std::thread::panicking() {
+            report_lost(
+                &self.core().registry,
+                failures,
+                "while their scope_async future was dropped by an unwinding thread",
+            );
+        } else {
+            raise(&self.core().registry, failures);
+        }
     }
 }
 

@@ -33,7 +33,7 @@ use crate::pool::job::JobRef;
 use crate::pool::registry::Registry;
 use crate::pool::worker::WorkerThread;
 use crate::sync::{AtomicUsize, Ordering};
-use crate::task::{CompletionHook, TaskRef, allocate_child, allocate_orphan, allowed_here};
+use crate::task::{CompletionHook, Judge, TaskRef, allocate_child, allocate_orphan, allowed_here};
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
@@ -83,7 +83,7 @@ impl Kind {
 /// # Safety
 /// `core` stays valid until the child's unit is released (the scope's
 /// join); everything `fut` and its output borrow outlives that too.
-pub(crate) unsafe fn spawn<F: Future>(
+pub(crate) unsafe fn spawn<F: Future, J: Judge<F::Output>>(
     core: &ScopeCore,
     kind: Kind,
     location: &'static Location<'static>,
@@ -99,7 +99,14 @@ pub(crate) unsafe fn spawn<F: Future>(
         // Spawned through a `ScopeHandle` after its scope finished.
         return refused(fut);
     }
-    let link = CompletionHook { data: NonNull::from(core).cast(), calls, key: AtomicUsize::new(usize::MAX) };
+    let index = core.fork(location);
+    let link = CompletionHook {
+        data: NonNull::from(core).cast(),
+        calls,
+        key: AtomicUsize::new(usize::MAX),
+        index,
+        location,
+    };
     // This thread's worker, if it is one of the pool's (then the job goes
     // to its deque, else to the injector). No acceptance check: the
     // scope's lease keeps the pool open.
@@ -117,8 +124,10 @@ pub(crate) unsafe fn spawn<F: Future>(
     // the child's completion hook.
     let ptr = unsafe {
         match trace {
-            None => allocate_child(WithBindings::capture(fut), link, refs),
-            Some(trace) => allocate_child(WithBindings::capture(Traced::new(fut, trace)), link, refs),
+            None => allocate_child::<_, J>(WithBindings::capture(fut), link, refs),
+            Some(trace) => {
+                allocate_child::<_, J>(WithBindings::capture(Traced::new(fut, trace, J::failed)), link, refs)
+            }
         }
     };
     // SAFETY: `allocate_child` counted `refs` references; each `from_raw`

@@ -12,11 +12,10 @@
 //! Prior art: Java's `StructuredTaskScope.handleComplete` (JEP 480,
 //! <https://openjdk.org/jeps/480>): the scope's code runs as each subtask completes.
 
-use super::core::ScopeCore;
+use super::core::{ParentScope, ScopeCore};
 use super::latch::CountLatch;
 use crate::sync::Ordering;
 use crate::task::{Completion, HookCalls, TaskRef, Up};
-use std::any::Any;
 use std::ptr::NonNull;
 
 /// What a scope does for its `exec` children.
@@ -60,8 +59,11 @@ pub(crate) unsafe fn on_child_cancel(data: NonNull<()>, task: &TaskRef) {
 pub(crate) unsafe fn opened_in(data: NonNull<()>) -> Up {
     // SAFETY: per the contract above.
     let core = unsafe { data.cast::<ScopeCore>().as_ref() };
-    if let Some(task) = core.parent().and_then(|p| p.task) {
-        return Up::Task(task);
+    match core.parent() {
+        Some(ParentScope { task: Some(task), .. }) => return Up::Task(task),
+        // Opened in that scope's body: its lineage goes on.
+        Some(ParentScope { scope, task: None, .. }) => return Up::Scope(scope.cast()),
+        None => {}
     }
     // ORDERING: Acquire: see `parent`.
     if !core.opened.load(Ordering::Acquire) {
@@ -70,13 +72,6 @@ pub(crate) unsafe fn opened_in(data: NonNull<()>) -> Up {
     // SAFETY: written once, before `opened` was set (field docs).
     let frame = core.frame.with(|f| unsafe { *f });
     if frame.is_null() { Up::None } else { Up::Frame(frame) }
-}
-
-/// Drops a panic payload nobody will re-raise, containing a panic of its
-/// own `Drop` (which would otherwise unwind out of a child's completion and
-/// skip its scope's join).
-pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
-    crate::sync::drop_contained(payload, "a panic payload");
 }
 
 /// `CompletionHook::on_complete` of an `exec_blocking` child.

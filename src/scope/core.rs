@@ -72,18 +72,19 @@
 //! (<https://trio.readthedocs.io/en/stable/reference-core.html#cancellation-and-timeouts>): a tree
 //! of scopes, cancellation flowing down.
 
-use super::completion::drop_payload;
 use super::latch::CountLatch;
+use super::policy::{ChildInfo, Hooks, Verdict};
+use crate::failure::{ChildFailure, Failure};
 use crate::hooks::Outcome;
 use crate::hooks::{ScopeForm, ScopeTrace};
 use crate::pool::deadline::DeadlineKey;
 use crate::pool::registry::Registry;
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, IdCounter, Mutex, Ordering, UnsafeCell};
-use crate::task::{Completion, TaskPtr, TaskRef, waiting_for};
+use crate::task::{BodyGuard, Completion, TaskPtr, TaskRef, current_body, waiting_for};
 use slab::Slab;
-use std::any::Any;
 use std::panic::Location;
 use std::ptr::NonNull;
+use std::task::Waker;
 
 static SCOPE_IDS: IdCounter = IdCounter::new();
 
@@ -123,8 +124,17 @@ pub(crate) struct ScopeCore {
     /// Serialises the opening of an async scope (its first poll racing a
     /// spawn through a handle on another thread).
     opening: Mutex<()>,
-    /// Registrations and panics; see the module docs.
+    /// Registrations and failures; see the module docs.
     pub(super) inner: Mutex<Inner>,
+    /// The completion policy of a `scope_with` (`None`: a plain scope,
+    /// which fails fast without a call). Valid while any child can run
+    /// (the policy outlives the join; `scope_with`, `scope_async_with`).
+    pub(super) policy: Option<NonNull<dyn Hooks>>,
+    /// How many children were spawned: the next child's index.
+    pub(super) spawned: AtomicUsize,
+    /// A child's failure made the policy cancel the scope: an async body is
+    /// dropped at its next suspension point (F4 in docs/guarantees.md).
+    pub(super) body_cancelled: AtomicBool,
     /// Set if the scope was opened inside a recording (`trace`).
     pub(crate) trace: Option<ScopeTrace>,
 }
@@ -160,10 +170,13 @@ pub(super) struct Inner {
     pub(super) deadlines: Vec<DeadlineKey>,
     /// Set by the close: no deadline is registered any more.
     pub(super) closed: bool,
-    /// The first panic nobody can observe any more (its handle was gone).
-    orphan_panic: Option<Box<dyn Any + Send>>,
-    /// Panicked children whose handle was alive when they finished.
+    /// Failures nobody can observe any more (their handle was gone).
+    failures: Vec<ChildFailure>,
+    /// Failed children whose handle was alive when they finished.
     unobserved: Vec<TaskRef>,
+    /// The waker of the task polling a `scope_async` body, woken when the
+    /// body must be dropped (`body_cancelled`).
+    pub(super) body_waker: Option<Waker>,
 }
 
 // SAFETY: the raw pointers in `ScopeCore` (the parent, nested scopes) point
@@ -186,8 +199,12 @@ impl ScopeCore {
         leased: bool,
         location: &'static Location<'static>,
         form: ScopeForm,
+        policy: Option<NonNull<dyn Hooks>>,
     ) -> ScopeCore {
         ScopeCore {
+            policy,
+            spawned: AtomicUsize::new(0),
+            body_cancelled: AtomicBool::new(false),
             trace: ScopeTrace::open(location, form),
             id: SCOPE_IDS.next(),
             registry,
@@ -220,7 +237,7 @@ impl ScopeCore {
             self.frame.with_mut(|f| unsafe { *f = frame });
             return;
         };
-        let link = Some(ParentScope { scope: parent, task: Some(task), holds_unit: false });
+        let link = Some(ParentScope { scope: parent, task, holds_unit: false });
         // SAFETY: `&mut self`: nobody else can see this scope yet.
         self.parent.with_mut(|p| unsafe { *p = link });
         // SAFETY: the running child's scope outlives the child.
@@ -277,8 +294,12 @@ impl ScopeCore {
     /// A new async scope on `registry`'s pool; it opens later, at its first
     /// poll or first spawn ([`open_async`](Self::open_async)), so that a
     /// `scope_async` future that is never polled holds nothing (L5).
-    pub(crate) fn new_async(registry: Arc<Registry>, location: &'static Location<'static>) -> ScopeCore {
-        ScopeCore::new(registry, false, location, ScopeForm::Async)
+    pub(crate) fn new_async(
+        registry: Arc<Registry>,
+        location: &'static Location<'static>,
+        policy: Option<NonNull<dyn Hooks>>,
+    ) -> ScopeCore {
+        ScopeCore::new(registry, false, location, ScopeForm::Async, policy)
     }
 
     /// Marks an async scope that never opened as opened, with no lease and
@@ -332,14 +353,14 @@ impl ScopeCore {
                 let key = inner.nested.insert(NonNull::from(self));
                 // ORDERING: Relaxed: published by `opened` below.
                 self.nested_key.store(key, Ordering::Relaxed);
-                let link = Some(ParentScope { scope: parent, task: Some(task), holds_unit: true });
+                let link = Some(ParentScope { scope: parent, task, holds_unit: true });
                 // SAFETY: not opened yet, and we hold `opening`: no reader
                 // (they read only after `opened`) and no other writer.
                 self.parent.with_mut(|p| unsafe { *p = link });
                 // SAFETY: as above; the task runs on this thread, so it is alive.
-                self.owner.with_mut(|o| unsafe { *o = Some(task.to_ref()) });
+                self.owner.with_mut(|o| unsafe { *o = task.map(|t| t.to_ref()) });
                 // SAFETY: the task is running on this thread, so it is alive.
-                if parent_ref.is_cancelled() || unsafe { task.is_closed() } {
+                if parent_ref.is_cancelled() || task.is_some_and(|t| unsafe { t.is_closed() }) {
                     // ORDERING: Release, like `cancel`'s store.
                     self.cancelled.store(true, Ordering::Release);
                 }
@@ -384,39 +405,37 @@ impl ScopeCore {
     }
 
     /// The scope body and every child are done: remove the `cancel_after`
-    /// deadlines from the pool (waiting out one that is firing). Returns the panic the scope must re-raise, if a child
-    /// panicked and nobody observed it.
-    fn finish(&self) -> Option<Box<dyn Any + Send>> {
-        let (deadlines, unobserved, orphan) = {
+    /// deadlines from the pool (waiting out one that is firing). Returns
+    /// every failure nobody observed, in spawn order.
+    fn finish(&self) -> Vec<ChildFailure> {
+        let (deadlines, unobserved, mut failures) = {
             let mut inner = self.inner.lock();
             inner.closed = true;
+            inner.body_waker = None;
             (
                 std::mem::take(&mut inner.deadlines),
                 std::mem::take(&mut inner.unobserved),
-                inner.orphan_panic.take(),
+                std::mem::take(&mut inner.failures),
             )
         };
         for key in deadlines {
             self.registry.cancel_deadline(key);
         }
-        let mut first = orphan;
         for task in unobserved {
-            if let Some(payload) = task.claim_panic() {
-                match first {
-                    None => first = Some(payload),
-                    Some(_) => drop_payload(payload),
-                }
+            if let Some(failure) = task.claim_failure() {
+                failures.push(child_failure(&task, failure));
             }
         }
-        first
+        failures.sort_by_key(ChildFailure::index);
+        failures
     }
 
     /// The last steps of closing, once `pending` is set (every child done):
     /// remove the `cancel_after` deadlines from the pool, leave the enclosing
-    /// scope, return the lease on the pool. Returns the child panic to
-    /// re-raise, if any. The owner calls it once.
-    pub(crate) fn close_after_children(&self) -> Option<Box<dyn Any + Send>> {
-        let panic = self.finish();
+    /// scope, return the lease on the pool. Returns every failure nobody
+    /// observed, in spawn order. The owner calls it once.
+    pub(crate) fn close_after_children(&self) -> Vec<ChildFailure> {
+        let failures = self.finish();
         if let Some(trace) = &self.trace {
             trace.closed();
         }
@@ -425,39 +444,106 @@ impl ScopeCore {
         if self.leased.load(Ordering::Relaxed) {
             self.registry.release();
         }
-        panic
+        failures
     }
 
-    /// Hands the scope a panic payload (the first one is kept).
-    fn record_panic(&self, payload: Box<dyn Any + Send>) {
-        let mut inner = self.inner.lock();
-        if inner.orphan_panic.is_none() {
-            inner.orphan_panic = Some(payload);
-        } else {
-            drop(inner);
-            // Later panics are dropped; only the first is re-raised.
-            drop_payload(payload);
+    /// Marks this thread as running this scope's body until the guard
+    /// drops: the body sees the scope's cancellation, and scopes opened in
+    /// it nest in this scope (F4 in docs/guarantees.md).
+    pub(crate) fn enter_body(&self) -> BodyGuard {
+        BodyGuard::enter((self as *const ScopeCore).cast())
+    }
+
+    /// The next child's index, told to the policy (if any) before it runs.
+    pub(super) fn fork(&self, location: &'static Location<'static>) -> usize {
+        // ORDERING: Relaxed: a counter; the index is carried by the child.
+        let index = self.spawned.fetch_add(1, Ordering::Relaxed);
+        if let Some(policy) = self.policy {
+            // SAFETY: the policy outlives every child (field docs); the
+            // spawner holds a unit, so the scope has not closed.
+            unsafe { policy.as_ref() }.fork(&ChildInfo { index, location });
         }
+        index
     }
 
-    /// Bookkeeping shared by both kinds of child, before the unit goes.
+    /// Bookkeeping shared by both kinds of child, before the unit goes: the
+    /// failure is kept (or left to the handle), and the policy decides
+    /// whether the scope is cancelled (a plain scope: on any failure).
     pub(super) fn child_finished(&self, task: &TaskRef, completion: Completion) {
-        if completion.outcome == Outcome::Panicked {
-            if let Some(payload) = completion.orphan_panic {
-                self.record_panic(payload);
+        let failed = matches!(completion.outcome, Outcome::Panicked | Outcome::Failed);
+        if failed {
+            if let Some(failure) = completion.orphan_failure {
+                let failure = child_failure(task, failure);
+                self.inner.lock().failures.push(failure);
             } else if completion.handle_alive {
                 self.inner.lock().unobserved.push(task.clone());
+            }
+        }
+        let verdict = match self.policy {
+            None if failed => Verdict::Cancel,
+            None => Verdict::Continue,
+            Some(policy) => {
+                let hook = task.parent().expect("a child has a completion hook");
+                let info = ChildInfo { index: hook.index, location: hook.location };
+                // SAFETY: the policy outlives every child (field docs), and
+                // this child still holds its unit.
+                unsafe { policy.as_ref() }.complete(&info, completion.outcome)
+            }
+        };
+        if verdict == Verdict::Cancel {
+            if failed {
+                self.cancel_body();
             }
             self.cancel();
         }
     }
+
+    /// Before a poll of a `scope_async` body: whether the body may run
+    /// (a failure has not cancelled it), keeping `waker` to wake it when a
+    /// failure does.
+    pub(crate) fn watch_body(&self, waker: &Waker) -> bool {
+        // ORDERING: Acquire pairs with the Release in `cancel_body`.
+        if self.body_cancelled.load(Ordering::Acquire) {
+            return false;
+        }
+        let mut inner = self.inner.lock();
+        if !inner.body_waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            inner.body_waker = Some(waker.clone());
+        }
+        drop(inner);
+        // Checked again after the waker is in place: a failure between the
+        // two either saw the waker or is seen here.
+        // ORDERING: as above.
+        !self.body_cancelled.load(Ordering::Acquire)
+    }
+
+    /// A failure cancels the body too: a `scope_async` body is woken, to be
+    /// dropped at its next poll.
+    fn cancel_body(&self) {
+        // ORDERING: Release pairs with the body's Acquire check in its poll.
+        self.body_cancelled.store(true, Ordering::Release);
+        let waker = self.inner.lock().body_waker.take();
+        if let Some(waker) = waker {
+            crate::task::wake_caught(waker);
+        }
+    }
 }
 
-/// The child of this thread's running task, if it is a nursery child: its
-/// scope and the task.
-fn current_parent() -> Option<(NonNull<ScopeCore>, TaskPtr)> {
+/// A failure with the child it came from.
+fn child_failure(task: &TaskRef, failure: Failure) -> ChildFailure {
+    let hook = task.parent().expect("a child has a completion hook");
+    ChildFailure::new(hook.index, hook.location, failure)
+}
+
+/// What a scope opened on this thread now is nested in: the scope whose
+/// body this thread runs (innermost, with no task), or the nursery child it
+/// runs and that child's scope.
+fn current_parent() -> Option<(NonNull<ScopeCore>, Option<TaskPtr>)> {
+    if let Some(body) = current_body() {
+        return Some((body.cast::<ScopeCore>(), None));
+    }
     let task = TaskPtr::current()?;
     // SAFETY: the task is running on this thread, so it is alive.
     let data = unsafe { task.parent_data() }?;
-    Some((data.cast::<ScopeCore>(), task))
+    Some((data.cast::<ScopeCore>(), Some(task)))
 }

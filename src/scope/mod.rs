@@ -27,12 +27,14 @@ mod completion;
 mod core;
 mod latch;
 mod nursery;
+mod policy;
 mod run;
 mod task;
 mod wait;
 
 pub use async_scope::ScopeHandle;
 pub use nursery::Scope;
+pub use policy::{ChildInfo, FailFast, FirstSuccess, Policy, Supervise, Verdict};
 pub use task::Task;
 
 use crate::Pool;
@@ -87,6 +89,54 @@ where
     Pool::current_or_global().scope_async(f)
 }
 
+/// Opens a scope on the current pool whose children's completions go
+/// through `policy`; see [`Pool::scope_with`].
+///
+/// # Examples
+///
+/// ```
+/// // "Run these requests, stop at the first error, tell me which failed."
+/// let requests = ["ok", "ok", "timeout", "ok"];
+/// let err = knotwork::scope_with(knotwork::FailFast, |s| {
+///     for r in requests {
+///         s.exec_blocking_try(move || if r == "ok" { Ok(()) } else { Err(format!("request {r}")) });
+///     }
+/// })
+/// .unwrap_err();
+/// let failed = err.only().unwrap();
+/// assert_eq!((failed.index(), failed.error().unwrap().to_string()), (2, "request timeout".into()));
+/// ```
+#[track_caller]
+pub fn scope_with<'env, P, F, R>(policy: P, f: F) -> P::Output<R>
+where
+    P: Policy,
+    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+{
+    Pool::current_or_global().scope_with(policy, f)
+}
+
+/// The async form of [`scope_with`], on the current pool; see
+/// [`Pool::scope_async_with`].
+///
+/// # Examples
+///
+/// ```
+/// let res = knotwork::block_on(knotwork::scope_async_with(knotwork::Supervise, async |s| {
+///     s.exec_try(async { Err::<(), _>("lost") });
+///     s.exec(async { 1 }).await.unwrap()
+/// }));
+/// assert_eq!(res.unwrap_err().failures().len(), 1);
+/// ```
+#[track_caller]
+pub fn scope_async_with<P, F, Fut>(policy: P, f: F) -> impl Future<Output = P::Output<Fut::Output>>
+where
+    P: Policy,
+    F: FnOnce(ScopeHandle) -> Fut,
+    Fut: Future,
+{
+    Pool::current_or_global().scope_async_with(policy, f)
+}
+
 /// Whether the current task has been cancelled: the nursery child running
 /// on this thread (its own [`Task::cancel`], or its scope's cancellation,
 /// or that of any scope it is nested in). `false` outside any child.
@@ -106,6 +156,11 @@ where
 /// assert!(!knotwork::is_cancelled());
 /// ```
 pub fn is_cancelled() -> bool {
+    if let Some(body) = crate::task::current_body() {
+        // SAFETY: the body runs on this thread, inside its scope's call (or
+        // poll), so the scope is alive.
+        return unsafe { body.cast::<ScopeCore>().as_ref() }.is_cancelled();
+    }
     let Some(task) = TaskPtr::current() else { return false };
     // SAFETY: the task is running on this thread, so it is alive, and so is
     // its scope (which joins it before going away).

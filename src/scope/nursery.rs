@@ -6,7 +6,9 @@
 use super::child::{self, Blocking, Kind};
 use super::core::ScopeCore;
 use super::task::Task;
+use crate::failure::BoxError;
 use crate::sync::time::Instant;
+use crate::task::{ErrFails, Plain};
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -108,7 +110,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     {
         // SAFETY: the scope joins every child before `core` goes away
         // (`run.rs`), and `'scope` bounds what `fut` and its output borrow.
-        Task::new(unsafe { child::spawn(&self.core, Kind::Async, Location::caller(), fut) })
+        Task::new(unsafe { child::spawn::<_, Plain>(&self.core, Kind::Async, Location::caller(), fut) })
     }
 
     /// Runs `f` as a blocking child on a pool worker thread. Inside it,
@@ -132,7 +134,68 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         T: Send + 'scope,
     {
         // SAFETY: as in `exec`.
-        Task::new(unsafe { child::spawn(&self.core, Kind::Blocking, Location::caller(), Blocking(Some(f))) })
+        Task::new(unsafe {
+            child::spawn::<_, Plain>(&self.core, Kind::Blocking, Location::caller(), Blocking(Some(f)))
+        })
+    }
+
+    /// Like [`exec`](Self::exec), for a future that returns a `Result`: an
+    /// `Err` is a failure of the scope exactly as a panic is — under the
+    /// default policy it cancels the scope — and, if nobody joins this
+    /// child's [`Task`] to observe it, it comes back from the scope (in the
+    /// [`ScopeError`](crate::ScopeError) of [`scope_with`](crate::scope_with),
+    /// or re-raised by a plain [`scope`](crate::scope)). Whoever joins the
+    /// `Task` gets the typed `Result`.
+    ///
+    /// The error is anything that converts into a boxed
+    /// `std::error::Error + Send + Sync` (an error type, a `String`, a
+    /// `&'static str`, `Box<dyn Error + Send + Sync>`, `anyhow::Error`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = knotwork::scope_with(knotwork::FailFast, |s| {
+    ///     s.exec_try(async { "42".parse::<u8>().map(|_| ()) });
+    ///     s.exec_try(async { "x".parse::<u8>().map(|_| ()) });
+    /// })
+    /// .unwrap_err();
+    /// assert_eq!(err.only().unwrap().index(), 1);
+    /// ```
+    #[track_caller]
+    pub fn exec_try<F, T, E>(&self, fut: F) -> Task<'scope, Result<T, E>>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'scope,
+        T: Send + 'scope,
+        E: Into<BoxError> + Send + 'scope,
+    {
+        // SAFETY: as in `exec`.
+        Task::new(unsafe { child::spawn::<_, ErrFails>(&self.core, Kind::Async, Location::caller(), fut) })
+    }
+
+    /// Like [`exec_blocking`](Self::exec_blocking), for a closure that
+    /// returns a `Result`: an `Err` fails the scope as in
+    /// [`exec_try`](Self::exec_try).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let res = knotwork::scope(|s| {
+    ///     let t = s.exec_blocking_try(|| std::fs::read_to_string("/no/such/file"));
+    ///     t.join().unwrap() // observed here: the scope does not fail
+    /// });
+    /// assert!(res.is_err());
+    /// ```
+    #[track_caller]
+    pub fn exec_blocking_try<F, T, E>(&self, f: F) -> Task<'scope, Result<T, E>>
+    where
+        F: FnOnce() -> Result<T, E> + Send + 'scope,
+        T: Send + 'scope,
+        E: Into<BoxError> + Send + 'scope,
+    {
+        // SAFETY: as in `exec`.
+        Task::new(unsafe {
+            child::spawn::<_, ErrFails>(&self.core, Kind::Blocking, Location::caller(), Blocking(Some(f)))
+        })
     }
 
     /// Cancels the scope: every async child is dropped at its next

@@ -9,7 +9,9 @@
 //!  remove the `cancel_after` deadlines from the pool (waiting out one that
 //!  is firing); refuse new ones
 //!  unregister from the enclosing scope; release the lease on the pool
-//!  re-raise: the body's panic, else the first unobserved child panic
+//!  the result: the policy's (`scope_with`), or for a plain scope the
+//!  body's value, else its failures raised (`rethrow`); a body's panic is
+//!  re-raised, the failures then go to the pool's panic handler
 //! ```
 //!
 //! A sync scope cannot be leaked half-way: it is one function call, and an
@@ -21,15 +23,17 @@
 
 use super::core::ScopeCore;
 use super::nursery::Scope;
+use super::policy::{Hooks, Policy};
 use super::wait::wait_latch;
+use crate::failure::{ChildFailure, Failure, ScopeError};
 use crate::hooks::ScopeForm;
 use crate::pool::registry::Registry;
 use crate::pool::worker::WorkerThread;
 use crate::sync::AbortOnUnwind;
 use crate::{Pool, ShutdownError};
-use std::any::Any;
 use std::panic::Location;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::ptr::NonNull;
 
 /// Takes the lease that keeps `registry`'s pool open while a scope may
 /// still submit children, and returns whether it took one.
@@ -54,7 +58,7 @@ pub(crate) fn acquire_lease(registry: &Registry, sync: bool) -> Result<bool, Shu
     }
 }
 
-fn close_blocking(core: &ScopeCore) -> Option<Box<dyn Any + Send>> {
+fn close_blocking(core: &ScopeCore) -> Vec<ChildFailure> {
     // The body's unit; the last one out needs no wait.
     if !core.pending.release_owner() {
         wait_latch(&core.pending, (core as *const ScopeCore).cast());
@@ -62,21 +66,95 @@ fn close_blocking(core: &ScopeCore) -> Option<Box<dyn Any + Send>> {
     core.close_after_children()
 }
 
-pub(super) fn rethrow<R>(body: std::thread::Result<R>, child_panic: Option<Box<dyn Any + Send>>) -> R {
-    match (body, child_panic) {
-        (Err(payload), child_panic) => {
-            // Dropped now, not while unwinding: its `Drop` may panic too.
-            if let Some(child) = child_panic {
-                super::completion::drop_payload(child);
-            }
+/// What a plain scope (`scope`, `scope_async`) does with its body's result
+/// and the failures nobody observed: the value if there are none; else the
+/// failures are raised ([`raise`]). A panic of the body wins: it is
+/// re-raised, and the children's failures go to the pool's panic handler
+/// ([`report_lost`]), since one unwind can carry one payload.
+pub(super) fn rethrow<R>(
+    registry: &Registry,
+    body: std::thread::Result<R>,
+    failures: Vec<ChildFailure>,
+) -> R {
+    match body {
+        Err(payload) => {
+            report_lost(registry, failures, "while its body panicked");
             resume_unwind(payload)
         }
-        (Ok(value), Some(payload)) => {
+        Ok(value) if failures.is_empty() => value,
+        Ok(value) => {
             crate::sync::drop_contained(value, "a scope body's result");
-            resume_unwind(payload)
+            raise(registry, failures)
         }
-        (Ok(value), None) => value,
     }
+}
+
+/// Raises a plain scope's failures (F3 in docs/guarantees.md):
+///
+/// * if a child panicked, the first such panic in spawn order is re-raised
+///   with its own payload, as it always was (code that downcasts the
+///   payload keeps working); the other failures are not dropped but
+///   reported to the pool's panic handler ([`report_lost`]): one unwind
+///   carries one payload, and a foreign payload has no room for more;
+/// * if the failures are all errors that try children returned, they are
+///   raised together as a [`ScopeError`] payload (`catch_unwind`, then
+///   `downcast::<ScopeError>()`).
+pub(super) fn raise(registry: &Registry, failures: Vec<ChildFailure>) -> ! {
+    let mut failures = failures;
+    let Some(first) = failures.iter().position(ChildFailure::is_panic) else {
+        std::panic::panic_any(ScopeError::new(failures))
+    };
+    let Failure::Panic(payload) = failures.remove(first).into_failure() else {
+        unreachable!("found by is_panic")
+    };
+    report_lost(registry, failures, "alongside a child panic that was re-raised");
+    resume_unwind(payload.into_inner())
+}
+
+/// Hands failures that cannot be raised (another panic is already on its
+/// way) to the pool's panic handler, as one [`ScopeError`], so that none is
+/// lost; `why` says why they could not be raised.
+pub(super) fn report_lost(registry: &Registry, failures: Vec<ChildFailure>, why: &str) {
+    if !failures.is_empty() {
+        registry.report_failures(ScopeError::new(failures), why);
+    }
+}
+
+/// Runs a sync scope: opens it (with `policy`, if any), runs the body,
+/// joins every child, closes. Returns the body's result and every failure
+/// nobody observed.
+#[track_caller]
+fn run_sync<'env, F, R>(
+    pool: &Pool,
+    policy: Option<NonNull<dyn Hooks>>,
+    f: F,
+) -> Result<(std::thread::Result<R>, Vec<ChildFailure>), ShutdownError>
+where
+    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+{
+    let leased = acquire_lease(&pool.registry, true)?;
+    let mut scope = Scope::new(ScopeCore::new(
+        pool.registry.clone(),
+        leased,
+        Location::caller(),
+        ScopeForm::Sync,
+        policy,
+    ));
+    // SAFETY: `scope` is not moved again; it unregisters in `close_blocking`.
+    unsafe { scope.core.register() };
+    let guard = AbortOnUnwind;
+    // Opened on another pool's worker, that worker waits for the
+    // scope's work: its pool is recorded there (`pool::awaited`).
+    let body = catch_unwind(AssertUnwindSafe(crate::pool::awaited::carry_into_scope(&pool.registry, || {
+        let _body = scope.core.enter_body();
+        f(&scope)
+    })));
+    if body.is_err() {
+        scope.core.cancel();
+    }
+    let failures = close_blocking(&scope.core);
+    std::mem::forget(guard);
+    Ok((body, failures))
 }
 
 pub(crate) const SHUT_DOWN_MSG: &str = "knotwork::scope: the pool is shut down and accepts no new scopes; \
@@ -141,23 +219,54 @@ impl Pool {
     where
         F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
     {
-        let leased = acquire_lease(&self.registry, true)?;
-        let mut scope =
-            Scope::new(ScopeCore::new(self.registry.clone(), leased, Location::caller(), ScopeForm::Sync));
-        // SAFETY: `scope` is not moved again; it unregisters in `close_blocking`.
-        unsafe { scope.core.register() };
-        let guard = AbortOnUnwind;
-        // Opened on another pool's worker, that worker waits for the
-        // scope's work: its pool is recorded there (`pool::awaited`).
-        let body =
-            catch_unwind(AssertUnwindSafe(crate::pool::awaited::carry_into_scope(&self.registry, || {
-                f(&scope)
-            })));
-        if body.is_err() {
-            scope.core.cancel();
+        let (body, failures) = run_sync(self, None, f)?;
+        Ok(rethrow(&self.registry, body, failures))
+    }
+
+    /// Opens a scope whose children's completions go through `policy`
+    /// (see [`Policy`]): [`FailFast`](crate::FailFast) (what
+    /// [`scope`](Self::scope) does), [`Supervise`](crate::Supervise),
+    /// [`FirstSuccess`](crate::FirstSuccess), or your own. Returns what the
+    /// policy makes of the body's value and of every failure nobody
+    /// observed — for the built-ins, `Result<R, ScopeError>` with every
+    /// failure in spawn order. A panic of the body is re-raised after the
+    /// join, and the failures go to the pool's panic handler.
+    ///
+    /// # Panics
+    ///
+    /// If the pool is shut down, as [`scope`](Self::scope); and when the
+    /// body panics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = knotwork::Pool::builder().threads(2).build()?;
+    /// let res = pool.scope_with(knotwork::Supervise, |s| {
+    ///     s.exec_blocking_try(|| Err::<(), _>("one"));
+    ///     s.exec_blocking_try(|| Err::<(), _>("two"));
+    ///     "body done"
+    /// });
+    /// let err = res.unwrap_err();
+    /// assert_eq!(err.failures().len(), 2);
+    /// # Ok::<(), knotwork::BuildError>(())
+    /// ```
+    #[track_caller]
+    pub fn scope_with<'env, P, F, R>(&self, policy: P, f: F) -> P::Output<R>
+    where
+        P: Policy,
+        F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+    {
+        let hooks: &dyn Hooks = &policy;
+        // The policy outlives every child: `run_sync` joins them all before
+        // it returns, and `policy` lives on this frame until then.
+        let (body, failures) =
+            run_sync(self, Some(NonNull::from(hooks)), f).unwrap_or_else(|_| panic!("{SHUT_DOWN_MSG}"));
+        match body {
+            Ok(value) => policy.finish(Some(value), failures),
+            Err(payload) => {
+                report_lost(&self.registry, failures, "while its body panicked");
+                resume_unwind(payload)
+            }
         }
-        let child_panic = close_blocking(&scope.core);
-        std::mem::forget(guard);
-        Ok(rethrow(body, child_panic))
     }
 }

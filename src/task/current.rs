@@ -17,19 +17,54 @@ crate::sync::thread_local_key! {
     static CURRENT_TASK: Cell<*const Header> = Cell::new(ptr::null());
 }
 
-/// Restores `CURRENT_TASK` when a run ends, even by unwinding.
-pub(super) struct CurrentTaskGuard(*const Header);
+crate::sync::thread_local_key! {
+    /// The scope whose *body* this thread is running, innermost (null if
+    /// none, or if a task runs on top of it): a body is part of its scope's
+    /// nursery, as its children are — it sees the scope's cancellation, and
+    /// scopes opened in it are nested in that scope. Opaque here (a
+    /// `ScopeCore`'s address, set by the scope layer: [`BodyGuard`]).
+    static CURRENT_BODY: Cell<*const ()> = Cell::new(ptr::null());
+}
+
+/// Restores `CURRENT_TASK` (and the body it hid) when a run ends, even by
+/// unwinding.
+pub(super) struct CurrentTaskGuard(*const Header, *const ());
 
 impl CurrentTaskGuard {
     pub(super) fn enter(header: *const Header) -> Self {
-        CurrentTaskGuard(CURRENT_TASK.with(|c| c.replace(header)))
+        // The task is innermost now: a body further down is not what runs.
+        let body = CURRENT_BODY.with(|b| b.replace(ptr::null()));
+        CurrentTaskGuard(CURRENT_TASK.with(|c| c.replace(header)), body)
     }
 }
 
 impl Drop for CurrentTaskGuard {
     fn drop(&mut self) {
         let _ = CURRENT_TASK.try_with(|c| c.set(self.0));
+        let _ = CURRENT_BODY.try_with(|b| b.set(self.1));
     }
+}
+
+/// Marks this thread as running the body of the scope at `scope` until
+/// dropped (then the previous body, if any, is current again).
+pub(crate) struct BodyGuard(*const ());
+
+impl BodyGuard {
+    pub(crate) fn enter(scope: *const ()) -> BodyGuard {
+        BodyGuard(CURRENT_BODY.with(|b| b.replace(scope)))
+    }
+}
+
+impl Drop for BodyGuard {
+    fn drop(&mut self) {
+        let _ = CURRENT_BODY.try_with(|b| b.set(self.0));
+    }
+}
+
+/// The scope whose body this thread runs, if that is the innermost thing
+/// it runs (no task has been entered on top of it).
+pub(crate) fn current_body() -> Option<NonNull<()>> {
+    NonNull::new(CURRENT_BODY.try_with(Cell::get).unwrap_or(ptr::null()).cast_mut())
 }
 
 /// A borrowed pointer to a task that is running on this thread, or that a
@@ -84,20 +119,24 @@ impl TaskPtr {
     }
 }
 
-/// Clears the current task until dropped: part of `context::Detached`, for
-/// work that runs on this thread while a task waits further up the stack but
-/// is not part of that task.
-pub(crate) struct NoCurrentTask(*const Header);
+/// Clears the current task (and body) until dropped: part of
+/// `context::Detached`, for work that runs on this thread while a task or
+/// a body waits further up the stack but is not part of it.
+pub(crate) struct NoCurrentTask(*const Header, *const ());
 
 impl NoCurrentTask {
     pub(crate) fn enter() -> Self {
-        NoCurrentTask(CURRENT_TASK.try_with(|c| c.replace(ptr::null())).unwrap_or(ptr::null()))
+        NoCurrentTask(
+            CURRENT_TASK.try_with(|c| c.replace(ptr::null())).unwrap_or(ptr::null()),
+            CURRENT_BODY.try_with(|b| b.replace(ptr::null())).unwrap_or(ptr::null()),
+        )
     }
 }
 
 impl Drop for NoCurrentTask {
     fn drop(&mut self) {
         let _ = CURRENT_TASK.try_with(|c| c.set(self.0));
+        let _ = CURRENT_BODY.try_with(|b| b.set(self.1));
     }
 }
 
@@ -166,17 +205,23 @@ pub(crate) unsafe fn allowed_here(task: TaskPtr) -> bool {
         }
         // SAFETY: alive per the caller, and by induction up the lineage.
         let Some(link) = (unsafe { t.0.as_ref() }).parent.as_ref() else { return false };
-        if ptr::eq(link.data.as_ptr().cast_const(), target) {
-            return true;
-        }
-        // SAFETY: the link's contract (`HookCalls::up`).
-        next = match unsafe { (link.calls.up)(link.data) } {
-            super::Up::Task(up) => Some(up),
-            // A scope opened by plain work (a job, a `block_on` root) while
-            // that wait was on the stack: its subtree is that work's, which
-            // may run on top of the wait.
-            super::Up::Frame(frame) => return ptr::eq(frame, target),
-            super::Up::None => None,
+        let mut scope = link.data;
+        next = loop {
+            if ptr::eq(scope.as_ptr().cast_const(), target) {
+                return true;
+            }
+            // SAFETY: the link's contract (`HookCalls::up`), which holds for
+            // every scope up the lineage alike.
+            match unsafe { (link.calls.up)(scope) } {
+                super::Up::Task(up) => break Some(up),
+                // Opened in that scope's body: the lineage goes on from it.
+                super::Up::Scope(up) => scope = up,
+                // A scope opened by plain work (a job, a `block_on` root)
+                // while that wait was on the stack: its subtree is that
+                // work's, which may run on top of the wait.
+                super::Up::Frame(frame) => return ptr::eq(frame, target),
+                super::Up::None => break None,
+            }
         };
     }
     false

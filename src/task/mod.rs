@@ -25,11 +25,13 @@ mod task_ref;
 mod waker;
 
 pub(crate) use current::{
-    NoCurrentTask, TaskPtr, allowed_here, is_waiting, restore_waiting_for, set_waiting_for, waiting_for,
+    BodyGuard, NoCurrentTask, TaskPtr, allowed_here, current_body, is_waiting, restore_waiting_for,
+    set_waiting_for, waiting_for,
 };
 pub(crate) use inbox::Inbox;
 pub(crate) use raw::{
-    Completion, CompletionHook, HookCalls, TaskRef, Up, allocate, allocate_child, allocate_orphan,
+    Completion, CompletionHook, ErrFails, HookCalls, Judge, Plain, TaskRef, Up, allocate, allocate_child,
+    allocate_orphan,
 };
 pub(crate) use task_ref::{AfterRun, poll_handle};
 pub(crate) use waker::wake_caught;

@@ -58,10 +58,12 @@
 use super::inbox::Inbox;
 use super::state::State;
 use crate::TaskError;
+use crate::failure::{BoxError, Failure, PanicPayload};
 use crate::hooks::Outcome;
 use crate::sync::{Arc, AtomicUsize, Mutex, UnsafeCell};
 use std::any::Any;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::ptr::{self, NonNull};
@@ -88,9 +90,10 @@ pub(crate) struct Header {
 /// What a completing task tells its parent.
 pub(crate) struct Completion {
     pub(crate) outcome: Outcome,
-    /// The panic payload, when the task panicked and its handle was already
-    /// gone (nobody else can observe it: the parent takes it).
-    pub(crate) orphan_panic: Option<Box<dyn Any + Send>>,
+    /// The failure (a panic payload, or the error a try child returned),
+    /// when the task failed and its handle was already gone (nobody else
+    /// can observe it: the parent takes it).
+    pub(crate) orphan_failure: Option<Failure>,
     /// The handle was alive at completion (it may still observe the result).
     pub(crate) handle_alive: bool,
 }
@@ -108,6 +111,10 @@ pub(crate) struct CompletionHook {
     pub(crate) calls: &'static HookCalls,
     /// Room for the parent's registration key of this task.
     pub(crate) key: AtomicUsize,
+    /// The task's place among its parent's children, in spawn order.
+    pub(crate) index: usize,
+    /// Where the task was spawned.
+    pub(crate) location: &'static std::panic::Location<'static>,
 }
 
 /// A parent's functions, called with its [`CompletionHook::data`].
@@ -129,6 +136,9 @@ pub(crate) struct HookCalls {
 pub(crate) enum Up {
     /// The task the scope was opened in.
     Task(super::TaskPtr),
+    /// The scope was opened in another scope's body: that scope, whose
+    /// lineage goes on (its data, for the same `up`).
+    Scope(NonNull<()>),
     /// The scope was opened in no task, while a wait on that thread waited
     /// for this (a task's or a scope's address, or a `block_on`): the end of
     /// the lineage, and what it descends from (`current::allowed_here`).
@@ -148,8 +158,9 @@ pub(super) struct TaskVTable {
     pub(super) drop_stage: unsafe fn(NonNull<Header>),
     /// Moves the result out into `*mut Option<Result<T, TaskError>>`.
     pub(super) take_output: unsafe fn(NonNull<Header>, *mut ()),
-    /// Takes a panic payload out of a finished stage (which becomes `Consumed`).
-    pub(super) take_panic: unsafe fn(NonNull<Header>) -> Option<Box<dyn Any + Send>>,
+    /// Takes the failure out of a finished stage (which becomes
+    /// `Consumed`): its panic payload, or the error its output is.
+    pub(super) take_failure: unsafe fn(NonNull<Header>) -> Option<Failure>,
     /// Frees the allocation.
     pub(super) dealloc: unsafe fn(NonNull<Header>),
 }
@@ -160,20 +171,57 @@ enum Stage<F: Future> {
     Consumed,
 }
 
-/// `#[repr(C)]` so that a pointer to the cell is a pointer to its header.
-#[repr(C)]
-struct TaskCell<F: Future> {
-    header: Header,
-    stage: UnsafeCell<Stage<F>>,
+/// Which outputs of a task are failures: none for a plain task
+/// ([`Plain`]); an `Err` for a try child ([`ErrFails`]). A type, not a
+/// value, so that the cell's vtable knows it and a plain task pays nothing.
+pub(crate) trait Judge<T>: 'static {
+    /// Whether `output` is a failure.
+    fn failed(output: &T) -> bool;
+    /// The failure's error, out of a failed output (`None` for any other).
+    fn into_error(output: T) -> Option<BoxError>;
 }
 
-impl<F: Future> TaskCell<F> {
+/// No output is a failure (only a panic is).
+pub(crate) struct Plain;
+
+impl<T> Judge<T> for Plain {
+    #[inline]
+    fn failed(_: &T) -> bool {
+        false
+    }
+    fn into_error(_: T) -> Option<BoxError> {
+        None
+    }
+}
+
+/// An `Err` output is a failure, its error boxed when the scope takes it.
+pub(crate) struct ErrFails;
+
+impl<T, E: Into<BoxError>> Judge<Result<T, E>> for ErrFails {
+    #[inline]
+    fn failed(output: &Result<T, E>) -> bool {
+        output.is_err()
+    }
+    fn into_error(output: Result<T, E>) -> Option<BoxError> {
+        output.err().map(Into::into)
+    }
+}
+
+/// `#[repr(C)]` so that a pointer to the cell is a pointer to its header.
+#[repr(C)]
+struct TaskCell<F: Future, J> {
+    header: Header,
+    stage: UnsafeCell<Stage<F>>,
+    _judge: PhantomData<J>,
+}
+
+impl<F: Future, J: Judge<F::Output>> TaskCell<F, J> {
     const VTABLE: TaskVTable = TaskVTable {
         poll: Self::poll,
         cancel: Self::cancel,
         drop_stage: Self::drop_stage,
         take_output: Self::take_output,
-        take_panic: Self::take_panic,
+        take_failure: Self::take_failure,
         dealloc: Self::dealloc,
     };
 
@@ -227,7 +275,11 @@ impl<F: Future> TaskCell<F> {
                 (Ok(_), Some(payload)) => Err(TaskError::panicked(payload)),
                 (result, _) => result,
             };
-            let outcome = if result.is_ok() { Outcome::Ok } else { Outcome::Panicked };
+            let outcome = match &result {
+                Ok(value) if J::failed(value) => Outcome::Failed,
+                Ok(_) => Outcome::Ok,
+                Err(_) => Outcome::Panicked,
+            };
             // SAFETY: still exclusive; the stage is `Consumed`, nothing is overwritten.
             unsafe { ptr::write(stage, Stage::Finished(result)) };
             Poll::Ready(outcome)
@@ -283,15 +335,18 @@ impl<F: Future> TaskCell<F> {
 
     /// # Safety
     /// The caller owns the finished stage (rules 2 and 3).
-    unsafe fn take_panic(ptr: NonNull<Header>) -> Option<Box<dyn Any + Send>> {
+    unsafe fn take_failure(ptr: NonNull<Header>) -> Option<Failure> {
         // SAFETY: the caller holds a reference.
         let cell = unsafe { Self::cell(ptr) };
         cell.stage.with_mut(|stage| {
             // SAFETY: the caller owns the stage (rules 2 and 3).
             match unsafe { ptr::replace(stage, Stage::Consumed) } {
-                Stage::Finished(Err(err)) => err.try_into_panic().ok(),
-                // Not a panic: nothing to re-raise. A value dropped here
-                // belongs to the caller anyway, who asked for it to go.
+                Stage::Finished(Err(err)) => {
+                    err.try_into_panic().ok().map(|p| Failure::Panic(PanicPayload::new(p)))
+                }
+                // An error value of a try child; any other value is not a
+                // failure, and is dropped here (its owner asked for it to go).
+                Stage::Finished(Ok(value)) => J::into_error(value).map(Failure::Error),
                 _ => None,
             }
         })
@@ -303,7 +358,8 @@ impl<F: Future> TaskCell<F> {
         // By rule 4 the stage is `Consumed` (every party that could hold the
         // result held a reference, and released it only after taking or
         // dropping it), so this runs no code of the future or its output.
-        // SAFETY: allocated by `Box::new` in `allocate_cell`; no reference remains.
+        // SAFETY: allocated by `Box::new` in `allocate_cell` as this very
+        // `TaskCell<F, J>`; no reference remains.
         drop(unsafe { Box::from_raw(ptr.cast::<Self>().as_ptr()) });
     }
 }
@@ -341,20 +397,25 @@ pub(crate) struct NewTask {
 /// and the caller keeps everything `F` borrows alive until the task is
 /// completed (trivially true for `F: 'static`).
 pub(crate) unsafe fn allocate<F: Future>(fut: F, owner: Arc<Inbox>) -> NewTask {
-    let ptr = allocate_cell(fut, Some(owner), None, 3);
+    let ptr = allocate_cell::<F, Plain>(fut, Some(owner), None, 3);
     NewTask { table: TaskRef { ptr }, queued: TaskRef { ptr }, handle: TaskRef { ptr } }
 }
 
 /// Allocates a nursery child: not yet bound to a loop, with a parent link,
-/// and with `refs` references (each returned `TaskRef` owns one).
+/// and with `refs` references (each returned `TaskRef` owns one). `J` says
+/// which of its outputs are failures ([`Plain`]: none; [`ErrFails`]: `Err`).
 ///
 /// # Safety
 /// The caller keeps everything `F` (and `F::Output`, while a handle or the
 /// scope may still hold it) borrows alive until the parent's `on_complete`
 /// has run, and `link.data` valid until then; the future is run on one
 /// thread at a time (it is `Send` or never leaves its thread).
-pub(crate) unsafe fn allocate_child<F: Future>(fut: F, link: CompletionHook, refs: usize) -> NonNull<Header> {
-    allocate_cell(fut, None, Some(link), refs)
+pub(crate) unsafe fn allocate_child<F: Future, J: Judge<F::Output>>(
+    fut: F,
+    link: CompletionHook,
+    refs: usize,
+) -> NonNull<Header> {
+    allocate_cell::<F, J>(fut, None, Some(link), refs)
 }
 
 /// Allocates a task that belongs to nobody (no loop, no parent), with two
@@ -365,10 +426,10 @@ pub(crate) unsafe fn allocate_child<F: Future>(fut: F, link: CompletionHook, ref
 /// As for [`allocate_child`]: the caller completes the task before
 /// anything `F` borrows goes away.
 pub(crate) unsafe fn allocate_orphan<F: Future>(fut: F) -> NonNull<Header> {
-    allocate_cell(fut, None, None, 2)
+    allocate_cell::<F, Plain>(fut, None, None, 2)
 }
 
-fn allocate_cell<F: Future>(
+fn allocate_cell<F: Future, J: Judge<F::Output>>(
     fut: F,
     owner: Option<Arc<Inbox>>,
     parent: Option<CompletionHook>,
@@ -377,13 +438,14 @@ fn allocate_cell<F: Future>(
     let cell = Box::new(TaskCell {
         header: Header {
             state: State::new(refs),
-            vtable: &TaskCell::<F>::VTABLE,
+            vtable: &TaskCell::<F, J>::VTABLE,
             owner: UnsafeCell::new(owner),
             key: AtomicUsize::new(usize::MAX),
             awaiter: Mutex::new(None),
             parent,
         },
         stage: UnsafeCell::new(Stage::Pending(fut)),
+        _judge: PhantomData::<J>,
     });
     NonNull::from(Box::leak(cell)).cast::<Header>()
 }

@@ -22,8 +22,8 @@
 //! | `CLOSED` | a cancel | never | cancellation requested |
 //! | `HANDLE` | birth | the handle's drop | a handle owns the right to the output |
 //! | `AWAITER` | the handle's poll | never | the header's `awaiter` slot holds a waker |
-//! | `PANICKED` | completion | never | the result is a panic |
-//! | `TAKEN` | handle or scope | never | a nursery child's panic was claimed |
+//! | `FAILED` | completion | never | the result is a failure (a panic, or a try child's `Err`) |
+//! | `TAKEN` | handle or scope | never | a nursery child's failure was claimed |
 //! | `CANCELLING` | a cancel that tells the parent | that canceller | the parent is being told |
 //! | count | clones, wakes, birth | drops | references held (`REFERENCE` per unit) |
 //!
@@ -33,7 +33,7 @@
 //!
 //! 1. `COMPLETED ⇒ ¬SCHEDULED ∧ ¬RUNNING`: a finished task is in no queue
 //!    and nobody polls it.
-//! 2. `PANICKED ⇒ COMPLETED`, and `TAKEN ⇒ COMPLETED ∧ PANICKED`.
+//! 2. `FAILED ⇒ COMPLETED`, and `TAKEN ⇒ COMPLETED ∧ FAILED`.
 //! 3. `CANCELLING ⇒ CLOSED`.
 //! 4. `SCHEDULED ∨ RUNNING ∨ HANDLE ⇒ count ≥ 1`: the queue entry, the
 //!    runner and the handle each hold a reference.
@@ -72,14 +72,15 @@ const HANDLE: usize = 1 << 4;
 /// take and wake it.
 const AWAITER: usize = 1 << 5;
 
-/// Set together with `COMPLETED` when the task's result is a panic. A
-/// task with a completion hook (a nursery child) keeps a panic nobody has
-/// observed for its scope, which re-raises it; see `TAKEN`.
-const PANICKED: usize = 1 << 6;
+/// Set together with `COMPLETED` when the task's result is a failure: a
+/// panic, or an error value of a try child (`raw::Judge`). A task with a
+/// completion hook (a nursery child) keeps a failure nobody has observed
+/// for its scope, which reports it; see `TAKEN`.
+const FAILED: usize = 1 << 6;
 
-/// The result of a `PANICKED` nursery child was claimed: by its handle
-/// (`join`/`.await` observed the panic) or by its scope (which re-raises
-/// it). Whoever sets this bit first owns the stage; used only for panicked
+/// The result of a `FAILED` nursery child was claimed: by its handle
+/// (`join`/`.await` observed the failure) or by its scope (which reports
+/// it). Whoever sets this bit first owns the stage; used only for failed
 /// children whose handle was alive at completion, the one case where two
 /// parties may both want the result.
 const TAKEN: usize = 1 << 7;
@@ -125,8 +126,8 @@ impl Snapshot {
     pub(crate) fn has_awaiter(self) -> bool {
         self.0 & AWAITER != 0
     }
-    pub(crate) fn is_panicked(self) -> bool {
-        self.0 & PANICKED != 0
+    pub(crate) fn is_failed(self) -> bool {
+        self.0 & FAILED != 0
     }
     pub(crate) fn is_taken(self) -> bool {
         self.0 & TAKEN != 0
@@ -143,11 +144,11 @@ impl Snapshot {
         if self.is_completed() && (self.is_scheduled() || self.is_running()) {
             return Some("COMPLETED ⇒ ¬SCHEDULED ∧ ¬RUNNING");
         }
-        if self.is_panicked() && !self.is_completed() {
-            return Some("PANICKED ⇒ COMPLETED");
+        if self.is_failed() && !self.is_completed() {
+            return Some("FAILED ⇒ COMPLETED");
         }
-        if self.is_taken() && !(self.is_completed() && self.is_panicked()) {
-            return Some("TAKEN ⇒ COMPLETED ∧ PANICKED");
+        if self.is_taken() && !(self.is_completed() && self.is_failed()) {
+            return Some("TAKEN ⇒ COMPLETED ∧ FAILED");
         }
         if self.is_cancelling() && !self.is_closed() {
             return Some("CANCELLING ⇒ CLOSED");
@@ -188,7 +189,7 @@ impl std::fmt::Debug for Snapshot {
             (CLOSED, "CLOSED"),
             (HANDLE, "HANDLE"),
             (AWAITER, "AWAITER"),
-            (PANICKED, "PANICKED"),
+            (FAILED, "FAILED"),
             (TAKEN, "TAKEN"),
             (CANCELLING, "CANCELLING"),
         ];
@@ -332,19 +333,19 @@ impl State {
     }
 
     /// The runner stored the result in the stage: publish it.
-    pub(crate) fn complete(&self, panicked: bool) -> Completed {
-        let panicked = if panicked { PANICKED } else { 0 };
+    pub(crate) fn complete(&self, failed: bool) -> Completed {
+        let failed = if failed { FAILED } else { 0 };
         // ORDERING: Release publishes the stage write to the handle's Acquire;
         // Acquire so that, if the handle is gone, its last accesses to the
         // stage happen-before our drop of the output.
         let prev = self
             .0
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
-                Some((s & !(RUNNING | SCHEDULED)) | COMPLETED | panicked)
+                Some((s & !(RUNNING | SCHEDULED)) | COMPLETED | failed)
             })
             .unwrap_or_else(|s| s);
         debug_assert!(!Snapshot(prev).is_completed(), "knotwork bug: a task completed twice");
-        Snapshot((prev & !(RUNNING | SCHEDULED)) | COMPLETED | panicked).assert_valid();
+        Snapshot((prev & !(RUNNING | SCHEDULED)) | COMPLETED | failed).assert_valid();
         Completed(Snapshot(prev))
     }
 
@@ -448,7 +449,7 @@ impl State {
         Snapshot(prev)
     }
 
-    /// Claims a panicked child's result for the caller (its handle or its
+    /// Claims a failed child's result for the caller (its handle or its
     /// scope); true if the caller is first, and so owns the stage.
     #[must_use]
     pub(crate) fn take(&self) -> bool {

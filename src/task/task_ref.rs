@@ -15,9 +15,9 @@ use super::raw::{Completion, CompletionHook, Header, TaskRef};
 use super::state::{Completed, EndPoll, Snapshot, StartRun};
 use super::waker::raw_waker;
 use crate::TaskError;
+use crate::failure::Failure;
 use crate::hooks::Outcome;
 use crate::sync::{Arc, Ordering};
-use std::any::Any;
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
@@ -160,15 +160,15 @@ impl TaskRef {
     /// tells the parent, last.
     fn complete(&self, outcome: Outcome) {
         let header = self.header();
-        let panicked = outcome == Outcome::Panicked;
-        let Completed(prev) = header.state.complete(panicked);
+        let failed = matches!(outcome, Outcome::Panicked | Outcome::Failed);
+        let Completed(prev) = header.state.complete(failed);
         let handle_alive = prev.has_handle();
-        let mut orphan_panic = None;
+        let mut orphan_failure = None;
         if !handle_alive {
             // Rule 3: the handle is gone, the result is ours.
-            if panicked && header.parent.is_some() {
+            if failed && header.parent.is_some() {
                 // SAFETY: exclusive access per rule 3.
-                orphan_panic = unsafe { (header.vtable.take_panic)(self.ptr) };
+                orphan_failure = unsafe { (header.vtable.take_failure)(self.ptr) };
             } else {
                 // SAFETY: exclusive access per rule 3.
                 unsafe { (header.vtable.drop_stage)(self.ptr) };
@@ -187,7 +187,7 @@ impl TaskRef {
                 // until it clears the bit. It waits for nothing we hold.
                 header.state.wait_cancelling();
             }
-            let completion = Completion { outcome, orphan_panic, handle_alive };
+            let completion = Completion { outcome, orphan_failure, handle_alive };
             // SAFETY: the link's contract: `data` stays valid until this
             // call, the last this task makes to its parent.
             unsafe { (parent.calls.on_complete)(parent.data, self, completion) };
@@ -227,11 +227,11 @@ impl TaskRef {
     /// As for `poll_output`, with `COMPLETED` observed in `state`.
     unsafe fn take_output<T>(&self, state: Snapshot) -> Result<T, TaskError> {
         let header = self.header();
-        if state.is_panicked() && header.parent.is_some() {
-            // Rule 3's exception: race the scope for the panic.
+        if state.is_failed() && header.parent.is_some() {
+            // Rule 3's exception: race the scope for the failure.
             if !header.state.take() {
                 return Err(TaskError::panicked(Box::new(
-                    "this child's panic was already re-raised by its scope",
+                    "this child's failure was already taken by its scope, which reports it",
                 )));
             }
         }
@@ -242,15 +242,15 @@ impl TaskRef {
         out.expect("take_output always writes")
     }
 
-    /// The scope's claim on the unobserved panic of a child whose handle
+    /// The scope's claim on the unobserved failure of a child whose handle
     /// was alive at completion (rule 3's exception).
-    pub(crate) fn claim_panic(&self) -> Option<Box<dyn Any + Send>> {
+    pub(crate) fn claim_failure(&self) -> Option<Failure> {
         let header = self.header();
         if !header.state.take() {
             return None; // the handle observed it
         }
         // SAFETY: we set TAKEN first, so we own the completed stage.
-        unsafe { (header.vtable.take_panic)(self.ptr) }
+        unsafe { (header.vtable.take_failure)(self.ptr) }
     }
 
     /// Whether the task has completed.
@@ -300,7 +300,7 @@ impl TaskRef {
     pub(crate) fn drop_handle(self) {
         let header = self.header();
         let prev = header.state.drop_handle();
-        if prev.is_completed() && !(prev.is_panicked() && header.parent.is_some()) {
+        if prev.is_completed() && !(prev.is_failed() && header.parent.is_some()) {
             // SAFETY: completed and we were the handle: exclusive (rule 3).
             // (A parent's panicked child is left to the scope, which claims
             // it through TAKEN.)

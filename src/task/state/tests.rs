@@ -84,7 +84,7 @@ fn a_panicked_result_is_taken_once() {
     let s = State::new(2);
     assert_eq!(s.start_run(), StartRun::Poll);
     let _ = s.complete(true);
-    assert!(word(&s).is_panicked());
+    assert!(word(&s).is_failed());
     assert!(s.take(), "the first claim wins");
     assert!(!s.take(), "the second loses");
 }
@@ -124,8 +124,8 @@ fn every_broken_invariant_is_named() {
     let cases = [
         (COMPLETED | SCHEDULED | REFERENCE, "COMPLETED ⇒ ¬SCHEDULED ∧ ¬RUNNING"),
         (COMPLETED | RUNNING | REFERENCE, "COMPLETED ⇒ ¬SCHEDULED ∧ ¬RUNNING"),
-        (PANICKED | REFERENCE, "PANICKED ⇒ COMPLETED"),
-        (COMPLETED | TAKEN, "TAKEN ⇒ COMPLETED ∧ PANICKED"),
+        (FAILED | REFERENCE, "FAILED ⇒ COMPLETED"),
+        (COMPLETED | TAKEN, "TAKEN ⇒ COMPLETED ∧ FAILED"),
         (CANCELLING | REFERENCE, "CANCELLING ⇒ CLOSED"),
         (SCHEDULED, "SCHEDULED ∨ RUNNING ∨ HANDLE ⇒ count ≥ 1"),
         (HANDLE, "SCHEDULED ∨ RUNNING ∨ HANDLE ⇒ count ≥ 1"),
@@ -133,7 +133,7 @@ fn every_broken_invariant_is_named() {
     for (bits, rule) in cases {
         assert_eq!(Snapshot(bits).broken(), Some(rule), "{:?}", Snapshot(bits));
     }
-    assert_eq!(Snapshot(COMPLETED | PANICKED | TAKEN | CLOSED | AWAITER).broken(), None);
+    assert_eq!(Snapshot(COMPLETED | FAILED | TAKEN | CLOSED | AWAITER).broken(), None);
 }
 
 #[test]

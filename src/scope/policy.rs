@@ -1,0 +1,261 @@
+//! Completion policies: what a scope does when its children finish, and
+//! what it returns.
+//!
+//! One mechanism, after Java's `StructuredTaskScope.Joiner`: a [`Policy`]
+//! hears of every fork ([`Policy::on_fork`]) and every completion
+//! ([`Policy::on_complete`], which says whether to cancel the scope), and
+//! turns the body's result and every failure nobody observed into the
+//! scope's result ([`Policy::finish`]). The built-ins:
+//!
+//! | policy | a failure | a success | the scope returns |
+//! |---|---|---|---|
+//! | [`FailFast`] (what a plain `scope` does) | cancels the rest | — | the body's value, or every unobserved failure |
+//! | [`Supervise`] | cancels nothing | — | the body's value, or every unobserved failure |
+//! | [`FirstSuccess`] | cancels nothing | the first cancels the rest | the body's value if a child succeeded, else every failure |
+//!
+//! The policy runs on whichever thread completes a child, under no lock of
+//! knotwork's; it must be quick and must not block (it is `Send + Sync`).
+//!
+//! Prior art: Java's `StructuredTaskScope.Joiner` (JEP 505,
+//! <https://openjdk.org/jeps/505>), Go's errgroup (<https://pkg.go.dev/golang.org/x/sync/errgroup>),
+//! Kotlin's `supervisorScope` (<https://kotlinlang.org/docs/exception-handling.html#supervision>).
+
+use crate::failure::{ChildFailure, ScopeError};
+use crate::hooks::Outcome;
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A child, as a policy sees it.
+#[derive(Copy, Clone, Debug)]
+pub struct ChildInfo {
+    pub(crate) index: usize,
+    pub(crate) location: &'static Location<'static>,
+}
+
+impl ChildInfo {
+    /// The child's place among its scope's children, in spawn order, from 0.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Where it was spawned.
+    pub fn location(&self) -> &'static Location<'static> {
+        self.location
+    }
+}
+
+/// What a policy decides when a child completes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The scope goes on.
+    Continue,
+    /// Cancel the scope: its other children, the scopes nested in them, and
+    /// its body (a `scope_async` body is dropped at its next suspension
+    /// point; a sync body sees [`is_cancelled`](crate::is_cancelled)).
+    Cancel,
+}
+
+/// What a scope does as its children finish, and what it returns.
+///
+/// # Examples
+///
+/// A policy that cancels the scope after two failures, and returns how many
+/// children failed:
+///
+/// ```
+/// use knotwork::{ChildFailure, ChildInfo, Policy, ScopeError, Verdict, trace::Outcome};
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+///
+/// #[derive(Default)]
+/// struct TwoStrikes(AtomicUsize);
+///
+/// impl Policy for TwoStrikes {
+///     type Output<R> = usize;
+///     fn on_complete(&self, _: &ChildInfo, outcome: Outcome) -> Verdict {
+///         let failed = matches!(outcome, Outcome::Failed | Outcome::Panicked);
+///         if failed && self.0.fetch_add(1, Ordering::Relaxed) + 1 >= 2 { Verdict::Cancel } else { Verdict::Continue }
+///     }
+///     fn finish<R>(self, _body: Option<R>, failures: Vec<ChildFailure>) -> usize {
+///         failures.len()
+///     }
+/// }
+///
+/// let failed = knotwork::scope_with(TwoStrikes::default(), |s| {
+///     for i in 0..3 {
+///         s.exec_blocking_try(move || if i > 0 { Err("no") } else { Ok(()) });
+///     }
+/// });
+/// assert_eq!(failed, 2);
+/// ```
+pub trait Policy: Send + Sync + 'static {
+    /// What the scope returns, given the body's result type `R`.
+    type Output<R>;
+
+    /// A child was spawned (before it can start).
+    fn on_fork(&self, child: &ChildInfo) {
+        let _ = child;
+    }
+
+    /// A child completed: with a value ([`Outcome::Ok`]), an error
+    /// ([`Outcome::Failed`]), a panic, or cancelled. Says whether to
+    /// cancel the scope.
+    fn on_complete(&self, child: &ChildInfo, outcome: Outcome) -> Verdict;
+
+    /// Every child is done: the scope's result, from the body's value
+    /// (`None` if the body was dropped because the policy cancelled the
+    /// scope) and every failure nobody observed, in spawn order. Not called
+    /// if the body panicked (that panic is re-raised).
+    fn finish<R>(self, body: Option<R>, failures: Vec<ChildFailure>) -> Self::Output<R>;
+}
+
+/// The policy's result when every failure makes the scope fail: the
+/// body's value if none did, else every failure.
+fn value_or_failures<R>(body: Option<R>, failures: Vec<ChildFailure>) -> Result<R, ScopeError> {
+    match body {
+        Some(value) if failures.is_empty() => Ok(value),
+        Some(value) => {
+            crate::sync::drop_contained(value, "a scope body's result");
+            Err(ScopeError::new(failures))
+        }
+        None => Err(ScopeError::new(failures)),
+    }
+}
+
+/// The first failure cancels the rest (Go's errgroup; what a plain
+/// [`scope`](crate::scope) does). Returns the body's value, or
+/// [`ScopeError`] with every failure nobody observed.
+///
+/// # Examples
+///
+/// ```
+/// let err = knotwork::scope_with(knotwork::FailFast, |s| {
+///     s.exec_blocking_try(|| Err::<(), _>("bad input"));
+///     s.exec(async {
+///         knotwork::sleep(std::time::Duration::from_secs(60)).await; // cancelled, not waited for
+///     });
+/// })
+/// .unwrap_err();
+/// assert_eq!(err.only().unwrap().error().unwrap().to_string(), "bad input");
+/// ```
+#[derive(Copy, Clone, Debug, Default)]
+pub struct FailFast;
+
+impl Policy for FailFast {
+    type Output<R> = Result<R, ScopeError>;
+
+    fn on_complete(&self, _: &ChildInfo, outcome: Outcome) -> Verdict {
+        if matches!(outcome, Outcome::Failed | Outcome::Panicked) {
+            Verdict::Cancel
+        } else {
+            Verdict::Continue
+        }
+    }
+
+    fn finish<R>(self, body: Option<R>, failures: Vec<ChildFailure>) -> Result<R, ScopeError> {
+        value_or_failures(body, failures)
+    }
+}
+
+/// A failure cancels nothing (Kotlin's `supervisorScope`, tokio's
+/// `JoinSet`): every child runs to its end, and the scope returns the
+/// body's value, or [`ScopeError`] with every failure nobody observed.
+///
+/// # Examples
+///
+/// ```
+/// let err = knotwork::scope_with(knotwork::Supervise, |s| {
+///     for i in 0..10 {
+///         s.exec_blocking_try(move || if i % 4 == 0 { Err(format!("#{i}")) } else { Ok(()) });
+///     }
+/// })
+/// .unwrap_err();
+/// let which: Vec<usize> = err.failures().iter().map(|f| f.index()).collect();
+/// assert_eq!(which, [0, 4, 8]);
+/// ```
+#[derive(Copy, Clone, Debug, Default)]
+pub struct Supervise;
+
+impl Policy for Supervise {
+    type Output<R> = Result<R, ScopeError>;
+
+    fn on_complete(&self, _: &ChildInfo, _: Outcome) -> Verdict {
+        Verdict::Continue
+    }
+
+    fn finish<R>(self, body: Option<R>, failures: Vec<ChildFailure>) -> Result<R, ScopeError> {
+        value_or_failures(body, failures)
+    }
+}
+
+/// The first child to succeed cancels the rest (a race, Java's
+/// `anySuccessfulResultOrThrow`): the scope returns the body's value if
+/// some child succeeded — the body usually takes the winner's value from
+/// its [`Task`](crate::Task) — else [`ScopeError`] with every failure.
+/// Failures of losers cancelled after the win are not errors.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let fastest = knotwork::scope_with(knotwork::FirstSuccess::new(), |s| {
+///     let slow = s.exec_try(async {
+///         knotwork::sleep(Duration::from_secs(60)).await;
+///         Ok::<_, std::io::Error>("slow")
+///     });
+///     let fast = s.exec_try(async { Ok::<_, std::io::Error>("fast") });
+///     let _ = slow; // cancelled by the win
+///     fast.join().unwrap().unwrap()
+/// })
+/// .unwrap();
+/// assert_eq!(fastest, "fast");
+/// ```
+#[derive(Debug, Default)]
+pub struct FirstSuccess {
+    won: AtomicBool,
+}
+
+impl FirstSuccess {
+    /// A race nobody has won yet.
+    pub fn new() -> Self {
+        FirstSuccess::default()
+    }
+}
+
+impl Policy for FirstSuccess {
+    type Output<R> = Result<R, ScopeError>;
+
+    fn on_complete(&self, _: &ChildInfo, outcome: Outcome) -> Verdict {
+        // ORDERING: Relaxed: only the verdict depends on it; `finish` runs
+        // after every child's completion, which the scope's join orders.
+        if outcome == Outcome::Ok && !self.won.swap(true, Ordering::Relaxed) {
+            Verdict::Cancel
+        } else {
+            Verdict::Continue
+        }
+    }
+
+    fn finish<R>(self, body: Option<R>, failures: Vec<ChildFailure>) -> Result<R, ScopeError> {
+        if self.won.into_inner() {
+            // The race was won: losers' failures are not the scope's.
+            drop(failures);
+            value_or_failures(body, Vec::new())
+        } else {
+            value_or_failures(body, failures)
+        }
+    }
+}
+
+/// The part of a policy a scope calls while it runs, object-safe.
+pub(crate) trait Hooks: Send + Sync {
+    fn fork(&self, child: &ChildInfo);
+    fn complete(&self, child: &ChildInfo, outcome: Outcome) -> Verdict;
+}
+
+impl<P: Policy> Hooks for P {
+    fn fork(&self, child: &ChildInfo) {
+        self.on_fork(child);
+    }
+    fn complete(&self, child: &ChildInfo, outcome: Outcome) -> Verdict {
+        self.on_complete(child, outcome)
+    }
+}
