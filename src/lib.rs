@@ -85,8 +85,8 @@ pub mod trace;
 pub use context::Slot;
 pub use failure::{BoxError, ChildFailure, Failure, PanicPayload, ScopeError};
 pub use scope::{
-    ChildInfo, FailFast, FirstSuccess, Policy, Scope, ScopeHandle, Supervise, Task, Verdict, is_cancelled,
-    scope, scope_async, scope_async_with, scope_with,
+    ChildInfo, FailFast, FirstSuccess, Policy, Scope, ScopeHandle, Supervise, Task, TaskSet, Verdict,
+    is_cancelled, scope, scope_async, scope_async_with, scope_with,
 };
 
 pub use error::{BuildError, ShutdownError, TaskError};

@@ -135,16 +135,28 @@ pin_project_lite::pin_project! {
     /// every poll, so it sees them on whatever thread polls it, however its
     /// polls interleave with other tasks'.
     pub(crate) struct WithBindings<F> {
+        // `None` only once dropped (see the drop below).
         #[pin]
-        fut: F,
+        fut: Option<F>,
         snapshot: Snapshot,
+    }
+
+    impl<F> PinnedDrop for WithBindings<F> {
+        // The future's drop — its cleanup, when it is cancelled or once it
+        // has finished — runs inside the snapshot too, as its polls do.
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let _entered = this.snapshot.enter();
+            let mut fut = this.fut;
+            fut.set(None);
+        }
     }
 }
 
 impl<F> WithBindings<F> {
     /// `fut`, with the bindings current now.
     pub(crate) fn capture(fut: F) -> Self {
-        WithBindings { fut, snapshot: Snapshot::capture() }
+        WithBindings { fut: Some(fut), snapshot: Snapshot::capture() }
     }
 }
 
@@ -154,7 +166,10 @@ impl<F: Future> Future for WithBindings<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let _entered = this.snapshot.enter();
-        this.fut.poll(cx)
+        match this.fut.as_pin_mut() {
+            Some(fut) => fut.poll(cx),
+            None => unreachable!("a task's future is polled only before it is dropped"),
+        }
     }
 }
 

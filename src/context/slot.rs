@@ -138,7 +138,7 @@ impl<T: Send + Sync + 'static> Slot<T> {
     /// assert_eq!(v, Some("req-1"));
     /// ```
     pub fn bind_async<F: Future>(&'static self, value: T, fut: F) -> impl Future<Output = F::Output> {
-        BindAsync { index: self.index(), value: Some(Arc::new(value) as Value), bound: None, fut }
+        BindAsync { index: self.index(), value: Some(Arc::new(value) as Value), bound: None, fut: Some(fut) }
     }
 }
 
@@ -162,8 +162,27 @@ pin_project_lite::pin_project! {
         // The table entered on each poll: the bindings current at the first
         // poll, plus ours; rebuilt only if the surrounding bindings change.
         bound: Option<(Snapshot, Snapshot)>,
+        // `None` only once dropped (see the drop below).
         #[pin]
-        fut: F,
+        fut: Option<F>,
+    }
+
+    impl<F> PinnedDrop for BindAsync<F> {
+        // The inner future's drop (its cleanup) runs with our binding in
+        // place too, as its polls do.
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let ours = match this.bound.take() {
+                Some((_, ours)) => ours,
+                None => match this.value.clone() {
+                    Some(value) => Snapshot::capture().with(*this.index, value),
+                    None => Snapshot::capture(),
+                },
+            };
+            let _entered = ours.enter();
+            let mut fut = this.fut;
+            fut.set(None);
+        }
     }
 }
 
@@ -181,6 +200,9 @@ impl<F: Future> Future for BindAsync<F> {
         }
         let (_, ours) = this.bound.as_ref().expect("set above");
         let _entered = ours.enter();
-        this.fut.poll(cx)
+        match this.fut.as_pin_mut() {
+            Some(fut) => fut.poll(cx),
+            None => unreachable!("a bind_async future is polled only before it is dropped"),
+        }
     }
 }

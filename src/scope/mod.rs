@@ -30,12 +30,14 @@ mod nursery;
 mod policy;
 mod run;
 mod task;
+mod task_set;
 mod wait;
 
 pub use async_scope::ScopeHandle;
 pub use nursery::Scope;
 pub use policy::{ChildInfo, FailFast, FirstSuccess, Policy, Supervise, Verdict};
 pub use task::Task;
+pub use task_set::TaskSet;
 
 use crate::Pool;
 use crate::task::TaskPtr;

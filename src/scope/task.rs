@@ -142,6 +142,12 @@ impl<'scope, T> Task<'scope, T> {
         }
     }
 
+    /// The child's scope (what a wait for it waits for: see `join`).
+    pub(super) fn scope_addr(&self) -> *const () {
+        let raw = self.raw.as_ref().expect("a Task in use has its reference");
+        raw.parent().map_or(raw.addr(), |p| p.data.as_ptr().cast_const())
+    }
+
     /// Whether the child has finished (with a value, a panic or a cancellation).
     pub fn is_finished(&self) -> bool {
         self.raw.as_ref().is_none_or(TaskRef::is_completed)

@@ -14,7 +14,8 @@
 //!   (a thick bar while a blocking child runs or an async child is polled,
 //!   a thin line while an async child waits);
 //! * colour says the kind (`exec`, `exec_blocking`), the
-//!   fill says the outcome (red: panicked, grey hatching: cancelled);
+//!   fill says the outcome (red: panicked, amber: returned `Err`, grey
+//!   hatching: cancelled);
 //! * fork arrows run from the spawn to the start, join arrows from the
 //!   finish to the scope's close; loops created and torn down are marked
 //!   `◆` and `✕` on their thread's lane;
@@ -38,6 +39,7 @@ const LANE_GAP: f64 = 10.0;
 const EXEC: &str = "#2e9d5b";
 const BLOCKING: &str = "#3b6fd0";
 const PANICKED: &str = "#d64545";
+const FAILED: &str = "#e8a33d";
 
 /// Something drawn in one row of one lane, from `from` to `to` (ns).
 struct Item {
@@ -234,6 +236,7 @@ fn kind_colour(kind: Option<ChildKind>) -> &'static str {
 fn fill(kind: Option<ChildKind>, outcome: Option<Outcome>) -> &'static str {
     match outcome {
         Some(Outcome::Panicked) => PANICKED,
+        Some(Outcome::Failed) => FAILED,
         Some(Outcome::Cancelled) => "url(#hatch)",
         _ => kind_colour(kind),
     }
@@ -337,10 +340,11 @@ fn arrow(svg: &mut String, class: &str, from: (f64, f64), to: (f64, f64), dashed
 fn legend(svg: &mut String) {
     let mut x = 10.0;
     let y = 40.0;
-    let swatches: [(&str, &str, &str); 4] = [
+    let swatches: [(&str, &str, &str); 5] = [
         (BLOCKING, BLOCKING, "exec_blocking (runs)"),
         (EXEC, EXEC, "exec (thick: polled, thin: waiting)"),
         (PANICKED, "#444", "panicked"),
+        (FAILED, "#444", "returned Err"),
         ("url(#hatch)", "#444", "cancelled"),
     ];
     for (paint, stroke, text) in swatches {
