@@ -1,5 +1,6 @@
-//! A tour of knotwork: the five use cases of the Python original and a
-//! fail-fast fan-out/fan-in, each recorded and audited; then the runtime
+//! A tour of knotwork: the five use cases of the Python original, a
+//! fail-fast fan-out/fan-in and a supervised fan-out that reports every
+//! failure, each recorded and audited; then the runtime
 //! underneath (one loop per thread, fork/join, timers, exact shutdown). Run
 //! it with
 //!
@@ -63,6 +64,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(out.join("tour.json"), recorded.chrome_json())?;
     println!("   the picture of this run: {}", out.join("tour.svg").display());
     println!("   open {} in https://ui.perfetto.dev\n", out.join("tour.json").display());
+
+    println!("== supervised: a fan-out whose failures cancel nothing, every one reported\n");
+    let ((), recorded) = trace::record(step_supervised);
+    audits_failed += usize::from(!show("supervised", &recorded, &out, true)?);
 
     let pool = Pool::builder().threads(4).thread_name("tour").build()?;
     println!("== the runtime underneath\n");
@@ -176,6 +181,44 @@ fn step_fail_fast() {
         payload.unwrap_or_default(),
         parsed.load(Ordering::SeqCst),
     );
+}
+
+/// A supervised fan-out (Kotlin's `supervisorScope`, tokio's `JoinSet`):
+/// 8 requests as try children, three of which return `Err`. Nothing is
+/// cancelled — every request runs to its end — and the scope returns every
+/// failure, in spawn order, with the line that spawned it.
+fn step_supervised() {
+    let pool = Pool::builder().threads(4).thread_name("sup").build().expect("a pool of four threads");
+    println!("   8 requests on {} workers under Supervise; requests 1, 4 and 6 fail", pool.threads());
+    let served = AtomicUsize::new(0);
+    let result = pool.scope_with(knotwork::Supervise, |s| {
+        let served = &served;
+        for i in 0..8u64 {
+            s.exec_try(async move {
+                sleep(Duration::from_millis(1 + i % 3)).await;
+                if matches!(i, 1 | 4 | 6) {
+                    return Err(format!("request {i}: upstream returned 503"));
+                }
+                served.fetch_add(1, Ordering::SeqCst);
+                Ok(i)
+            });
+        }
+    });
+    pool.shutdown().expect("shut down from outside the pool");
+    let err = result.expect_err("three requests fail");
+    println!(
+        "   {} requests served; the scope returned {} failures:",
+        served.load(Ordering::SeqCst),
+        err.failures().len()
+    );
+    for failure in err.failures() {
+        println!(
+            "     #{} (spawned at line {}): {}",
+            failure.index(),
+            failure.location().line(),
+            failure.failure()
+        );
+    }
 }
 
 /// `ensure_thread_event_loop`, done right: one loop per thread, cached.

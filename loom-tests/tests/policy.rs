@@ -55,23 +55,27 @@ fn failure_races_body_completion() {
     });
 }
 
-/// **A failure wakes a suspended body.** The body awaits a future that is
-/// never ready; only the failure's wake can end it. Whatever the
-/// interleaving of the failing child (on the worker) with the body's
-/// first poll (on the caller's loop) — the failure before the waker is
-/// stored, between the store and the re-check, or after — the body is
-/// woken, dropped, and the scope returns the failure. A lost wake is a
-/// deadlock here (docs/loom.md, the planted bugs). Bound: 3 preemptions.
+/// **A failure wakes a suspended body.** The failing child is spawned by
+/// the closure that makes the body, before the body's first poll; the body
+/// awaits a future that is never ready, so only the failure's wake can end
+/// it. Whatever the interleaving of the failing child (on the worker) with
+/// that first poll (on the caller's loop) — the failure before the body's
+/// check, between the check and the waker's store (then only the check
+/// after the store sees it), or after — the body is woken, dropped, and the
+/// scope returns the failure. A lost wake is a deadlock here (docs/loom.md,
+/// the planted bugs). Bound: 3 preemptions.
 #[test]
 fn failure_wakes_a_suspended_body() {
     check("failure_wakes_a_suspended_body", 3, || {
         let pool = Pool::builder().threads(1).build().unwrap();
         let (finished, dropped) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let end = BodyEnd { finished: finished.clone(), dropped: dropped.clone(), done: false };
-        let result = knotwork::block_on(pool.scope_async_with(FailFast, async move |s| {
-            let _end = end;
+        let result = knotwork::block_on(pool.scope_async_with(FailFast, move |s| {
             s.exec_blocking_try(|| Err::<(), _>("planted"));
-            std::future::pending::<()>().await;
+            async move {
+                let _end = end;
+                std::future::pending::<()>().await;
+            }
         }));
         assert_eq!(result.expect_err("the failure ends the scope").failures().len(), 1);
         assert_eq!(dropped.load(Ordering::SeqCst), 1, "the suspended body was dropped");
