@@ -21,6 +21,7 @@ use crate::hooks::Bindings;
 use std::any::Any;
 use std::cell::Cell;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::ptr;
 use std::sync::Arc;
@@ -88,6 +89,13 @@ impl Snapshot {
         Entered { prev: CURRENT.with(|c| c.replace(ptr)), _snapshot: self }
     }
 
+    /// Whether this snapshot's table is the current one.
+    #[inline]
+    pub(crate) fn is_current(&self) -> bool {
+        let ptr = self.0.as_ref().map_or(ptr::null(), Arc::as_ptr);
+        ptr::eq(CURRENT.with(Cell::get), ptr)
+    }
+
     /// Whether two snapshots are the same table (for audits and tests).
     pub(crate) fn same_as(&self, other: &Snapshot) -> bool {
         match (&self.0, &other.0) {
@@ -129,34 +137,26 @@ impl Drop for NoBindings {
     }
 }
 
-pin_project_lite::pin_project! {
-    /// A future that runs inside a snapshot: the bindings current when it
-    /// was made (nursery children, `spawn_local` tasks) are entered around
-    /// every poll, so it sees them on whatever thread polls it, however its
-    /// polls interleave with other tasks'.
-    pub(crate) struct WithBindings<F> {
-        // `None` only once dropped (see the drop below).
-        #[pin]
-        fut: Option<F>,
-        snapshot: Snapshot,
-    }
-
-    impl<F> PinnedDrop for WithBindings<F> {
-        // The future's drop — its cleanup, when it is cancelled or once it
-        // has finished — runs inside the snapshot too, as its polls do.
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            let _entered = this.snapshot.enter();
-            let mut fut = this.fut;
-            fut.set(None);
-        }
-    }
+/// A future that runs inside a snapshot: the bindings current when it was
+/// made (nursery children, `spawn_local` tasks) are entered around every
+/// poll — and around its drop (its cleanup, when it is cancelled or once it
+/// has finished) — so it sees them on whatever thread polls or drops it,
+/// however its polls interleave with other tasks'.
+///
+/// Written by hand rather than with `pin-project-lite`: dropping the
+/// future inside the snapshot needs a `Drop` that drops the pinned field
+/// first, in place, and `ManuallyDrop` does that with no `Option` to test
+/// on every poll (this wraps every task: docs/performance.md).
+pub(crate) struct WithBindings<F> {
+    /// Structurally pinned; dropped only by our `Drop`, in place.
+    fut: ManuallyDrop<F>,
+    snapshot: Snapshot,
 }
 
 impl<F> WithBindings<F> {
     /// `fut`, with the bindings current now.
     pub(crate) fn capture(fut: F) -> Self {
-        WithBindings { fut: Some(fut), snapshot: Snapshot::capture() }
+        WithBindings { fut: ManuallyDrop::new(fut), snapshot: Snapshot::capture() }
     }
 }
 
@@ -164,12 +164,26 @@ impl<F: Future> Future for WithBindings<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
+        // SAFETY: `fut` is structurally pinned: it is never moved out (only
+        // dropped in place, by `Drop`), and `WithBindings` is `Unpin` only
+        // if `F` is (`ManuallyDrop<F>: Unpin` iff `F: Unpin`, and
+        // `Snapshot` is `Unpin`).
+        let this = unsafe { self.get_unchecked_mut() };
         let _entered = this.snapshot.enter();
-        match this.fut.as_pin_mut() {
-            Some(fut) => fut.poll(cx),
-            None => unreachable!("a task's future is polled only before it is dropped"),
-        }
+        // SAFETY: as above.
+        unsafe { Pin::new_unchecked(&mut *this.fut) }.poll(cx)
+    }
+}
+
+impl<F> Drop for WithBindings<F> {
+    #[inline]
+    fn drop(&mut self) {
+        // Entered only if it is not current already (usually it is, or both
+        // are empty: a read, no write).
+        let _entered = (!self.snapshot.is_current()).then(|| self.snapshot.enter());
+        // SAFETY: dropped once, here, in place (a pinned future may be
+        // dropped where it lies); never used again.
+        unsafe { ManuallyDrop::drop(&mut self.fut) };
     }
 }
 

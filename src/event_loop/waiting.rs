@@ -48,6 +48,7 @@ pub(crate) struct Helping {
 }
 
 impl Helping {
+    #[inline]
     pub(crate) fn enter() -> Self {
         Helping {
             core: try_current().map(|core| {
@@ -60,6 +61,7 @@ impl Helping {
 }
 
 impl Drop for Helping {
+    #[inline]
     fn drop(&mut self) {
         if let Some((core, prev)) = &self.core {
             core.polling.set(*prev);

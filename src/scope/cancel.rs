@@ -19,20 +19,105 @@ use crate::pool::registry::Registry;
 use crate::sync::Ordering;
 use crate::sync::time::{Instant, nanos};
 
+/// How many cancellations (of a scope, a nursery child, or a deadline
+/// added) the process has seen: the epoch of every cached answer of
+/// [`ScopeCore::above`]. A plain `std` atomic, as `sync::IdCounter` is;
+/// under loom the cache is not used (see `above`).
+static CANCELS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Something that a cancellation check further down may have cached as
+/// "not cancelled" changed: every cache is stale from now on. Called after
+/// the change is made (a flag set, a deadline lowered).
+pub(super) fn cancellation_changed() {
+    // ORDERING: Release: a check that reads the new epoch (Acquire) sees
+    // the change made before it (the RMWs form one release sequence, so
+    // reading any later value synchronizes with this one too).
+    CANCELS.fetch_add(1, std::sync::atomic::Ordering::Release);
+}
+
+/// `above`'s cached word: the epoch, shifted, then two bits.
+const ABOVE_CANCELLED: u64 = 1;
+const ABOVE_DEADLINE: u64 = 2;
+/// `above` holds no answer yet.
+pub(super) const ABOVE_UNKNOWN: u64 = u64::MAX;
+
 impl ScopeCore {
     /// Whether this scope, or the child it is nested in (or any scope
     /// further out), has been cancelled.
+    ///
+    /// A nested scope asks every scope up its lineage; to keep that O(1)
+    /// in the common case, the answer for what is *above* this scope is
+    /// cached with the epoch it was computed at ([`CANCELS`]): until some
+    /// cancellation happens anywhere, the cache is the answer. A deadline
+    /// above (a time, not an event) is only cached as "there is one", and
+    /// then the lineage is walked as before, so a passed deadline is seen
+    /// at once (L1 in docs/guarantees.md).
+    #[inline]
     pub(crate) fn is_cancelled(&self) -> bool {
         // ORDERING: Acquire pairs with the store in `cancel`.
         if self.cancelled.load(Ordering::Acquire) || self.deadline_passed() {
             return true;
         }
+        // ORDERING: Acquire: see `parent` (a top-level scope stops here).
+        if !self.opened.load(Ordering::Acquire) || self.parent().is_none() {
+            return false;
+        }
+        self.is_cancelled_above()
+    }
+
+    /// The part of [`is_cancelled`](Self::is_cancelled) above a nested scope.
+    fn is_cancelled_above(&self) -> bool {
+        if cfg!(loom) {
+            return self.walk_above();
+        }
+        // ORDERING: Acquire pairs with `cancellation_changed`'s Release.
+        let epoch = CANCELS.load(std::sync::atomic::Ordering::Acquire);
+        let (cancelled, deadline) = self.above(epoch);
+        cancelled || (deadline && self.walk_above())
+    }
+
+    /// Whether anything above this scope is cancelled, walking the whole
+    /// lineage (deadlines included): the uncached answer.
+    fn walk_above(&self) -> bool {
         match self.parent() {
             // SAFETY: the parent task (when kept) and scope outlive this
             // scope (`ParentScope`).
-            Some(p) => unsafe { p.task.is_some_and(|t| t.is_closed()) || p.scope.as_ref().is_cancelled() },
+            Some(p) => unsafe {
+                p.task.is_some_and(|t| t.is_closed()) || {
+                    let scope = p.scope.as_ref();
+                    // ORDERING: as in `is_cancelled`.
+                    scope.cancelled.load(Ordering::Acquire) || scope.deadline_passed() || scope.walk_above()
+                }
+            },
             None => false,
         }
+    }
+
+    /// Above this scope, as of `epoch`: whether a task or scope is
+    /// cancelled, and whether a scope has a deadline. Cached per epoch.
+    fn above(&self, epoch: u64) -> (bool, bool) {
+        let Some(p) = self.parent() else { return (false, false) };
+        // ORDERING: Relaxed: the word is only a cache of an answer that was
+        // right at `epoch` (its writer read the flags after reading that
+        // epoch); `epoch` itself was read with Acquire.
+        let cached = self.above.load(Ordering::Relaxed);
+        if cached != ABOVE_UNKNOWN && cached >> 2 == epoch {
+            return (cached & ABOVE_CANCELLED != 0, cached & ABOVE_DEADLINE != 0);
+        }
+        // SAFETY: the parent task (when kept) and scope outlive this scope
+        // (`ParentScope`).
+        let (task_closed, scope) = unsafe { (p.task.is_some_and(|t| t.is_closed()), p.scope.as_ref()) };
+        // ORDERING: as in `is_cancelled`.
+        let own = scope.cancelled.load(Ordering::Acquire);
+        // ORDERING: Relaxed: see `deadline_passed`.
+        let has_deadline = scope.deadline.load(Ordering::Relaxed) != NO_DEADLINE;
+        let (up_cancelled, up_deadline) = scope.above(epoch);
+        let answer = (task_closed || own || up_cancelled, has_deadline || up_deadline);
+        let word =
+            (epoch << 2) | (u64::from(answer.0) * ABOVE_CANCELLED) | (u64::from(answer.1) * ABOVE_DEADLINE);
+        // ORDERING: Relaxed: see the load above.
+        self.above.store(word, Ordering::Relaxed);
+        answer
     }
 
     /// Whether this scope's own `cancel_after` deadline has passed.
@@ -54,6 +139,8 @@ impl ScopeCore {
         }
         // ORDERING: Relaxed: see `deadline_passed`.
         self.deadline.fetch_min(nanos(at).min(NO_DEADLINE - 1), Ordering::Relaxed);
+        // A scope below may have cached "no deadline above".
+        cancellation_changed();
         let core = CorePtr(self);
         // The lock order is scope → deadlines here; the deadline thread runs
         // the callback with no lock held, and the close cancels with none.
@@ -75,6 +162,7 @@ impl ScopeCore {
         if self.cancelled.swap(true, Ordering::AcqRel) {
             return;
         }
+        cancellation_changed();
         let inner = self.inner.lock();
         for (_, task) in inner.tasks.iter() {
             task.cancel_by_parent();

@@ -32,7 +32,6 @@ use crate::hooks::{ChildKind, LoopNumber, Probe, Traced};
 use crate::pool::job::JobRef;
 use crate::pool::registry::Registry;
 use crate::pool::worker::WorkerThread;
-use crate::sync::{AtomicUsize, Ordering};
 use crate::task::{CompletionHook, Judge, TaskRef, allocate_child, allocate_orphan, allowed_here};
 use std::future::Future;
 use std::panic::Location;
@@ -100,13 +99,7 @@ pub(crate) unsafe fn spawn<F: Future, J: Judge<F::Output>>(
         return refused(fut);
     }
     let index = core.fork(location);
-    let link = CompletionHook {
-        data: NonNull::from(core).cast(),
-        calls,
-        key: AtomicUsize::new(usize::MAX),
-        index,
-        location,
-    };
+    let link = CompletionHook::new(NonNull::from(core).cast(), calls, index, location);
     // This thread's worker, if it is one of the pool's (then the job goes
     // to its deque, else to the injector). No acceptance check: the
     // scope's lease keeps the pool open.
@@ -138,9 +131,7 @@ pub(crate) unsafe fn spawn<F: Future, J: Judge<F::Output>>(
             // SAFETY: the third reference.
             let table = unsafe { TaskRef::from_raw(ptr) };
             let key = core.register_task(table);
-            // ORDERING: Relaxed: read by the completion hook, which runs
-            // after the job is taken from a queue (the queue orders it).
-            handle.parent().expect("children have a parent").key.store(key, Ordering::Relaxed);
+            handle.parent().expect("children have a parent").set_key(key);
             start_async
         }
         // A cancelled scope is checked when the job starts (`start_blocking`),

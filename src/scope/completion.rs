@@ -15,7 +15,7 @@
 use super::core::{ParentScope, ScopeCore};
 use super::latch::CountLatch;
 use crate::sync::Ordering;
-use crate::task::{Completion, HookCalls, TaskRef, Up};
+use crate::task::{Completion, CompletionHook, HookCalls, TaskRef, Up};
 use std::ptr::NonNull;
 
 /// What a scope does for its `exec` children.
@@ -36,6 +36,8 @@ pub(super) static BLOCKING: HookCalls =
 pub(crate) unsafe fn on_child_cancel(data: NonNull<()>, task: &TaskRef) {
     // SAFETY: per the contract above.
     let core = unsafe { data.cast::<ScopeCore>().as_ref() };
+    // The task is closed now: a scope below it may have cached "not".
+    super::cancel::cancellation_changed();
     let inner = core.inner.lock();
     for (_, nested) in inner.nested.iter() {
         // SAFETY: registered scopes are valid until they unregister, which
@@ -93,7 +95,7 @@ pub(crate) unsafe fn on_blocking_complete(data: NonNull<()>, task: &TaskRef, com
 /// `register_task` under the key in its link.
 pub(crate) unsafe fn on_async_complete(data: NonNull<()>, task: &TaskRef, completion: Completion) {
     let core = data.cast::<ScopeCore>().as_ptr().cast_const();
-    let key = task.parent().map(|p| p.key.load(Ordering::Relaxed));
+    let key = task.parent().and_then(CompletionHook::key);
     // SAFETY: the child's unit keeps the core alive until the decrement.
     let registered = key.and_then(|k| unsafe { (*core).inner.lock().tasks.try_remove(k) });
     // Not the last reference (the runner holds one): dropping it is cheap.

@@ -74,13 +74,13 @@
 
 use super::latch::CountLatch;
 use super::policy::{ChildInfo, Hooks, Verdict};
-use crate::failure::{ChildFailure, Failure};
+use crate::failure::ChildFailure;
 use crate::hooks::Outcome;
 use crate::hooks::{ScopeForm, ScopeTrace};
 use crate::pool::deadline::DeadlineKey;
 use crate::pool::registry::Registry;
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, IdCounter, Mutex, Ordering, UnsafeCell};
-use crate::task::{BodyGuard, Completion, TaskPtr, TaskRef, current_body, waiting_for};
+use crate::task::{BodyGuard, Completion, RawFailure, TaskPtr, TaskRef, current_body, waiting_for};
 use slab::Slab;
 use std::panic::Location;
 use std::ptr::NonNull;
@@ -104,6 +104,9 @@ pub(crate) struct ScopeCore {
     pub(super) cancelled: AtomicBool,
     /// The earliest `cancel_after` deadline, or [`NO_DEADLINE`] (module docs).
     pub(super) deadline: AtomicU64,
+    /// What is above this scope (cancelled? a deadline?), cached with the
+    /// epoch it was computed at (`cancel.rs`: `ScopeCore::above`).
+    pub(super) above: AtomicU64,
     /// Where this scope was opened, if inside a nursery child.
     ///
     /// Written once: for a sync scope before it is shared (`register`), for
@@ -194,6 +197,7 @@ impl ScopeCore {
     /// at its final address.
     /// `leased`: the caller took a lease on the pool for the scope, which
     /// it returns when it closes.
+    #[inline(always)]
     pub(crate) fn new(
         registry: Arc<Registry>,
         leased: bool,
@@ -213,6 +217,7 @@ impl ScopeCore {
             pending: CountLatch::new(),
             cancelled: AtomicBool::new(false),
             deadline: AtomicU64::new(NO_DEADLINE),
+            above: AtomicU64::new(super::cancel::ABOVE_UNKNOWN),
             parent: UnsafeCell::new(None),
             frame: UnsafeCell::new(std::ptr::null()),
             owner: UnsafeCell::new(None),
@@ -411,7 +416,9 @@ impl ScopeCore {
         let (deadlines, unobserved, mut failures) = {
             let mut inner = self.inner.lock();
             inner.closed = true;
-            inner.body_waker = None;
+            if inner.body_waker.is_some() {
+                inner.body_waker = None;
+            }
             (
                 std::mem::take(&mut inner.deadlines),
                 std::mem::take(&mut inner.unobserved),
@@ -426,7 +433,9 @@ impl ScopeCore {
                 failures.push(child_failure(&task, failure));
             }
         }
-        failures.sort_by_key(ChildFailure::index);
+        if failures.len() > 1 {
+            failures.sort_by_key(ChildFailure::index);
+        }
         failures
     }
 
@@ -450,11 +459,13 @@ impl ScopeCore {
     /// Marks this thread as running this scope's body until the guard
     /// drops: the body sees the scope's cancellation, and scopes opened in
     /// it nest in this scope (F4 in docs/guarantees.md).
+    #[inline]
     pub(crate) fn enter_body(&self) -> BodyGuard {
         BodyGuard::enter((self as *const ScopeCore).cast())
     }
 
     /// The next child's index, told to the policy (if any) before it runs.
+    #[inline]
     pub(super) fn fork(&self, location: &'static Location<'static>) -> usize {
         // ORDERING: Relaxed: a counter; the index is carried by the child.
         let index = self.spawned.fetch_add(1, Ordering::Relaxed);
@@ -469,8 +480,17 @@ impl ScopeCore {
     /// Bookkeeping shared by both kinds of child, before the unit goes: the
     /// failure is kept (or left to the handle), and the policy decides
     /// whether the scope is cancelled (a plain scope: on any failure).
+    #[inline]
     pub(super) fn child_finished(&self, task: &TaskRef, completion: Completion) {
         let failed = matches!(completion.outcome, Outcome::Panicked | Outcome::Failed);
+        if !failed && self.policy.is_none() {
+            return; // the common case: nothing to keep, nobody to ask
+        }
+        self.child_finished_slow(task, completion, failed);
+    }
+
+    #[cold]
+    fn child_finished_slow(&self, task: &TaskRef, completion: Completion, failed: bool) {
         if failed {
             if let Some(failure) = completion.orphan_failure {
                 let failure = child_failure(task, failure);
@@ -484,7 +504,7 @@ impl ScopeCore {
             None => Verdict::Continue,
             Some(policy) => {
                 let hook = task.parent().expect("a child has a completion hook");
-                let info = ChildInfo { index: hook.index, location: hook.location };
+                let info = ChildInfo { index: hook.index(), location: hook.location };
                 // SAFETY: the policy outlives every child (field docs), and
                 // this child still holds its unit.
                 unsafe { policy.as_ref() }.complete(&info, completion.outcome)
@@ -530,9 +550,9 @@ impl ScopeCore {
 }
 
 /// A failure with the child it came from.
-fn child_failure(task: &TaskRef, failure: Failure) -> ChildFailure {
+fn child_failure(task: &TaskRef, failure: RawFailure) -> ChildFailure {
     let hook = task.parent().expect("a child has a completion hook");
-    ChildFailure::new(hook.index, hook.location, failure)
+    ChildFailure::new(hook.index(), hook.location, failure.into_failure())
 }
 
 /// What a scope opened on this thread now is nested in: the scope whose

@@ -63,6 +63,7 @@ pub struct Scope<'scope, 'env: 'scope> {
 }
 
 impl<'scope, 'env> Scope<'scope, 'env> {
+    #[inline(always)]
     pub(crate) fn new(core: ScopeCore) -> Self {
         Scope { core, _scope: PhantomData, _env: PhantomData }
     }

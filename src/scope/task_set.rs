@@ -48,7 +48,7 @@ pub struct TaskSet<'scope, T> {
     tasks: Slab<Task<'scope, T>>,
     /// Keys of tasks not polled since they were pushed (or since their
     /// waker last fired): they must be polled to learn their state.
-    unpolled: Vec<usize>,
+    unpolled: std::collections::VecDeque<usize>,
     ready: Arc<Ready>,
 }
 
@@ -101,7 +101,7 @@ impl<'scope, T> TaskSet<'scope, T> {
     pub fn new() -> Self {
         TaskSet {
             tasks: Slab::new(),
-            unpolled: Vec::new(),
+            unpolled: std::collections::VecDeque::new(),
             ready: Arc::new(Ready { keys: Mutex::new(Vec::new()), waiter: Mutex::new(None) }),
         }
     }
@@ -119,7 +119,7 @@ impl<'scope, T> TaskSet<'scope, T> {
     /// ```
     pub fn push(&mut self, task: Task<'scope, T>) {
         let key = self.tasks.insert(task);
-        self.unpolled.push(key);
+        self.unpolled.push_back(key);
     }
 
     /// How many tasks the set still holds.
@@ -230,7 +230,7 @@ impl<'scope, T> TaskSet<'scope, T> {
         }
         let woken = std::mem::take(&mut *lock(&self.ready.keys));
         self.unpolled.extend(woken);
-        while let Some(key) = self.unpolled.pop() {
+        while let Some(key) = self.unpolled.pop_front() {
             let Some(task) = self.tasks.get_mut(key) else { continue };
             let waker = Waker::from(Arc::new(EntryWaker { key, ready: self.ready.clone() }));
             if let Poll::Ready(result) = Pin::new(task).poll(&mut Context::from_waker(&waker)) {

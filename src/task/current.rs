@@ -18,44 +18,46 @@ crate::sync::thread_local_key! {
 }
 
 crate::sync::thread_local_key! {
-    /// The scope whose *body* this thread is running, innermost (null if
-    /// none, or if a task runs on top of it): a body is part of its scope's
-    /// nursery, as its children are — it sees the scope's cancellation, and
-    /// scopes opened in it are nested in that scope. Opaque here (a
-    /// `ScopeCore`'s address, set by the scope layer: [`BodyGuard`]).
-    static CURRENT_BODY: Cell<*const ()> = Cell::new(ptr::null());
+    /// The scope whose *body* this thread is running, innermost, and the
+    /// task that was current when it was entered (both null if none): a
+    /// body is part of its scope's nursery, as its children are — it sees
+    /// the scope's cancellation, and scopes opened in it are nested in that
+    /// scope. Opaque here (a `ScopeCore`'s address, set by the scope layer:
+    /// [`BodyGuard`]). A task run on top of the body makes the current task
+    /// differ from the recorded one: then the task is innermost, with no
+    /// write to this cell on the task's hot path.
+    static CURRENT_BODY: Cell<(*const (), *const Header)> = Cell::new((ptr::null(), ptr::null()));
 }
 
-/// Restores `CURRENT_TASK` (and the body it hid) when a run ends, even by
-/// unwinding.
-pub(super) struct CurrentTaskGuard(*const Header, *const ());
+/// Restores `CURRENT_TASK` when a run ends, even by unwinding.
+pub(super) struct CurrentTaskGuard(*const Header);
 
 impl CurrentTaskGuard {
     pub(super) fn enter(header: *const Header) -> Self {
-        // The task is innermost now: a body further down is not what runs.
-        let body = CURRENT_BODY.with(|b| b.replace(ptr::null()));
-        CurrentTaskGuard(CURRENT_TASK.with(|c| c.replace(header)), body)
+        CurrentTaskGuard(CURRENT_TASK.with(|c| c.replace(header)))
     }
 }
 
 impl Drop for CurrentTaskGuard {
     fn drop(&mut self) {
         let _ = CURRENT_TASK.try_with(|c| c.set(self.0));
-        let _ = CURRENT_BODY.try_with(|b| b.set(self.1));
     }
 }
 
 /// Marks this thread as running the body of the scope at `scope` until
 /// dropped (then the previous body, if any, is current again).
-pub(crate) struct BodyGuard(*const ());
+pub(crate) struct BodyGuard((*const (), *const Header));
 
 impl BodyGuard {
+    #[inline]
     pub(crate) fn enter(scope: *const ()) -> BodyGuard {
-        BodyGuard(CURRENT_BODY.with(|b| b.replace(scope)))
+        let task = CURRENT_TASK.try_with(Cell::get).unwrap_or(ptr::null());
+        BodyGuard(CURRENT_BODY.with(|b| b.replace((scope, task))))
     }
 }
 
 impl Drop for BodyGuard {
+    #[inline]
     fn drop(&mut self) {
         let _ = CURRENT_BODY.try_with(|b| b.set(self.0));
     }
@@ -63,8 +65,11 @@ impl Drop for BodyGuard {
 
 /// The scope whose body this thread runs, if that is the innermost thing
 /// it runs (no task has been entered on top of it).
+#[inline]
 pub(crate) fn current_body() -> Option<NonNull<()>> {
-    NonNull::new(CURRENT_BODY.try_with(Cell::get).unwrap_or(ptr::null()).cast_mut())
+    let (body, task) = CURRENT_BODY.try_with(Cell::get).unwrap_or((ptr::null(), ptr::null()));
+    let current = CURRENT_TASK.try_with(Cell::get).unwrap_or(ptr::null());
+    if ptr::eq(task, current) { NonNull::new(body.cast_mut()) } else { None }
 }
 
 /// A borrowed pointer to a task that is running on this thread, or that a
@@ -122,21 +127,28 @@ impl TaskPtr {
 /// Clears the current task (and body) until dropped: part of
 /// `context::Detached`, for work that runs on this thread while a task or
 /// a body waits further up the stack but is not part of it.
-pub(crate) struct NoCurrentTask(*const Header, *const ());
+pub(crate) struct NoCurrentTask(*const Header, Option<(*const (), *const Header)>);
 
 impl NoCurrentTask {
+    #[inline]
     pub(crate) fn enter() -> Self {
-        NoCurrentTask(
-            CURRENT_TASK.try_with(|c| c.replace(ptr::null())).unwrap_or(ptr::null()),
-            CURRENT_BODY.try_with(|b| b.replace(ptr::null())).unwrap_or(ptr::null()),
-        )
+        let task = CURRENT_TASK.try_with(|c| c.replace(ptr::null())).unwrap_or(ptr::null());
+        // Cleared only if set (usually not: a read, no write).
+        let body = CURRENT_BODY
+            .try_with(|b| (!b.get().0.is_null()).then(|| b.replace((ptr::null(), ptr::null()))))
+            .ok()
+            .flatten();
+        NoCurrentTask(task, body)
     }
 }
 
 impl Drop for NoCurrentTask {
+    #[inline]
     fn drop(&mut self) {
         let _ = CURRENT_TASK.try_with(|c| c.set(self.0));
-        let _ = CURRENT_BODY.try_with(|b| b.set(self.1));
+        if let Some(body) = self.1 {
+            let _ = CURRENT_BODY.try_with(|b| b.set(body));
+        }
     }
 }
 

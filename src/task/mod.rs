@@ -30,8 +30,8 @@ pub(crate) use current::{
 };
 pub(crate) use inbox::Inbox;
 pub(crate) use raw::{
-    Completion, CompletionHook, ErrFails, HookCalls, Judge, Plain, TaskRef, Up, allocate, allocate_child,
-    allocate_orphan,
+    Completion, CompletionHook, ErrFails, HookCalls, Judge, Plain, RawFailure, TaskRef, Up, allocate,
+    allocate_child, allocate_orphan,
 };
 pub(crate) use task_ref::{AfterRun, poll_handle};
 pub(crate) use waker::wake_caught;

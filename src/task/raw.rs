@@ -60,7 +60,7 @@ use super::state::State;
 use crate::TaskError;
 use crate::failure::{BoxError, Failure, PanicPayload};
 use crate::hooks::Outcome;
-use crate::sync::{Arc, AtomicUsize, Mutex, UnsafeCell};
+use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering, UnsafeCell};
 use std::any::Any;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -93,7 +93,7 @@ pub(crate) struct Completion {
     /// The failure (a panic payload, or the error a try child returned),
     /// when the task failed and its handle was already gone (nobody else
     /// can observe it: the parent takes it).
-    pub(crate) orphan_failure: Option<Failure>,
+    pub(crate) orphan_failure: Option<RawFailure>,
     /// The handle was alive at completion (it may still observe the result).
     pub(crate) handle_alive: bool,
 }
@@ -109,12 +109,59 @@ pub(crate) struct CompletionHook {
     /// What the parent does for the task (one static table per kind of
     /// child, so the hook stays three words).
     pub(crate) calls: &'static HookCalls,
-    /// Room for the parent's registration key of this task.
-    pub(crate) key: AtomicUsize,
-    /// The task's place among its parent's children, in spawn order.
-    pub(crate) index: usize,
+    /// The task's place among its parent's children, in spawn order (the
+    /// high 32 bits), and room for the parent's registration key of the
+    /// task (the low 32 bits; all ones: none). One word, to keep the
+    /// header small.
+    slot: AtomicU64,
     /// Where the task was spawned.
     pub(crate) location: &'static std::panic::Location<'static>,
+}
+
+/// The low half of `CompletionHook::slot` when no key is stored.
+const NO_KEY: u64 = u32::MAX as u64;
+
+impl CompletionHook {
+    /// A hook for `data`'s child number `index` (in spawn order), spawned at
+    /// `location`.
+    #[inline]
+    pub(crate) fn new(
+        data: NonNull<()>,
+        calls: &'static HookCalls,
+        index: usize,
+        location: &'static std::panic::Location<'static>,
+    ) -> Self {
+        let index = index.min(u32::MAX as usize) as u64;
+        CompletionHook { data, calls, slot: AtomicU64::new((index << 32) | NO_KEY), location }
+    }
+
+    /// The task's place among its parent's children (saturating at
+    /// `u32::MAX`).
+    #[inline]
+    pub(crate) fn index(&self) -> usize {
+        // ORDERING: Relaxed: the index is written at creation, before the
+        // task is shared.
+        (self.slot.load(Ordering::Relaxed) >> 32) as usize
+    }
+
+    /// Stores the parent's registration key (below 2^32 - 1: a slab of
+    /// live children, far smaller than that).
+    #[inline]
+    pub(crate) fn set_key(&self, key: usize) {
+        assert!((key as u64) < NO_KEY, "fewer than 2^32 - 1 live registered children");
+        // ORDERING: Relaxed: read by the completion hook, which runs after
+        // the task's job is taken from a queue (the queue orders it).
+        let index = self.slot.load(Ordering::Relaxed) & !NO_KEY;
+        self.slot.store(index | key as u64, Ordering::Relaxed);
+    }
+
+    /// The parent's registration key, if one was stored.
+    #[inline]
+    pub(crate) fn key(&self) -> Option<usize> {
+        // ORDERING: as in `set_key`.
+        let key = self.slot.load(Ordering::Relaxed) & NO_KEY;
+        (key != NO_KEY).then_some(key as usize)
+    }
 }
 
 /// A parent's functions, called with its [`CompletionHook::data`].
@@ -160,7 +207,7 @@ pub(super) struct TaskVTable {
     pub(super) take_output: unsafe fn(NonNull<Header>, *mut ()),
     /// Takes the failure out of a finished stage (which becomes
     /// `Consumed`): its panic payload, or the error its output is.
-    pub(super) take_failure: unsafe fn(NonNull<Header>) -> Option<Failure>,
+    pub(super) take_failure: unsafe fn(NonNull<Header>) -> Option<RawFailure>,
     /// Frees the allocation.
     pub(super) dealloc: unsafe fn(NonNull<Header>),
 }
@@ -169,6 +216,25 @@ enum Stage<F: Future> {
     Pending(F),
     Finished(Result<F::Output, TaskError>),
     Consumed,
+}
+
+/// What a failed task left, as the task layer hands it up (a tag and two
+/// words; the scope layer makes a [`Failure`](crate::Failure) of it).
+pub(crate) enum RawFailure {
+    /// The panic payload.
+    Panic(Box<dyn Any + Send>),
+    /// The error a try child returned.
+    Error(BoxError),
+}
+
+impl RawFailure {
+    /// The public form (the panic's message read now, once).
+    pub(crate) fn into_failure(self) -> Failure {
+        match self {
+            RawFailure::Panic(payload) => Failure::Panic(PanicPayload::new(payload)),
+            RawFailure::Error(error) => Failure::Error(error),
+        }
+    }
 }
 
 /// Which outputs of a task are failures: none for a plain task
@@ -335,18 +401,16 @@ impl<F: Future, J: Judge<F::Output>> TaskCell<F, J> {
 
     /// # Safety
     /// The caller owns the finished stage (rules 2 and 3).
-    unsafe fn take_failure(ptr: NonNull<Header>) -> Option<Failure> {
+    unsafe fn take_failure(ptr: NonNull<Header>) -> Option<RawFailure> {
         // SAFETY: the caller holds a reference.
         let cell = unsafe { Self::cell(ptr) };
         cell.stage.with_mut(|stage| {
             // SAFETY: the caller owns the stage (rules 2 and 3).
             match unsafe { ptr::replace(stage, Stage::Consumed) } {
-                Stage::Finished(Err(err)) => {
-                    err.try_into_panic().ok().map(|p| Failure::Panic(PanicPayload::new(p)))
-                }
+                Stage::Finished(Err(err)) => err.try_into_panic().ok().map(RawFailure::Panic),
                 // An error value of a try child; any other value is not a
                 // failure, and is dropped here (its owner asked for it to go).
-                Stage::Finished(Ok(value)) => J::into_error(value).map(Failure::Error),
+                Stage::Finished(Ok(value)) => J::into_error(value).map(RawFailure::Error),
                 _ => None,
             }
         })

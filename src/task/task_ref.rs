@@ -11,11 +11,11 @@
 
 use super::current::CurrentTaskGuard;
 use super::inbox::Inbox;
-use super::raw::{Completion, CompletionHook, Header, TaskRef};
+use super::raw::{Completion, CompletionHook, Header, RawFailure, TaskRef};
 use super::state::{Completed, EndPoll, Snapshot, StartRun};
 use super::waker::raw_waker;
 use crate::TaskError;
-use crate::failure::Failure;
+
 use crate::hooks::Outcome;
 use crate::sync::{Arc, Ordering};
 use std::mem::ManuallyDrop;
@@ -244,7 +244,7 @@ impl TaskRef {
 
     /// The scope's claim on the unobserved failure of a child whose handle
     /// was alive at completion (rule 3's exception).
-    pub(crate) fn claim_failure(&self) -> Option<Failure> {
+    pub(crate) fn claim_failure(&self) -> Option<RawFailure> {
         let header = self.header();
         if !header.state.take() {
             return None; // the handle observed it
