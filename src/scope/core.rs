@@ -416,6 +416,11 @@ impl ScopeCore {
         let (deadlines, unobserved, mut failures) = {
             let mut inner = self.inner.lock();
             inner.closed = true;
+            if inner.deadlines.is_empty() && inner.unobserved.is_empty() && inner.failures.is_empty() {
+                // The common close: nothing registered, nothing failed.
+                inner.body_waker = None;
+                return Vec::new();
+            }
             if inner.body_waker.is_some() {
                 inner.body_waker = None;
             }

@@ -141,16 +141,19 @@ where
 
 /// Whether the current task has been cancelled: the nursery child running
 /// on this thread (its own [`Task::cancel`], or its scope's cancellation,
-/// or that of any scope it is nested in). `false` outside any child.
+/// or that of any scope it is nested in) — or, in a scope's body, that
+/// scope (a body is part of its nursery: F4 in docs/guarantees.md).
+/// `false` outside any child and any body.
 ///
-/// A running blocking child cannot be stopped from outside; it polls this
-/// to stop early.
+/// A running blocking child (or a sync body) cannot be stopped from
+/// outside; it polls this to stop early.
 ///
 /// # Examples
 ///
 /// ```
 /// knotwork::scope(|s| {
 ///     s.cancel();
+///     assert!(knotwork::is_cancelled()); // the body sees its scope's cancellation
 ///     // Spawned after the cancellation: never starts.
 ///     let t = s.exec_blocking(|| knotwork::is_cancelled());
 ///     assert!(t.join().unwrap_err().is_cancelled());

@@ -71,11 +71,22 @@ fn close_blocking(core: &ScopeCore) -> Vec<ChildFailure> {
 /// failures are raised ([`raise`]). A panic of the body wins: it is
 /// re-raised, and the children's failures go to the pool's panic handler
 /// ([`report_lost`]), since one unwind can carry one payload.
+#[inline]
 pub(super) fn rethrow<R>(
     registry: &Registry,
     body: std::thread::Result<R>,
     failures: Vec<ChildFailure>,
 ) -> R {
+    if failures.is_empty() {
+        // The common close: the body's value, or its panic.
+        return body.unwrap_or_else(|payload| resume_unwind(payload));
+    }
+    rethrow_failures(registry, body, failures)
+}
+
+/// [`rethrow`] when children failed.
+#[cold]
+fn rethrow_failures<R>(registry: &Registry, body: std::thread::Result<R>, failures: Vec<ChildFailure>) -> R {
     match body {
         Err(payload) => {
             report_lost(registry, failures, "while its body panicked");
