@@ -20,6 +20,7 @@
 //! | [`Loop`] | one per thread, created lazily and cached: tasks, timers, cross-thread wakes | `src/event_loop/` |
 //! | [`block_on`], [`spawn_local`], [`sleep`], [`timeout`], [`yield_now`] | run async code on this thread's loop | `src/event_loop/` |
 //! | [`scope`], [`Scope`], [`Task`], [`scope_async`], [`is_cancelled`] | nursery scopes: children joined before the scope returns, cancelled together, panics re-raised | `src/scope/` |
+//! | [`scope_with`], [`Policy`], [`ScopeError`], [`TaskSet`] | failures as values (`exec_try`), completion policies, every failure collected, completion order | `src/scope/`, `src/failure.rs` |
 //! | [`Slot`] | context slots, inherited by every child of a scope | `src/context/` |
 //! | [`trace`] | record what a program ran: a text tree, Perfetto JSON, an SVG timeline, and an audit of the join guarantees | `src/trace/` |
 //! | `sync` | the facade every atomic, lock and thread goes through, so loom checks the real code | `src/sync/` |
