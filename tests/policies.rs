@@ -1236,3 +1236,89 @@ impl Drop for CountOnDrop<'_> {
         self.0.fetch_add(1, SeqCst);
     }
 }
+
+/// A policy that panics fails the scope instead of hanging it: the panic is
+/// kept as a failure of the child it was deciding on (F2).
+#[test]
+fn a_panicking_policy_fails_the_scope_and_never_hangs_it() {
+    struct Boom;
+    impl Policy for Boom {
+        type Output<R> = Vec<ChildFailure>;
+        fn on_complete(&self, _: &ChildInfo, _: Outcome) -> Verdict {
+            panic!("planted policy panic")
+        }
+        fn finish<R>(self, _: Option<R>, failures: Vec<ChildFailure>) -> Vec<ChildFailure> {
+            failures
+        }
+    }
+    within(30, || {
+        let pool = Pool::builder().threads(2).build().unwrap();
+        let failures = pool.scope_with(Boom, |s| {
+            s.exec_blocking(|| 1);
+        });
+        assert_eq!(failures.len(), 1);
+        assert!(failures[0].is_panic());
+        pool.shutdown().unwrap();
+    });
+}
+
+/// A panic in `on_fork` comes out of the spawn, and the scope still closes.
+#[test]
+fn a_panic_in_on_fork_comes_out_of_the_spawn() {
+    struct ForkBoom;
+    impl Policy for ForkBoom {
+        type Output<R> = ();
+        fn on_fork(&self, _: &ChildInfo) {
+            panic!("planted fork panic")
+        }
+        fn on_complete(&self, _: &ChildInfo, _: Outcome) -> Verdict {
+            Verdict::Continue
+        }
+        fn finish<R>(self, _: Option<R>, _: Vec<ChildFailure>) {}
+    }
+    within(30, || {
+        let pool = Pool::builder().threads(1).build().unwrap();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.scope_with(ForkBoom, |s| {
+                s.exec_blocking(|| 1);
+            })
+        }));
+        assert!(caught.is_err(), "the spawn's panic reaches the caller");
+        pool.shutdown().unwrap();
+    });
+}
+
+/// Under `FirstSuccess`, a panic is still a failure (a bug, not a lost
+/// race), even after the win (F2).
+#[test]
+fn first_success_keeps_a_panic_even_after_the_win() {
+    quiet_planted_panics();
+    within(30, || {
+        let pool = Pool::builder().threads(2).build().unwrap();
+        let res = pool.scope_with(knotwork::FirstSuccess::new(), |s| {
+            s.exec_blocking_try(|| -> Result<u8, &'static str> { panic!("planted real bug") });
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            s.exec_blocking_try(|| Ok::<u8, &'static str>(1));
+        });
+        let err = res.expect_err("the panic is a failure, win or not");
+        assert!(err.failures().iter().all(|f| f.is_panic()));
+        assert_eq!(err.failures().len(), 1);
+        pool.shutdown().unwrap();
+    });
+}
+
+/// A `scope_async` body that takes its failing child's error from its `Task`
+/// handles it: it is not dropped, and the scope returns its value (F4).
+#[test]
+fn an_async_body_that_observed_the_failure_runs_on() {
+    within(30, || {
+        let pool = Pool::builder().threads(2).build().unwrap();
+        let v = knotwork::block_on(pool.scope_async(async |s| {
+            let err = s.exec_try(async { Err::<(), _>("planted, observed") }).await.unwrap().unwrap_err();
+            knotwork::sleep(std::time::Duration::from_millis(5)).await;
+            err
+        }));
+        assert_eq!(v, "planted, observed");
+        pool.shutdown().unwrap();
+    });
+}

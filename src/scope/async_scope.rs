@@ -316,7 +316,9 @@ impl<Fut: Future, C: Closer<Fut::Output>> Future for ScopeFuture<Fut, C> {
                     }
                     *this.outcome = Some(result);
                 }
-                Poll::Pending if !cancelled => return Poll::Pending,
+                // Cancelled, but every failure was observed (the body took
+                // them from their tasks): the body handles them, and runs on.
+                Poll::Pending if !cancelled || !core.has_unclaimed_failures() => return Poll::Pending,
                 Poll::Pending => {
                     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| body.set(None))) {
                         *this.outcome = Some(Err(payload));

@@ -19,21 +19,8 @@ use crate::pool::registry::Registry;
 use crate::sync::Ordering;
 use crate::sync::time::{Instant, nanos};
 
-/// How many cancellations (of a scope, a nursery child, or a deadline
-/// added) the process has seen: the epoch of every cached answer of
-/// [`ScopeCore::above`]. A plain `std` atomic, as `sync::IdCounter` is;
-/// under loom the cache is not used (see `above`).
-static CANCELS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Something that a cancellation check further down may have cached as
-/// "not cancelled" changed: every cache is stale from now on. Called after
-/// the change is made (a flag set, a deadline lowered).
-pub(super) fn cancellation_changed() {
-    // ORDERING: Release: a check that reads the new epoch (Acquire) sees
-    // the change made before it (the RMWs form one release sequence, so
-    // reading any later value synchronizes with this one too).
-    CANCELS.fetch_add(1, std::sync::atomic::Ordering::Release);
-}
+pub(super) use crate::task::cancellation_changed;
+use crate::task::cancellation_epoch;
 
 /// `above`'s cached word: the epoch, shifted, then two bits.
 const ABOVE_CANCELLED: u64 = 1;
@@ -47,7 +34,7 @@ impl ScopeCore {
     ///
     /// A nested scope asks every scope up its lineage; to keep that O(1)
     /// in the common case, the answer for what is *above* this scope is
-    /// cached with the epoch it was computed at ([`CANCELS`]): until some
+    /// cached with the epoch it was computed at (`task::cancellation_epoch`): until some
     /// cancellation happens anywhere, the cache is the answer. A deadline
     /// above (a time, not an event) is only cached as "there is one", and
     /// then the lineage is walked as before, so a passed deadline is seen
@@ -70,8 +57,7 @@ impl ScopeCore {
         if cfg!(loom) {
             return self.walk_above();
         }
-        // ORDERING: Acquire pairs with `cancellation_changed`'s Release.
-        let epoch = CANCELS.load(std::sync::atomic::Ordering::Acquire);
+        let epoch = cancellation_epoch();
         let (cancelled, deadline) = self.above(epoch);
         cancelled || (deadline && self.walk_above())
     }

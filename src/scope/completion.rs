@@ -36,8 +36,6 @@ pub(super) static BLOCKING: HookCalls =
 pub(crate) unsafe fn on_child_cancel(data: NonNull<()>, task: &TaskRef) {
     // SAFETY: per the contract above.
     let core = unsafe { data.cast::<ScopeCore>().as_ref() };
-    // The task is closed now: a scope below it may have cached "not".
-    super::cancel::cancellation_changed();
     let inner = core.inner.lock();
     for (_, nested) in inner.nested.iter() {
         // SAFETY: registered scopes are valid until they unregister, which

@@ -74,7 +74,7 @@
 
 use super::latch::CountLatch;
 use super::policy::{ChildInfo, Hooks, Verdict};
-use crate::failure::ChildFailure;
+use crate::failure::{ChildFailure, Failure, PanicPayload};
 use crate::hooks::Outcome;
 use crate::hooks::{ScopeForm, ScopeTrace};
 use crate::pool::deadline::DeadlineKey;
@@ -83,6 +83,7 @@ use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, IdCounter, Mutex, Ord
 use crate::task::{BodyGuard, Completion, RawFailure, TaskPtr, TaskRef, current_body, waiting_for};
 use slab::Slab;
 use std::panic::Location;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::ptr::NonNull;
 use std::task::Waker;
 
@@ -475,9 +476,18 @@ impl ScopeCore {
         // ORDERING: Relaxed: a counter; the index is carried by the child.
         let index = self.spawned.fetch_add(1, Ordering::Relaxed);
         if let Some(policy) = self.policy {
+            let info = ChildInfo { index, location };
             // SAFETY: the policy outlives every child (field docs); the
             // spawner holds a unit, so the scope has not closed.
-            unsafe { policy.as_ref() }.fork(&ChildInfo { index, location });
+            let forked = catch_unwind(AssertUnwindSafe(|| unsafe { policy.as_ref() }.fork(&info)));
+            if let Err(payload) = forked {
+                // The child will never exist: its unit goes back (the last
+                // access to the scope here), and the policy's panic goes on
+                // at the spawn, as the spawner's own.
+                // SAFETY: the unit `spawn` took for this child, given back once.
+                unsafe { CountLatch::decrement(&raw const self.pending) };
+                resume_unwind(payload);
+            }
         }
         index
     }
@@ -495,7 +505,7 @@ impl ScopeCore {
     }
 
     #[cold]
-    fn child_finished_slow(&self, task: &TaskRef, completion: Completion, failed: bool) {
+    fn child_finished_slow(&self, task: &TaskRef, completion: Completion, mut failed: bool) {
         if failed {
             if let Some(failure) = completion.orphan_failure {
                 let failure = child_failure(task, failure);
@@ -512,7 +522,23 @@ impl ScopeCore {
                 let info = ChildInfo { index: hook.index(), location: hook.location };
                 // SAFETY: the policy outlives every child (field docs), and
                 // this child still holds its unit.
-                unsafe { policy.as_ref() }.complete(&info, completion.outcome)
+                let decided = catch_unwind(AssertUnwindSafe(|| {
+                    unsafe { policy.as_ref() }.complete(&info, completion.outcome)
+                }));
+                decided.unwrap_or_else(|payload| {
+                    // A panicking policy must not skip this child's unit (the
+                    // scope would never close): its panic is a failure of
+                    // the scope, kept with the child it was deciding on, and
+                    // the scope is cancelled.
+                    let failure = ChildFailure::new(
+                        info.index,
+                        info.location,
+                        Failure::Panic(PanicPayload::new(payload)),
+                    );
+                    self.inner.lock().failures.push(failure);
+                    failed = true;
+                    Verdict::Cancel
+                })
             }
         };
         if verdict == Verdict::Cancel {
@@ -540,6 +566,13 @@ impl ScopeCore {
         // two either saw the waker or is seen here.
         // ORDERING: as above.
         !self.body_cancelled.load(Ordering::Acquire)
+    }
+
+    /// Whether a failure is the scope's still: kept for it, or left to a
+    /// handle that has not taken it yet.
+    pub(crate) fn has_unclaimed_failures(&self) -> bool {
+        let inner = self.inner.lock();
+        !inner.failures.is_empty() || inner.unobserved.iter().any(|t| !t.is_taken())
     }
 
     /// A failure cancels the body too: a `scope_async` body is woken, to be

@@ -191,7 +191,9 @@ impl Policy for Supervise {
 /// `anySuccessfulResultOrThrow`): the scope returns the body's value if
 /// some child succeeded — the body usually takes the winner's value from
 /// its [`Task`](crate::Task) — else [`ScopeError`] with every failure.
-/// Failures of losers cancelled after the win are not errors.
+/// Once the race is won, the errors the others returned (before the win or
+/// after it) are not the scope's failures — they raced, and lost, as in
+/// Java — but a panic is, at any time: a bug, not a lost race.
 ///
 /// # Examples
 ///
@@ -235,13 +237,13 @@ impl Policy for FirstSuccess {
     }
 
     fn finish<R>(self, body: Option<R>, failures: Vec<ChildFailure>) -> Result<R, ScopeError> {
-        if self.won.into_inner() {
-            // The race was won: losers' failures are not the scope's.
-            drop(failures);
-            value_or_failures(body, Vec::new())
-        } else {
-            value_or_failures(body, failures)
+        if !self.won.into_inner() {
+            return value_or_failures(body, failures);
         }
+        // The race was won: the errors of the others are not the scope's;
+        // a panic is.
+        let kept: Vec<ChildFailure> = failures.into_iter().filter(ChildFailure::is_panic).collect();
+        value_or_failures(body, kept)
     }
 }
 

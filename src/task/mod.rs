@@ -29,6 +29,29 @@ pub(crate) use current::{
     set_waiting_for, waiting_for,
 };
 pub(crate) use inbox::Inbox;
+
+/// How many cancellations (of a task, of a scope, a deadline added) the
+/// process has seen: the epoch of every cached answer to "is anything above
+/// this scope cancelled?" (`scope/cancel.rs`). A plain `std` atomic, as
+/// `sync::IdCounter` is; under loom that cache is not used.
+static CANCELS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Something that a cancellation check may have cached as "not cancelled"
+/// changed: every such cache is stale from now on. Called after the change
+/// is made (a flag set, a deadline lowered).
+pub(crate) fn cancellation_changed() {
+    // ORDERING: Release: a check that reads the new epoch (Acquire) sees
+    // the change made before it (the RMWs form one release sequence, so
+    // reading any later value synchronizes with this one too).
+    CANCELS.fetch_add(1, std::sync::atomic::Ordering::Release);
+}
+
+/// The current cancellation epoch (see [`cancellation_changed`]).
+#[inline]
+pub(crate) fn cancellation_epoch() -> u64 {
+    // ORDERING: Acquire pairs with `cancellation_changed`'s Release.
+    CANCELS.load(std::sync::atomic::Ordering::Acquire)
+}
 pub(crate) use raw::{
     Completion, CompletionHook, ErrFails, HookCalls, Judge, Plain, RawFailure, TaskRef, Up, allocate,
     allocate_child, allocate_orphan,

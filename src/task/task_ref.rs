@@ -150,6 +150,7 @@ impl TaskRef {
     pub(crate) unsafe fn cancel_in_place(&self) {
         let header = self.header();
         if header.state.close_in_place() {
+            super::cancellation_changed();
             // SAFETY: loop thread, not completed, not running.
             let outcome = unsafe { (header.vtable.cancel)(self.ptr) };
             self.complete(outcome);
@@ -253,6 +254,12 @@ impl TaskRef {
         unsafe { (header.vtable.take_failure)(self.ptr) }
     }
 
+    /// Whether a failed child's result was claimed (by its handle or its
+    /// scope): `TAKEN`.
+    pub(crate) fn is_taken(&self) -> bool {
+        self.header().state.load().is_taken()
+    }
+
     /// Whether the task has completed.
     pub(crate) fn is_completed(&self) -> bool {
         // Acquire (in `load`), so a caller that then reads the output through
@@ -277,6 +284,8 @@ impl TaskRef {
     fn cancel_with(&self, tell: bool) {
         let header = self.header();
         let Some(cancel) = header.state.cancel(tell && header.parent.is_some()) else { return };
+        // A scope below this task may have cached "not cancelled".
+        super::cancellation_changed();
         if cancel.queue {
             // The reference `cancel` added is the queue entry's.
             let task = TaskRef { ptr: self.ptr };
