@@ -520,9 +520,9 @@ impl ScopeCore {
             Some(policy) => {
                 let hook = task.parent().expect("a child has a completion hook");
                 let info = ChildInfo { index: hook.index(), location: hook.location };
-                // SAFETY: the policy outlives every child (field docs), and
-                // this child still holds its unit.
                 let decided = catch_unwind(AssertUnwindSafe(|| {
+                    // SAFETY: the policy outlives every child (field docs),
+                    // and this child still holds its unit.
                     unsafe { policy.as_ref() }.complete(&info, completion.outcome)
                 }));
                 decided.unwrap_or_else(|payload| {
