@@ -114,8 +114,11 @@ impl PoolBuilder {
     }
 
     /// What to do with the panic of a job started with [`Pool::spawn`]
-    /// (nobody joins those). By default the message is printed to stderr
-    /// and the worker carries on.
+    /// (nobody joins those), and with a scope's failures that could not be
+    /// raised (another panic was already on its way: F3 and F5 in
+    /// docs/guarantees.md) — those arrive as one payload that downcasts to
+    /// [`ScopeError`](crate::ScopeError). By default the message is printed
+    /// to stderr and the worker carries on.
     ///
     /// # Examples
     ///
