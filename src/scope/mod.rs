@@ -25,6 +25,7 @@ mod cancel;
 mod child;
 mod completion;
 mod core;
+mod failures;
 mod latch;
 mod nursery;
 mod policy;

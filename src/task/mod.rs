@@ -19,6 +19,7 @@
 
 mod current;
 mod inbox;
+mod judge;
 mod raw;
 mod state;
 mod task_ref;
@@ -52,9 +53,9 @@ pub(crate) fn cancellation_epoch() -> u64 {
     // ORDERING: Acquire pairs with `cancellation_changed`'s Release.
     CANCELS.load(std::sync::atomic::Ordering::Acquire)
 }
+pub(crate) use judge::{ErrFails, Judge, Plain, RawFailure};
 pub(crate) use raw::{
-    Completion, CompletionHook, ErrFails, HookCalls, Judge, Plain, RawFailure, TaskRef, Up, allocate,
-    allocate_child, allocate_orphan,
+    Completion, CompletionHook, HookCalls, TaskRef, Up, allocate, allocate_child, allocate_orphan,
 };
 pub(crate) use task_ref::{AfterRun, poll_handle};
 pub(crate) use waker::wake_caught;

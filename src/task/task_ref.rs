@@ -11,7 +11,8 @@
 
 use super::current::CurrentTaskGuard;
 use super::inbox::Inbox;
-use super::raw::{Completion, CompletionHook, Header, RawFailure, TaskRef};
+use super::judge::RawFailure;
+use super::raw::{Completion, CompletionHook, Header, TaskRef};
 use super::state::{Completed, EndPoll, Snapshot, StartRun};
 use super::waker::raw_waker;
 use crate::TaskError;
