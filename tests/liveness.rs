@@ -33,7 +33,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex, MutexGuard, PoisonError, mpsc};
+use std::sync::{Arc, Barrier, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, mpsc};
 use std::task::{Context, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -42,12 +42,21 @@ use std::time::{Duration, Instant};
 // Helpers
 // ---------------------------------------------------------------------------
 
-/// Serialises the timing tests (L1, L2), so that they do not skew each
-/// other's measurements. Taken on the test's own thread, outside the
-/// watchdog, so a watchdog failure releases it.
-fn timing_lock() -> MutexGuard<'static, ()> {
-    static TIMING: Mutex<()> = Mutex::new(());
-    TIMING.lock().unwrap_or_else(PoisonError::into_inner)
+/// The timing tests (L1, L2) run alone: each takes this lock for writing,
+/// every other test of this file for reading, so that neither another
+/// timing test nor a busy neighbour (on a 2-core CI machine, one test's
+/// threads can keep an idle worker from being scheduled for tens of
+/// milliseconds) skews a measurement. Taken on the test's own thread,
+/// outside the watchdog, so a watchdog failure releases it.
+static TIMING: RwLock<()> = RwLock::new(());
+
+fn timing_lock() -> RwLockWriteGuard<'static, ()> {
+    TIMING.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Taken by every test that does not measure time (see [`timing_lock`]).
+fn neighbour_lock() -> RwLockReadGuard<'static, ()> {
+    TIMING.read().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn millis(d: Duration) -> f64 {
@@ -475,6 +484,7 @@ fn an_async_child_keeps_ticking_while_a_blocking_sibling_spawned_through_its_sco
 
 #[test]
 fn block_on_in_a_blocking_child_lets_its_async_scope_run_blocking_grandchildren_on_one_thread() {
+    let _neighbour = neighbour_lock();
     within(20, || {
         let pool = pool(1);
         let v = pool.scope(|s| {
@@ -492,6 +502,7 @@ fn block_on_in_a_blocking_child_lets_its_async_scope_run_blocking_grandchildren_
 
 #[test]
 fn block_on_in_a_blocking_child_lets_its_async_scope_run_exec_grandchildren_on_one_thread() {
+    let _neighbour = neighbour_lock();
     within(20, || {
         let pool = pool(1);
         let v = pool.scope(|s| {
@@ -514,6 +525,7 @@ fn block_on_in_a_blocking_child_lets_its_async_scope_run_exec_grandchildren_on_o
 
 #[test]
 fn two_outside_threads_blocking_on_async_scopes_inside_run_do_not_deadlock_two_workers() {
+    let _neighbour = neighbour_lock();
     within(20, || {
         let pool = pool(2);
         // Both workers are inside a `block_on` (the barrier makes sure)
@@ -541,6 +553,7 @@ fn two_outside_threads_blocking_on_async_scopes_inside_run_do_not_deadlock_two_w
 
 #[test]
 fn shutting_a_pool_down_inside_another_pools_run_inside_its_own_run_returns() {
+    let _neighbour = neighbour_lock();
     within(20, || {
         let a = pool(1);
         let b = pool(1);
@@ -553,6 +566,7 @@ fn shutting_a_pool_down_inside_another_pools_run_inside_its_own_run_returns() {
 
 #[test]
 fn dropping_a_pools_last_handle_inside_another_pools_run_on_its_worker_returns() {
+    let _neighbour = neighbour_lock();
     within(20, || {
         let a = pool(1);
         let b = pool(1);
@@ -576,6 +590,7 @@ fn dropping_a_pools_last_handle_inside_another_pools_run_on_its_worker_returns()
 
 #[test]
 fn a_one_thread_pool_waiting_in_another_pools_run_still_runs_its_own_jobs() {
+    let _neighbour = neighbour_lock();
     within(20, || {
         let a = pool(1);
         let b = pool(1);
@@ -620,11 +635,13 @@ fn sibling_waits_for_a_child_suspended_below(how: Wait) -> i32 {
 
 #[test]
 fn a_blocking_join_of_a_sibling_suspended_lower_on_the_same_stack_completes() {
+    let _neighbour = neighbour_lock();
     within(20, || assert_eq!(sibling_waits_for_a_child_suspended_below(Wait::Join), 2));
 }
 
 #[test]
 fn awaiting_a_sibling_suspended_lower_on_the_same_stack_completes() {
+    let _neighbour = neighbour_lock();
     within(20, || assert_eq!(sibling_waits_for_a_child_suspended_below(Wait::Await), 2));
 }
 
@@ -664,6 +681,7 @@ async fn suspended_grandchild(started: Arc<AtomicBool>, flag: DropFlag) {
 
 #[test]
 fn task_cancel_of_a_running_blocking_child_wakes_the_async_grandchildren_of_its_sync_scope() {
+    let _neighbour = neighbour_lock();
     within(20, || {
         let started = Arc::new(AtomicBool::new(false));
         let drops = Arc::new(AtomicUsize::new(0));
@@ -680,6 +698,7 @@ fn task_cancel_of_a_running_blocking_child_wakes_the_async_grandchildren_of_its_
 
 #[test]
 fn task_cancel_of_a_running_blocking_child_wakes_the_async_grandchildren_of_its_async_scope() {
+    let _neighbour = neighbour_lock();
     within(20, || {
         let started = Arc::new(AtomicBool::new(false));
         let drops = Arc::new(AtomicUsize::new(0));
@@ -700,6 +719,7 @@ fn task_cancel_of_a_running_blocking_child_wakes_the_async_grandchildren_of_its_
 
 #[test]
 fn cancel_after_through_an_escaped_handle_racing_the_close_never_hangs_it() {
+    let _neighbour = neighbour_lock();
     const ROUNDS: usize = 300;
     /// How long one scope's close may take before it counts as hung.
     const CLOSE_LIMIT: Duration = Duration::from_secs(20);
@@ -764,6 +784,7 @@ fn cancel_after_through_an_escaped_handle_racing_the_close_never_hangs_it() {
 
 #[test]
 fn an_unpolled_forgotten_scope_async_future_in_an_async_child_does_not_hang_the_enclosing_scope() {
+    let _neighbour = neighbour_lock();
     within(20, || {
         let pool = pool(2);
         let v = pool.scope(|s| {
@@ -785,6 +806,7 @@ fn an_unpolled_forgotten_scope_async_future_in_an_async_child_does_not_hang_the_
 
 #[test]
 fn an_unpolled_forgotten_scope_async_future_in_a_blocking_child_does_not_hang_the_enclosing_scope() {
+    let _neighbour = neighbour_lock();
     within(20, || {
         let pool = pool(2);
         let v = pool.scope(|s| {
@@ -972,6 +994,7 @@ fn shutdown_cleanly(pool: Pool) -> Result<(), String> {
 
 #[test]
 fn a_spawned_job_whose_payload_panics_on_drop_kills_no_worker() {
+    let _neighbour = neighbour_lock();
     in_child_process("a_spawned_job_whose_payload_panics_on_drop_kills_no_worker", 20, || {
         let pool = pool(1);
         step("Pool::spawn a job panicking with PanicOnDrop");
@@ -995,6 +1018,7 @@ fn a_spawned_job_whose_payload_panics_on_drop_kills_no_worker() {
 
 #[test]
 fn a_spawned_job_whose_payload_panics_on_drop_run_inside_a_join_does_not_abort() {
+    let _neighbour = neighbour_lock();
     in_child_process(
         "a_spawned_job_whose_payload_panics_on_drop_run_inside_a_join_does_not_abort",
         20,
@@ -1037,6 +1061,7 @@ fn a_spawned_job_whose_payload_panics_on_drop_run_inside_a_join_does_not_abort()
 
 #[test]
 fn a_join_half_whose_payload_panics_on_drop_does_not_abort() {
+    let _neighbour = neighbour_lock();
     in_child_process("a_join_half_whose_payload_panics_on_drop_does_not_abort", 20, || {
         let pool = pool(1);
         for half in ["first", "second"] {
@@ -1077,6 +1102,7 @@ fn a_join_half_whose_payload_panics_on_drop_does_not_abort() {
 
 #[test]
 fn a_body_panic_wins_over_a_child_payload_that_panics_on_drop_without_abort() {
+    let _neighbour = neighbour_lock();
     in_child_process("a_body_panic_wins_over_a_child_payload_that_panics_on_drop_without_abort", 20, || {
         let pool = pool(2);
         step("sync scope: a blocking child panics with PanicOnDrop, then the body panics");
@@ -1137,6 +1163,7 @@ impl Drop for WakerDropBomb {
 
 #[test]
 fn a_waker_that_panics_on_drop_left_in_a_workers_timers_does_not_fail_shutdown() {
+    let _neighbour = neighbour_lock();
     in_child_process(
         "a_waker_that_panics_on_drop_left_in_a_workers_timers_does_not_fail_shutdown",
         20,
@@ -1174,6 +1201,7 @@ fn a_waker_that_panics_on_drop_left_in_a_workers_timers_does_not_fail_shutdown()
 
 #[test]
 fn a_thread_exiting_with_a_detached_local_task_inside_an_unfinished_async_scope_does_not_abort() {
+    let _neighbour = neighbour_lock();
     in_child_process(
         "a_thread_exiting_with_a_detached_local_task_inside_an_unfinished_async_scope_does_not_abort",
         20,
@@ -1286,6 +1314,7 @@ fn thread_local_destructor_calls_knotwork(register_first: bool) {
 
 #[test]
 fn a_thread_local_destructor_registered_after_first_use_may_call_knotwork_without_abort() {
+    let _neighbour = neighbour_lock();
     in_child_process(
         "a_thread_local_destructor_registered_after_first_use_may_call_knotwork_without_abort",
         20,
@@ -1295,6 +1324,7 @@ fn a_thread_local_destructor_registered_after_first_use_may_call_knotwork_withou
 
 #[test]
 fn a_thread_local_destructor_registered_before_first_use_may_call_knotwork_without_abort() {
+    let _neighbour = neighbour_lock();
     in_child_process(
         "a_thread_local_destructor_registered_before_first_use_may_call_knotwork_without_abort",
         20,
@@ -1308,6 +1338,7 @@ fn a_thread_local_destructor_registered_before_first_use_may_call_knotwork_witho
 
 #[test]
 fn cancelling_a_task_after_awaiting_it_is_a_no_op() {
+    let _neighbour = neighbour_lock();
     within(20, || {
         let pool = pool(2);
         let v = knotwork::block_on(pool.scope_async(async |s| {
