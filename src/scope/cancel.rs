@@ -14,7 +14,7 @@
 //! Prior art: Trio's cancel scopes (<https://trio.readthedocs.io/en/stable/reference-core.html#cancellation-and-timeouts>)
 //! and Java's `StructuredTaskScope.shutdown` (JEP 480, <https://openjdk.org/jeps/480>).
 
-use super::core::{NO_DEADLINE, ScopeCore};
+use super::core::{NO_DEADLINE, ParentScope, ScopeCore};
 use crate::pool::registry::Registry;
 use crate::sync::Ordering;
 use crate::sync::time::{Instant, nanos};
@@ -45,44 +45,23 @@ impl ScopeCore {
         if self.cancelled.load(Ordering::Acquire) || self.deadline_passed() {
             return true;
         }
-        // ORDERING: Acquire: see `parent` (a top-level scope stops here).
-        if !self.opened.load(Ordering::Acquire) || self.parent().is_none() {
-            return false;
-        }
-        self.is_cancelled_above()
-    }
-
-    /// The part of [`is_cancelled`](Self::is_cancelled) above a nested scope.
-    fn is_cancelled_above(&self) -> bool {
+        // A top-level scope stops here (`parent` reads `opened` once).
+        let Some(p) = self.parent() else { return false };
         if cfg!(loom) {
-            return self.walk_above();
+            return walk_from(p);
         }
-        let epoch = cancellation_epoch();
-        let (cancelled, deadline) = self.above(epoch);
-        cancelled || (deadline && self.walk_above())
-    }
-
-    /// Whether anything above this scope is cancelled, walking the whole
-    /// lineage (deadlines included): the uncached answer.
-    fn walk_above(&self) -> bool {
-        match self.parent() {
-            // SAFETY: the parent task (when kept) and scope outlive this
-            // scope (`ParentScope`).
-            Some(p) => unsafe {
-                p.task.is_some_and(|t| t.is_closed()) || {
-                    let scope = p.scope.as_ref();
-                    // ORDERING: as in `is_cancelled`.
-                    scope.cancelled.load(Ordering::Acquire) || scope.deadline_passed() || scope.walk_above()
-                }
-            },
-            None => false,
-        }
+        let (cancelled, deadline) = self.above_of(p, cancellation_epoch());
+        cancelled || (deadline && walk_from(p))
     }
 
     /// Above this scope, as of `epoch`: whether a task or scope is
     /// cancelled, and whether a scope has a deadline. Cached per epoch.
     fn above(&self, epoch: u64) -> (bool, bool) {
-        let Some(p) = self.parent() else { return (false, false) };
+        self.parent().map_or((false, false), |p| self.above_of(p, epoch))
+    }
+
+    /// [`above`](Self::above), for this scope's parent link `p`.
+    fn above_of(&self, p: ParentScope, epoch: u64) -> (bool, bool) {
         // ORDERING: Relaxed: the word is only a cache of an answer that was
         // right at `epoch` (its writer read the flags after reading that
         // epoch); `epoch` itself was read with Acquire.
@@ -157,6 +136,22 @@ impl ScopeCore {
             // SAFETY: registered scopes are valid until they unregister,
             // which needs this lock.
             unsafe { nested.as_ref() }.cancel();
+        }
+    }
+}
+
+/// Whether anything from the parent link `p` up is cancelled, walking the
+/// whole lineage (deadlines included): the uncached answer.
+fn walk_from(p: ParentScope) -> bool {
+    // SAFETY: the parent task (when kept) and scope outlive the scope the
+    // link belongs to (`ParentScope`).
+    unsafe {
+        p.task.is_some_and(|t| t.is_closed()) || {
+            let scope = p.scope.as_ref();
+            // ORDERING: as in `is_cancelled`.
+            scope.cancelled.load(Ordering::Acquire)
+                || scope.deadline_passed()
+                || scope.parent().is_some_and(walk_from)
         }
     }
 }
