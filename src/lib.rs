@@ -83,8 +83,9 @@ mod sync;
 mod task;
 pub mod trace;
 
-pub use context::Slot;
+pub use context::{Context, Slot};
 pub use failure::{BoxError, ChildFailure, Failure, PanicPayload, ScopeError};
+pub use hooks::Inheritance;
 pub use scope::{
     ChildInfo, FailFast, FirstSuccess, Policy, Scope, ScopeHandle, Supervise, Task, TaskSet, Verdict,
     is_cancelled, scope, scope_async, scope_async_with, scope_with,
@@ -131,6 +132,7 @@ const _: () = {
     send_sync::<ScopeHandle>();
     send_sync::<Task<'static, ()>>();
     send_sync::<Slot<u8>>();
+    send_sync::<Context>();
     // A panic payload (`Box<dyn Any + Send>`, as in `std::thread::Result`)
     // is not `Sync`, so neither is the error that carries one.
     send::<TaskError>();

@@ -1,5 +1,5 @@
-//! The persistent binding table behind context slots, and the thread-local
-//! that says which table is current.
+//! The persistent binding table behind context slots, the views of it that
+//! children inherit, and the thread-local that says which table is current.
 //!
 //! A [`Snapshot`] is an `Arc` of an immutable table indexed by slot number:
 //! taking one at spawn is one reference-count increment (O(1), nothing
@@ -7,6 +7,18 @@
 //! table — a copy of the current one with one entry replaced, so O(number of
 //! slots in use) — and leaves every existing snapshot untouched: a
 //! rebinding can never leak into a snapshot taken before it.
+//!
+//! **Inheritance.** Each entry carries its slot's [`Inheritance`] and its
+//! provenance (the `bind` call, and the recorded child that made it). A
+//! table that binds a slot which may not cross into some kind of child also
+//! holds, built once when the table is built, the *view* that kind of
+//! child inherits: the table less those entries. So a spawn still takes its
+//! snapshot in O(1) — one pointer to follow, one count to add — whatever
+//! the policies, and a table whose every slot is `Always` (the default) has
+//! no views and is inherited as it is. Views nest without cycles: an async
+//! view holds no `Never` entry, so its own async view is itself, and its
+//! blocking view is the original table's (shared); a blocking view holds
+//! only `Always` entries and has no views.
 //!
 //! The current table is a raw pointer in a thread-local, always owned by a
 //! [`Entered`] guard further up this thread's stack (a `bind` call, a
@@ -17,30 +29,71 @@
 //! Prior art: Python's `contextvars` (PEP 567, <https://peps.python.org/pep-0567/>), whose
 //! `Context` is an immutable mapping copied in O(1); here a persistent table shared by `Arc`.
 
-use crate::hooks::Bindings;
+use crate::hooks::{Bindings, BoundSlot, ChildKind, Inheritance, SourceLoc, TaskId};
 use std::any::Any;
 use std::cell::Cell;
-use std::future::Future;
-use std::mem::ManuallyDrop;
-use std::pin::Pin;
+use std::panic::Location;
 use std::ptr;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 /// One bound value, type-erased; the slot's `T` is recovered by downcast.
 pub(crate) type Value = Arc<dyn Any + Send + Sync>;
 
+/// Where a binding came from, and how it crosses.
+#[derive(Copy, Clone)]
+pub(crate) struct Origin {
+    pub(crate) inheritance: Inheritance,
+    pub(crate) location: &'static Location<'static>,
+    /// The recorded child that bound it (only known while recording).
+    pub(crate) by: Option<TaskId>,
+}
+
+/// One slot's binding.
+#[derive(Clone)]
+pub(crate) struct Entry {
+    pub(crate) value: Value,
+    pub(crate) origin: Origin,
+}
+
+/// Which kind of work a snapshot crosses into.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub(crate) enum Crossing {
+    /// Async work: `exec`, `spawn_local`, `Context::wrap`.
+    Async,
+    /// Blocking work: `exec_blocking`, `Context::run`.
+    Blocking,
+}
+
+impl Crossing {
+    /// The crossing into a child of `kind`.
+    pub(crate) fn of(kind: ChildKind) -> Crossing {
+        if kind.is_async() { Crossing::Async } else { Crossing::Blocking }
+    }
+
+    fn keeps(self, inheritance: Inheritance) -> bool {
+        match inheritance {
+            Inheritance::Always => true,
+            Inheritance::AsyncOnly => self == Crossing::Async,
+            Inheritance::Never => false,
+        }
+    }
+}
+
 /// An immutable table of bindings: `values[i]` is slot `i`'s binding.
 #[derive(Default)]
 pub(crate) struct Table {
-    values: Box<[Option<Value>]>,
+    values: Box<[Option<Entry>]>,
+    /// What an async child inherits, if not this table (module docs).
+    async_view: Option<Snapshot>,
+    /// What a blocking child inherits, if not this table.
+    blocking_view: Option<Snapshot>,
 }
 
 impl Table {
     /// The binding of slot `index`, if any.
     #[inline]
     pub(crate) fn get(&self, index: usize) -> Option<&Value> {
-        self.values.get(index).and_then(Option::as_ref)
+        self.values.get(index).and_then(Option::as_ref).map(|e| &e.value)
     }
 }
 
@@ -71,15 +124,45 @@ impl Snapshot {
         }
     }
 
+    /// What work of kind `crossing` spawned here inherits, in O(1).
+    #[inline]
+    pub(crate) fn capture_for(crossing: Crossing) -> Snapshot {
+        with_current(|table| match table {
+            None => Snapshot(None),
+            Some(t) => match (crossing, &t.async_view, &t.blocking_view) {
+                (Crossing::Async, Some(view), _) | (Crossing::Blocking, _, Some(view)) => view.clone(),
+                _ => Snapshot::capture(),
+            },
+        })
+    }
+
+    /// This snapshot's view for `crossing` (itself if everything crosses).
+    pub(crate) fn view(&self, crossing: Crossing) -> Snapshot {
+        match (&self.0, crossing) {
+            (None, _) => Snapshot(None),
+            (Some(t), Crossing::Async) => t.async_view.clone().unwrap_or_else(|| self.clone()),
+            (Some(t), Crossing::Blocking) => t.blocking_view.clone().unwrap_or_else(|| self.clone()),
+        }
+    }
+
     /// This snapshot with slot `index` bound to `value`.
-    pub(crate) fn with(&self, index: usize, value: Value) -> Snapshot {
-        let old: &[Option<Value>] = self.0.as_ref().map_or(&[], |t| &t.values);
-        let mut values: Vec<Option<Value>> = old.to_vec();
+    pub(crate) fn with(&self, index: usize, value: Value, origin: Origin) -> Snapshot {
+        let old: &[Option<Entry>] = self.0.as_ref().map_or(&[], |t| &t.values);
+        let mut values: Vec<Option<Entry>> = old.to_vec();
         if values.len() <= index {
             values.resize(index + 1, None);
         }
-        values[index] = Some(value);
-        Snapshot(Some(Arc::new(Table { values: values.into_boxed_slice() })))
+        values[index] = Some(Entry { value, origin });
+        let policies = || values.iter().flatten().map(|e| e.origin.inheritance);
+        let has_never = policies().any(|p| p == Inheritance::Never);
+        let has_async_only = policies().any(|p| p == Inheritance::AsyncOnly);
+        let blocking_view =
+            (has_never || has_async_only).then(|| filtered(&values, Crossing::Blocking, None));
+        let async_view = has_never.then(|| {
+            // Its blocking view is ours; its async view is itself.
+            filtered(&values, Crossing::Async, blocking_view.clone().filter(|_| has_async_only))
+        });
+        Snapshot(Some(Arc::new(Table { values: values.into_boxed_slice(), async_view, blocking_view })))
     }
 
     /// Makes this snapshot current until the guard drops.
@@ -104,6 +187,22 @@ impl Snapshot {
             _ => false,
         }
     }
+
+    /// The trace's description of this snapshot.
+    pub(crate) fn describe(&self) -> Bindings {
+        self.0.as_deref().map_or_else(Bindings::default, describe)
+    }
+}
+
+/// The entries of `values` that cross into `crossing`, as a table whose
+/// blocking view is `blocking_view` (module docs); no table if none do.
+fn filtered(values: &[Option<Entry>], crossing: Crossing, blocking_view: Option<Snapshot>) -> Snapshot {
+    let kept: Vec<Option<Entry>> =
+        values.iter().map(|e| e.clone().filter(|e| crossing.keeps(e.origin.inheritance))).collect();
+    if kept.iter().all(Option::is_none) {
+        return Snapshot(None);
+    }
+    Snapshot(Some(Arc::new(Table { values: kept.into_boxed_slice(), async_view: None, blocking_view })))
 }
 
 /// Restores the previous current table on drop; borrows the snapshot it
@@ -137,56 +236,6 @@ impl Drop for NoBindings {
     }
 }
 
-/// A future that runs inside a snapshot: the bindings current when it was
-/// made (nursery children, `spawn_local` tasks) are entered around every
-/// poll — and around its drop (its cleanup, when it is cancelled or once it
-/// has finished) — so it sees them on whatever thread polls or drops it,
-/// however its polls interleave with other tasks'.
-///
-/// Written by hand rather than with `pin-project-lite`: dropping the
-/// future inside the snapshot needs a `Drop` that drops the pinned field
-/// first, in place, and `ManuallyDrop` does that with no `Option` to test
-/// on every poll (this wraps every task: docs/performance.md).
-pub(crate) struct WithBindings<F> {
-    /// Structurally pinned; dropped only by our `Drop`, in place.
-    fut: ManuallyDrop<F>,
-    snapshot: Snapshot,
-}
-
-impl<F> WithBindings<F> {
-    /// `fut`, with the bindings current now.
-    pub(crate) fn capture(fut: F) -> Self {
-        WithBindings { fut: ManuallyDrop::new(fut), snapshot: Snapshot::capture() }
-    }
-}
-
-impl<F: Future> Future for WithBindings<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: `fut` is structurally pinned: it is never moved out (only
-        // dropped in place, by `Drop`), and `WithBindings` is `Unpin` only
-        // if `F` is (`ManuallyDrop<F>: Unpin` iff `F: Unpin`, and
-        // `Snapshot` is `Unpin`).
-        let this = unsafe { self.get_unchecked_mut() };
-        let _entered = this.snapshot.enter();
-        // SAFETY: as above.
-        unsafe { Pin::new_unchecked(&mut *this.fut) }.poll(cx)
-    }
-}
-
-impl<F> Drop for WithBindings<F> {
-    #[inline]
-    fn drop(&mut self) {
-        // Entered only if it is not current already (usually it is, or both
-        // are empty: a read, no write).
-        let _entered = (!self.snapshot.is_current()).then(|| self.snapshot.enter());
-        // SAFETY: dropped once, here, in place (a pinned future may be
-        // dropped where it lies); never used again.
-        unsafe { ManuallyDrop::drop(&mut self.fut) };
-    }
-}
-
 /// Runs `f` with the current table (null-safe).
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Table>) -> R) -> R {
@@ -197,17 +246,30 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Table>) -> R) -> R {
     f(unsafe { current.as_ref() })
 }
 
-/// The current bindings, for a trace: the table's identity and its bound
-/// slots. Only called while recording.
+/// A table, for a trace: its identity and its bound slots.
+fn describe(table: &Table) -> Bindings {
+    Bindings {
+        table: ptr::from_ref(table) as usize as u64,
+        slots: (0..table.values.len())
+            .filter_map(|i| {
+                let e = table.values[i].as_ref()?;
+                Some(BoundSlot {
+                    slot: u32::try_from(i).expect("fewer than 2^32 slots"),
+                    inheritance: e.origin.inheritance,
+                    bound_at: SourceLoc::from_std(e.origin.location),
+                    bound_by: e.origin.by,
+                })
+            })
+            .collect(),
+    }
+}
+
+/// The current bindings, for a trace. Only called while recording.
 pub(crate) fn describe_current() -> Bindings {
-    with_current(|table| match table {
-        None => Bindings::default(),
-        Some(table) => Bindings {
-            table: ptr::from_ref(table) as usize as u64,
-            slots: (0..table.values.len())
-                .filter(|&i| table.values[i].is_some())
-                .map(|i| u32::try_from(i).expect("fewer than 2^32 slots"))
-                .collect(),
-        },
-    })
+    with_current(|table| table.map_or_else(Bindings::default, describe))
+}
+
+/// The bindings a child of `kind` spawned here inherits, for a trace.
+pub(crate) fn describe_inherited(kind: ChildKind) -> Bindings {
+    Snapshot::capture_for(Crossing::of(kind)).describe()
 }

@@ -3,13 +3,16 @@
 //!
 //! * `bindings`: the persistent table, snapshots taken in O(1), and the
 //!   thread-local saying which table is current;
-//! * `slot`: [`Slot`], the public face;
+//! * `slot`: [`Slot`], the public face, with its [`Inheritance`](crate::Inheritance);
+//! * `captured`: [`Context`], the bindings captured to be reinstated on any
+//!   thread or executor;
+//! * `with_bindings`: the future that runs a child inside its snapshot;
 //! * `detached`: [`Detached`], which clears every per-task thread-local at
 //!   once (the task's identity, its bindings, its trace context) for work
 //!   that is not part of the task running beneath it.
 //!
-//! Nursery children capture a [`Snapshot`](bindings::Snapshot) when they
-//! are spawned and enter it around every poll (async) or around their
+//! Nursery children capture a [`Snapshot`](bindings::Snapshot) — the view
+//! of the current bindings their kind inherits — when they are spawned and enter it around every poll (async) or around their
 //! closure (blocking), so a child sees its spawn-time bindings whichever
 //! worker runs it and however its polls interleave with other tasks'.
 //!
@@ -18,8 +21,11 @@
 //! extent of a call, inherited by the work it forks.
 
 pub(crate) mod bindings;
+mod captured;
 mod detached;
 mod slot;
+pub(crate) mod with_bindings;
 
+pub use captured::Context;
 pub(crate) use detached::Detached;
 pub use slot::Slot;

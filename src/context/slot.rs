@@ -3,10 +3,12 @@
 //! Prior art: Java's `ScopedValue.where(..).run(..)` (<https://openjdk.org/jeps/481>), the shape of
 //! `Slot::bind`.
 
-use super::bindings::{Snapshot, Value, with_current};
+use super::bindings::{Origin, Snapshot, Value, with_current};
+use crate::hooks::{self, Inheritance};
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,7 +19,8 @@ static NEXT_INDEX: AtomicUsize = AtomicUsize::new(0);
 
 /// A context slot: a value bound for the extent of a call, and inherited by
 /// every child spawned within it (Python's `contextvars`, Java's
-/// `ScopedValue`).
+/// `ScopedValue`) — or, as its [`Inheritance`] says, only by async
+/// children, or by none.
 ///
 /// Declare one as a `static`. [`bind`](Self::bind) gives it a value while a
 /// closure runs; [`Scope::exec`](crate::Scope::exec) and
@@ -26,6 +29,11 @@ static NEXT_INDEX: AtomicUsize = AtomicUsize::new(0);
 /// on whatever worker it runs, and passes it on to its own children. A
 /// rebinding inside a child is never seen by its parent or siblings, and a
 /// rebinding in the parent after the spawn is not seen by the child.
+///
+/// Work outside a scope sees no bindings: a [`Pool::spawn`](crate::Pool::spawn)
+/// job, a `std::thread`, a task of another executor. To carry them there,
+/// [`Context::capture`](crate::Context::capture) them and
+/// [`run`](crate::Context::run) or [`wrap`](crate::Context::wrap) there.
 ///
 /// # Examples
 ///
@@ -42,13 +50,79 @@ static NEXT_INDEX: AtomicUsize = AtomicUsize::new(0);
 pub struct Slot<T: Send + Sync + 'static> {
     /// 1 + this slot's index in the binding table; 0 until first use.
     index: AtomicUsize,
+    inheritance: Inheritance,
     _marker: PhantomData<fn() -> T>,
 }
 
 impl<T: Send + Sync + 'static> Slot<T> {
-    /// A new slot; bind it with [`bind`](Self::bind).
+    /// A new slot, inherited by every child ([`Inheritance::Always`]);
+    /// bind it with [`bind`](Self::bind).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static TENANT: knotwork::Slot<&'static str> = knotwork::Slot::new();
+    /// assert_eq!(TENANT.inheritance(), knotwork::Inheritance::Always);
+    /// ```
     pub const fn new() -> Self {
-        Slot { index: AtomicUsize::new(0), _marker: PhantomData }
+        Slot::with_inheritance(Inheritance::Always)
+    }
+
+    /// A task-local slot ([`Inheritance::Never`]): its binding is seen by
+    /// the code that bound it — and by a scope's body there, which is part
+    /// of the same task — but by no child, no `spawn_local` task and no
+    /// [`Context`](crate::Context).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // A live transaction's callback queue must never cross into children.
+    /// static IN_TRANSACTION: knotwork::Slot<bool> = knotwork::Slot::local();
+    /// IN_TRANSACTION.bind(true, || {
+    ///     assert_eq!(IN_TRANSACTION.get(), Some(true));
+    ///     let child = knotwork::scope(|s| s.exec(async { IN_TRANSACTION.get() }).join().unwrap());
+    ///     assert_eq!(child, None);
+    /// });
+    /// ```
+    pub const fn local() -> Self {
+        Slot::with_inheritance(Inheritance::Never)
+    }
+
+    /// A slot that crosses into children as `inheritance` says.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use knotwork::{Inheritance, Slot};
+    /// static LOOP_HINT: Slot<u32> = Slot::with_inheritance(Inheritance::AsyncOnly);
+    /// let (a, b) = LOOP_HINT.bind(3, || {
+    ///     knotwork::scope(|s| {
+    ///         let a = s.exec(async { LOOP_HINT.get() });
+    ///         let b = s.exec_blocking(|| LOOP_HINT.get());
+    ///         (a.join().unwrap(), b.join().unwrap())
+    ///     })
+    /// });
+    /// assert_eq!((a, b), (Some(3), None));
+    /// ```
+    pub const fn with_inheritance(inheritance: Inheritance) -> Self {
+        Slot { index: AtomicUsize::new(0), inheritance, _marker: PhantomData }
+    }
+
+    /// How this slot's bindings cross into children.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static S: knotwork::Slot<u8> = knotwork::Slot::local();
+    /// assert_eq!(S.inheritance(), knotwork::Inheritance::Never);
+    /// ```
+    pub const fn inheritance(&self) -> Inheritance {
+        self.inheritance
+    }
+
+    /// The provenance of a binding made here, by the caller at `location`.
+    fn origin(&self, location: &'static Location<'static>) -> Origin {
+        Origin { inheritance: self.inheritance, location, by: hooks::current_task() }
     }
 
     #[inline]
@@ -117,8 +191,10 @@ impl<T: Send + Sync + 'static> Slot<T> {
     ///     assert_eq!(DEPTH.get(), Some(1));
     /// });
     /// ```
+    #[track_caller]
     pub fn bind<R>(&'static self, value: T, f: impl FnOnce() -> R) -> R {
-        let snapshot = Snapshot::capture().with(self.index(), Arc::new(value) as Value);
+        let origin = self.origin(Location::caller());
+        let snapshot = Snapshot::capture().with(self.index(), Arc::new(value) as Value, origin);
         let _entered = snapshot.enter();
         f()
     }
@@ -137,8 +213,16 @@ impl<T: Send + Sync + 'static> Slot<T> {
     /// }));
     /// assert_eq!(v, Some("req-1"));
     /// ```
+    #[track_caller]
     pub fn bind_async<F: Future>(&'static self, value: T, fut: F) -> impl Future<Output = F::Output> {
-        BindAsync { index: self.index(), value: Some(Arc::new(value) as Value), bound: None, fut: Some(fut) }
+        let origin = self.origin(Location::caller());
+        BindAsync {
+            index: self.index(),
+            value: Some(Arc::new(value) as Value),
+            origin,
+            bound: None,
+            fut: Some(fut),
+        }
     }
 }
 
@@ -159,6 +243,7 @@ pin_project_lite::pin_project! {
     struct BindAsync<F> {
         index: usize,
         value: Option<Value>,
+        origin: Origin,
         // The table entered on each poll: the bindings current at the first
         // poll, plus ours; rebuilt only if the surrounding bindings change.
         bound: Option<(Snapshot, Snapshot)>,
@@ -175,7 +260,7 @@ pin_project_lite::pin_project! {
             let ours = match this.bound.take() {
                 Some((_, ours)) => ours,
                 None => match this.value.clone() {
-                    Some(value) => Snapshot::capture().with(*this.index, value),
+                    Some(value) => Snapshot::capture().with(*this.index, value, *this.origin),
                     None => Snapshot::capture(),
                 },
             };
@@ -195,7 +280,7 @@ impl<F: Future> Future for BindAsync<F> {
         let stale = this.bound.as_ref().is_none_or(|(b, _)| !b.same_as(&base));
         if stale {
             let value = this.value.clone().expect("the value is kept for re-binding");
-            let ours = base.with(*this.index, value);
+            let ours = base.with(*this.index, value, *this.origin);
             *this.bound = Some((base, ours));
         }
         let (_, ours) = this.bound.as_ref().expect("set above");

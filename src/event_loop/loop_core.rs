@@ -24,7 +24,8 @@
 
 use super::thread_slot::schedule_local;
 use super::timer::Timers;
-use crate::context::bindings::WithBindings;
+use crate::context::bindings::Crossing;
+use crate::context::with_bindings::WithBindings;
 use crate::hooks::{self, LoopTrace, TaskTrace, Traced};
 use crate::sync::time::Instant;
 use crate::sync::{Arc, IdCounter, with_thread_parker};
@@ -174,10 +175,11 @@ impl LoopCore {
         // carries the recording's context (`crate::hooks`).
         let new = unsafe {
             match TaskTrace::inherit() {
-                None => allocate(WithBindings::capture(fut), self.inbox.clone()),
-                Some(trace) => {
-                    allocate(WithBindings::capture(Traced::new(fut, trace, |_| false)), self.inbox.clone())
-                }
+                None => allocate(WithBindings::capture(fut, Crossing::Async), self.inbox.clone()),
+                Some(trace) => allocate(
+                    WithBindings::capture(Traced::new(fut, trace, |_| false), Crossing::Async),
+                    self.inbox.clone(),
+                ),
             }
         };
         if self.torn_down.get() {

@@ -41,6 +41,17 @@ pub(crate) fn current_ctx() -> Option<Arc<TraceCtx>> {
     CTX.try_with(|c| c.borrow().clone()).ok().flatten()
 }
 
+/// The recorded child this thread is running, if a recording is in
+/// progress and this thread is inside one of its children (for the
+/// provenance of a context binding).
+#[inline]
+pub(crate) fn current_task() -> Option<TaskId> {
+    if !active() {
+        return None;
+    }
+    CTX.try_with(|c| c.borrow().as_ref().and_then(|ctx| ctx.task)).ok().flatten()
+}
+
 /// Makes a context current (or none) until dropped; restores the previous one.
 pub(crate) struct CtxGuard {
     /// `Some(previous)` if this guard swapped the thread-local.
@@ -90,8 +101,11 @@ pub(crate) struct Probe {
     /// child).
     pub(crate) on_loop: fn() -> Option<LoopNumber>,
     /// The context-slot bindings current on this thread (asked at the
-    /// child's spawn and at its start).
+    /// child's start).
     pub(crate) bindings: fn() -> Bindings,
+    /// The bindings a child of this kind inherits from this thread (asked
+    /// at its spawn: the spawner's bindings, less what may not cross).
+    pub(crate) inherited: fn(ChildKind) -> Bindings,
 }
 
 /// What a recorded scope keeps: its id and the context it was opened in.
@@ -130,7 +144,7 @@ impl ScopeTrace {
         on_worker: bool,
         probe: Probe,
     ) -> Option<TaskTrace> {
-        let bindings = (probe.bindings)();
+        let bindings = (probe.inherited)(kind);
         let location = SourceLoc::from_std(location);
         let task = self.ctx.sink.child_spawned(self.id, kind, location, on_worker, bindings)?;
         let ctx = Arc::new(TraceCtx { sink: self.ctx.sink.clone(), task: Some(task) });

@@ -152,17 +152,99 @@ pub enum Queue {
     Injector,
 }
 
+/// How a context slot's binding crosses into the work forked under it
+/// (see [`Slot::with_inheritance`](crate::Slot::with_inheritance)).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Inheritance {
+    /// Every child inherits it: `exec`, `exec_blocking`, `spawn_local`,
+    /// and a [`Context`](crate::Context)'s `run` and `wrap` (the default,
+    /// like Python's contextvars and Java's `ScopedValue`).
+    #[default]
+    Always,
+    /// Only async work inherits it: `exec` children, `spawn_local` tasks
+    /// and [`Context::wrap`](crate::Context::wrap); never `exec_blocking`
+    /// children or [`Context::run`](crate::Context::run).
+    AsyncOnly,
+    /// Nothing inherits it: it is seen only by the code that bound it (a
+    /// task-local, such as a live transaction's callback queue).
+    Never,
+}
+
+impl Inheritance {
+    /// Whether a binding with this policy crosses into a child of `kind`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use knotwork::Inheritance;
+    /// use knotwork::trace::ChildKind;
+    /// assert!(Inheritance::AsyncOnly.crosses_into(ChildKind::Exec));
+    /// assert!(!Inheritance::AsyncOnly.crosses_into(ChildKind::ExecBlocking));
+    /// assert!(!Inheritance::Never.crosses_into(ChildKind::Exec));
+    /// ```
+    pub fn crosses_into(self, kind: ChildKind) -> bool {
+        match self {
+            Inheritance::Always => true,
+            Inheritance::AsyncOnly => kind.is_async(),
+            Inheritance::Never => false,
+        }
+    }
+
+    /// `always`, `async-only` or `never`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(knotwork::Inheritance::Never.name(), "never");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Inheritance::Always => "always",
+            Inheritance::AsyncOnly => "async-only",
+            Inheritance::Never => "never",
+        }
+    }
+}
+
+/// One bound slot in a [`Bindings`]: which slot, its policy, and its
+/// provenance — the `bind` that gave it its value.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BoundSlot {
+    /// The slot's number (process-wide, in order of first use).
+    pub slot: u32,
+    /// How the slot crosses into children.
+    pub inheritance: Inheritance,
+    /// The `bind` / `bind_async` call that made this binding.
+    pub bound_at: SourceLoc,
+    /// The recorded child that made it, if it was made inside one (`None`:
+    /// outside every recorded child, such as the caller of `record`).
+    pub bound_by: Option<TaskId>,
+}
+
 /// The context-slot bindings current at some point: which binding table
-/// (by identity) and which slots it binds.
+/// (by identity) and which slots it binds, each with its provenance.
 ///
 /// Two equal `Bindings` name the same table, so they bind the same values:
 /// tables are immutable and a rebinding makes a new one.
+///
+/// # Examples
+///
+/// ```
+/// use knotwork::trace::{Bindings, BoundSlot, SourceLoc, TaskId};
+/// use knotwork::Inheritance;
+/// let at = SourceLoc { file: "src/main.rs", line: 3, column: 5 };
+/// let b = Bindings {
+///     table: 0x10,
+///     slots: vec![BoundSlot { slot: 0, inheritance: Inheritance::Always, bound_at: at, bound_by: Some(TaskId(2)) }],
+/// };
+/// assert_eq!(b.to_string(), "{slot 0 (bound at src/main.rs:3:5 by task #2)} (table 0x10)");
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Bindings {
     /// The table's identity; 0 when nothing is bound.
     pub table: u64,
     /// The bound slots, by slot number, ascending.
-    pub slots: Vec<u32>,
+    pub slots: Vec<BoundSlot>,
 }
 
 impl fmt::Display for Bindings {
@@ -175,7 +257,15 @@ impl fmt::Display for Bindings {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            write!(f, "slot {s}")?;
+            write!(f, "slot {}", s.slot)?;
+            if s.inheritance != Inheritance::Always {
+                write!(f, " [{}]", s.inheritance.name())?;
+            }
+            write!(f, " (bound at {}", s.bound_at)?;
+            match s.bound_by {
+                Some(t) => write!(f, " by {t})")?,
+                None => f.write_str(")")?,
+            }
         }
         write!(f, "}} (table {:#x})", self.table)
     }

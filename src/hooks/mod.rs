@@ -46,12 +46,13 @@ mod ctx;
 pub(crate) mod event;
 
 pub use event::{
-    Bindings, ChildKind, Event, EventKind, LoopNumber, Outcome, Queue, ScopeForm, ScopeId, SourceLoc, TaskId,
-    ThreadInfo, ThreadIx,
+    Bindings, BoundSlot, ChildKind, Event, EventKind, Inheritance, LoopNumber, Outcome, Queue, ScopeForm,
+    ScopeId, SourceLoc, TaskId, ThreadInfo, ThreadIx,
 };
 
 pub(crate) use ctx::{
-    CtxGuard, LoopTrace, Probe, ScopeTrace, TaskTrace, TraceCtx, Traced, carry, loop_created,
+    CtxGuard, LoopTrace, Probe, ScopeTrace, TaskTrace, TraceCtx, Traced, carry, current_ctx, current_task,
+    loop_created,
 };
 
 use std::cell::Cell;

@@ -4,7 +4,8 @@
 //! ```text
 //!  Scope::exec / exec_blocking
 //!    ├─ pending += 1                         (the child's unit)
-//!    ├─ allocate_child(WithBindings { snapshot, fut }, CompletionHook → ScopeCore)
+//!    ├─ allocate_child(WithBindings { snapshot (the view its kind inherits), fut },
+//!    │                 CompletionHook → ScopeCore)
 //!    │     references: job, handle (+ the scope's table, for `exec`)
 //!    ├─ exec only: register with the scope (so `cancel` can reach it)
 //!    └─ push the JobRef: this worker's deque, or the injector off-pool
@@ -26,7 +27,8 @@
 
 use super::completion;
 use super::core::ScopeCore;
-use crate::context::bindings::{self, WithBindings};
+use crate::context::bindings::{self, Crossing};
+use crate::context::with_bindings::WithBindings;
 use crate::event_loop;
 use crate::hooks::{ChildKind, LoopNumber, Probe, Traced};
 use crate::pool::job::JobRef;
@@ -43,6 +45,7 @@ use std::task::{Context, Poll};
 const PROBE: Probe = Probe {
     on_loop: || event_loop::try_current().map(|c| LoopNumber(c.id())),
     bindings: bindings::describe_current,
+    inherited: bindings::describe_inherited,
 };
 
 /// A blocking closure as a future that is ready on its first poll.
@@ -111,16 +114,20 @@ pub(crate) unsafe fn spawn<F: Future, J: Judge<F::Output>>(
     // Recorded (if the scope is) before the job is queued: spawn precedes start.
     let trace = core.trace.as_ref().and_then(|t| t.child_spawned(kind.traced(), location, on_worker, PROBE));
     let refs = if kind == Kind::Blocking { 2 } else { 3 };
-    // The context snapshot taken at spawn, entered around every poll; a
-    // recorded child's future is wrapped in its trace.
+    // The context snapshot taken at spawn (the view this kind of child
+    // inherits), entered around every poll; a recorded child's future is
+    // wrapped in its trace.
+    let crossing = Crossing::of(kind.traced());
     // SAFETY: forwarded from our caller: the core and the borrows outlive
     // the child's completion hook.
     let ptr = unsafe {
         match trace {
-            None => allocate_child::<_, J>(WithBindings::capture(fut), link, refs),
-            Some(trace) => {
-                allocate_child::<_, J>(WithBindings::capture(Traced::new(fut, trace, J::failed)), link, refs)
-            }
+            None => allocate_child::<_, J>(WithBindings::capture(fut, crossing), link, refs),
+            Some(trace) => allocate_child::<_, J>(
+                WithBindings::capture(Traced::new(fut, trace, J::failed), crossing),
+                link,
+                refs,
+            ),
         }
     };
     // SAFETY: `allocate_child` counted `refs` references; each `from_raw`

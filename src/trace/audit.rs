@@ -13,6 +13,9 @@
 //! | `one-loop-per-child` | every poll of an async child runs on the loop (and thread) it started on |
 //! | `loop-lifecycle` | a thread creates at most one loop; a loop is used only after it is created, on its own thread, and torn down at most once, after which it is not used |
 //! | `context-inherited` | a child starts with exactly the bindings its spawner had at the spawn |
+//! | `context-policy` | no binding crosses into a child its slot's [`Inheritance`] forbids, and each comes from a `bind` in the child's own lineage |
+//!
+//! The two context rules live in `audit_context.rs`.
 //!
 //! Prior art: none we know of: tokio-console (<https://github.com/tokio-rs/console>) shows tasks,
 //! but checks no structural rule.
@@ -44,18 +47,19 @@ impl Trace {
         audit.one_loop_per_child();
         audit.loop_lifecycle();
         audit.context_inherited();
+        audit.context_policy();
         AuditReport { results: audit.results, notes: audit.notes }
     }
 }
 
-struct Audit<'m, 't> {
-    model: &'m Model<'t>,
+pub(super) struct Audit<'m, 't> {
+    pub(super) model: &'m Model<'t>,
     results: Vec<RuleResult>,
     notes: Vec<String>,
 }
 
 impl Audit<'_, '_> {
-    fn result(&mut self, rule: Rule, checked: usize) -> &mut RuleResult {
+    pub(super) fn result(&mut self, rule: Rule, checked: usize) -> &mut RuleResult {
         self.results.push(RuleResult { rule, checked, violations: Vec::new() });
         self.results.last_mut().expect("just pushed")
     }
@@ -343,38 +347,6 @@ impl Audit<'_, '_> {
         }
         let checked = created.len() + unseen.len();
         self.result(Rule::LoopLifecycle, checked).violations = violations;
-    }
-
-    fn context_inherited(&mut self) {
-        let m = self.model;
-        let mut spawned: HashMap<TaskId, &Bindings> = HashMap::new();
-        let mut violations = Vec::new();
-        let mut checked = 0;
-        for e in &m.trace.events {
-            match &e.kind {
-                EventKind::Spawned { task, bindings, .. } => {
-                    spawned.entry(*task).or_insert(bindings);
-                }
-                EventKind::Started { task, bindings, .. } => {
-                    checked += 1;
-                    if let Some(expected) = spawned.get(task) {
-                        if *expected != bindings {
-                            violations.push(Violation {
-                                rule: Rule::ContextInherited,
-                                task: Some(*task),
-                                scope: m.tasks.get(task).and_then(|t| t.scope),
-                                message: format!(
-                                    "{} started with bindings {bindings}, but its parent had {expected} at the spawn",
-                                    m.describe_child(*task)
-                                ),
-                            });
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        self.result(Rule::ContextInherited, checked).violations = violations;
     }
 }
 

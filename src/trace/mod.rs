@@ -69,6 +69,7 @@
 //! (<https://perfetto.dev>).
 
 mod audit;
+mod audit_context;
 mod chrome;
 mod model;
 mod recorder;
@@ -79,8 +80,8 @@ mod svg;
 mod tree;
 
 pub use crate::hooks::{
-    Bindings, ChildKind, Event, EventKind, LoopNumber, Outcome, Queue, ScopeForm, ScopeId, SourceLoc, TaskId,
-    ThreadInfo, ThreadIx,
+    Bindings, BoundSlot, ChildKind, Event, EventKind, LoopNumber, Outcome, Queue, ScopeForm, ScopeId,
+    SourceLoc, TaskId, ThreadInfo, ThreadIx,
 };
 pub use recording::Trace;
 

@@ -24,17 +24,22 @@ pub enum Rule {
     LoopLifecycle,
     /// Each child's context snapshot equals its parent's bindings at the spawn.
     ContextInherited,
+    /// No binding crossed into a child its slot's
+    /// [`Inheritance`](crate::Inheritance) forbids, and each came from a
+    /// `bind` in the child's lineage.
+    ContextPolicy,
 }
 
 impl Rule {
     /// Every rule, in the order the report lists them.
-    pub const ALL: [Rule; 6] = [
+    pub const ALL: [Rule; 7] = [
         Rule::WellFormed,
         Rule::SpawnBeforeStart,
         Rule::FinishBeforeClose,
         Rule::OneLoopPerChild,
         Rule::LoopLifecycle,
         Rule::ContextInherited,
+        Rule::ContextPolicy,
     ];
 
     /// The rule's short name, as reports print it.
@@ -46,6 +51,7 @@ impl Rule {
             Rule::OneLoopPerChild => "one-loop-per-child",
             Rule::LoopLifecycle => "loop-lifecycle",
             Rule::ContextInherited => "context-inherited",
+            Rule::ContextPolicy => "context-policy",
         }
     }
 
@@ -62,6 +68,9 @@ impl Rule {
                 "each thread had at most one loop, created before its first use, torn down once"
             }
             Rule::ContextInherited => "every child saw its parent's bindings at the spawn",
+            Rule::ContextPolicy => {
+                "no binding crossed where its slot's inheritance forbids, and each came from the child's lineage"
+            }
         }
     }
 }

@@ -9,8 +9,31 @@ const BLOCKING_AT: SourceLoc = SourceLoc { file: "lesson.rs", line: 4, column: 9
 const ASYNC_AT: SourceLoc = SourceLoc { file: "lesson.rs", line: 5, column: 9 };
 const L: LoopNumber = LoopNumber(9);
 
+const BOUND_AT: SourceLoc = SourceLoc { file: "lesson.rs", line: 2, column: 5 };
+
 fn bound() -> Bindings {
-    Bindings { table: 0x1000, slots: vec![0] }
+    bound_as(knotwork::Inheritance::Always, None)
+}
+
+fn bound_as(inheritance: knotwork::Inheritance, bound_by: Option<TaskId>) -> Bindings {
+    Bindings { table: 0x1000, slots: vec![BoundSlot { slot: 0, inheritance, bound_at: BOUND_AT, bound_by }] }
+}
+
+/// `correct()`, with the bindings of every spawn and start of `task`
+/// replaced by `b`.
+fn with_bindings(task: u32, b: Bindings) -> Vec<Event> {
+    let mut events = correct();
+    for e in &mut events {
+        match &mut e.kind {
+            EventKind::Spawned { task: t, bindings, .. } | EventKind::Started { task: t, bindings, .. }
+                if t.0 == task =>
+            {
+                *bindings = b.clone()
+            }
+            _ => {}
+        }
+    }
+    events
 }
 
 /// A scope with a blocking and an async child, on a caller and one worker.
@@ -239,7 +262,48 @@ fn a_child_with_other_bindings_breaks_context_inherited() {
         events,
         Rule::ContextInherited,
         Some(1),
-        "started with bindings {}, but its parent had {slot 0} (table 0x1000)",
+        "started with bindings {}, but its parent had {slot 0 (bound at lesson.rs:2:5)} (table 0x1000)",
+    );
+}
+
+#[test]
+fn a_local_binding_in_a_child_breaks_context_policy() {
+    // Task 2 is the async child: a `Slot::local` binding may not reach it.
+    let events = with_bindings(2, bound_as(knotwork::Inheritance::Never, None));
+    assert_broken(
+        events,
+        Rule::ContextPolicy,
+        Some(2),
+        "was spawned with slot 0 (bound at lesson.rs:2:5), whose inheritance `never` forbids crossing into an `exec` child",
+    );
+}
+
+#[test]
+fn an_async_only_binding_in_a_blocking_child_breaks_context_policy() {
+    let events = with_bindings(1, bound_as(knotwork::Inheritance::AsyncOnly, None));
+    let report = trace(events.clone()).audit();
+    // Both the spawn and the start carry it: two violations, one rule.
+    assert_eq!(report.rule(Rule::ContextPolicy).violations.len(), 2, "{report}");
+    assert_broken(
+        events,
+        Rule::ContextPolicy,
+        Some(1),
+        "`async-only` forbids crossing into an `exec_blocking` child",
+    );
+    // The same binding in the async child is allowed.
+    let fine = with_bindings(2, bound_as(knotwork::Inheritance::AsyncOnly, None));
+    assert!(trace(fine).audit().passed());
+}
+
+#[test]
+fn a_binding_made_by_a_sibling_breaks_context_policy() {
+    // Task 2 claims a binding made by task 1, its sibling: not its lineage.
+    let events = with_bindings(2, bound_as(knotwork::Inheritance::Always, Some(TaskId(1))));
+    assert_broken(
+        events,
+        Rule::ContextPolicy,
+        Some(2),
+        "bound by task #1 at lesson.rs:2:5, which is not a child it is nested in",
     );
 }
 
