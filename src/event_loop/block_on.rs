@@ -79,8 +79,13 @@ impl Wake for RootWaker {
 /// assert_eq!(v, 42);
 /// ```
 pub fn block_on<F: Future>(fut: F) -> F::Output {
-    // On a thread that is exiting (a thread-local destructor), its loop may
-    // be gone: a loop of this call's own, torn down when it returns (L7).
+    on_this_loop(|core| drive(core, fut, true))
+}
+
+/// Runs `f` with this thread's loop. On a thread that is exiting (a
+/// thread-local destructor), its loop may be gone: a loop of this call's
+/// own, torn down when `f` returns or unwinds (L7).
+fn on_this_loop<R>(f: impl FnOnce(&std::rc::Rc<LoopCore>) -> R) -> R {
     if let Some(exit) = thread_slot::exit_loop() {
         /// Tears the call's own loop down, also on unwind.
         struct Teardown(std::rc::Rc<LoopCore>);
@@ -90,13 +95,25 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
             }
         }
         let exit = Teardown(exit);
-        return drive(&exit.0, fut);
+        return f(&exit.0);
     }
-    drive(&thread_slot::current(), fut)
+    f(&thread_slot::current())
 }
 
-/// `block_on`'s loop, on `core`.
-fn drive<F: Future>(core: &std::rc::Rc<LoopCore>, fut: F) -> F::Output {
+/// [`block_on`], for a wait that any task of this loop may end (a
+/// limiter's blocking acquire: the permit may be released by any holder,
+/// including an async task pinned to this very loop). It does not narrow
+/// what may run here to the current child's subtree: the loop's other
+/// tasks keep running on top of it, under the constraint of the wait
+/// beneath, if any. The cost, stated where it is used: an async task that
+/// *blocks* its thread (N9) waiting for this frame would deadlock.
+pub(crate) fn block_on_serving_loop<F: Future>(fut: F) -> F::Output {
+    on_this_loop(|core| drive(core, fut, false))
+}
+
+/// `block_on`'s loop, on `core`; `narrow`: only the current child's
+/// subtree may run on top of it.
+fn drive<F: Future>(core: &std::rc::Rc<LoopCore>, fut: F, narrow: bool) -> F::Output {
     if core.is_polling() {
         panic!("{REENTRANT_MSG}");
     }
@@ -112,7 +129,7 @@ fn drive<F: Future>(core: &std::rc::Rc<LoopCore>, fut: F) -> F::Output {
     // Inside a nursery child (a blocking child calling `block_on`), only
     // that child's own subtree runs on this loop until this returns
     // (`task::allowed_here`): nothing that may wait for this frame.
-    let _waiting = Waiting::enter(TaskPtr::current().map(|t| t.as_ptr().cast()));
+    let _waiting = Waiting::enter(TaskPtr::current().filter(|_| narrow).map(|t| t.as_ptr().cast()));
     let mut idle_rounds = 0;
     loop {
         // ORDERING: Acquire pairs with the Release store in `wake_by_ref`.

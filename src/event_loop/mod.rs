@@ -36,6 +36,7 @@ mod waiting;
 
 pub use crate::task::LocalTask;
 pub use block_on::block_on;
+pub(crate) use block_on::block_on_serving_loop;
 pub(crate) use loop_core::{LoopCore, LoopOwner};
 pub(crate) use thread_slot::{
     current, install_owner, live_task_count, teardown_current, try_current, uninstall_owner,

@@ -12,7 +12,9 @@
 //!   and the result cell at once;
 //! * `latch`: `CountLatch`, the counter whose zero wakes the owner, and the
 //!   argument for why the owner may free it at once;
-//! * `wait`: blocking waits (a worker helps, other threads park).
+//! * `wait`: blocking waits (a worker helps, other threads park);
+//! * `limiter`: [`Limiter`], at most n holders, FIFO, with waiters that never
+//!   stall the pool.
 //!
 //! docs/guarantees.md states each guarantee and names its test.
 //!
@@ -27,6 +29,7 @@ mod completion;
 mod core;
 mod failures;
 mod latch;
+mod limiter;
 mod nursery;
 mod policy;
 mod run;
@@ -35,6 +38,7 @@ mod task_set;
 mod wait;
 
 pub use async_scope::ScopeHandle;
+pub use limiter::{Acquire, Limiter, Permit};
 pub use nursery::Scope;
 pub use policy::{ChildInfo, FailFast, FirstSuccess, Policy, Supervise, Verdict};
 pub use task::Task;

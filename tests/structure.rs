@@ -1,0 +1,430 @@
+//! Issue 15's structure, each with blocking and async children, every test
+//! under a watchdog (`common::within`): the limiter, slot inheritance with
+//! provenance, `Context` carried anywhere, the `start` handshake and
+//! shields. docs/guarantees.md, S1–S5.
+
+mod common;
+
+use common::{pool, within};
+use knotwork::{Context, Inheritance, Limiter, Slot};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------- limiter
+
+/// Counts holders: the most at once must stay within the limit.
+#[derive(Default)]
+struct Occupancy {
+    now: AtomicUsize,
+    most: AtomicUsize,
+    done: AtomicUsize,
+}
+
+impl Occupancy {
+    fn enter(&self) {
+        let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(n, Ordering::SeqCst);
+    }
+    fn leave(&self) {
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        self.done.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn limiter_one_thread_hundred_blocking_children_limit_two() {
+    within(60, || {
+        let pool = pool(1);
+        let limit = Limiter::new(2);
+        let occ = Occupancy::default();
+        pool.scope(|s| {
+            for _ in 0..100 {
+                s.exec_blocking(|| {
+                    let _p = limit.acquire_blocking().unwrap();
+                    occ.enter();
+                    // Holding the permit across a wait: the next child
+                    // queues behind it while this one's loop sleeps.
+                    knotwork::block_on(knotwork::sleep(Duration::from_micros(200)));
+                    occ.leave();
+                });
+            }
+        });
+        assert_eq!(occ.done.load(Ordering::SeqCst), 100);
+        assert!(occ.most.load(Ordering::SeqCst) <= 2);
+        assert_eq!(limit.available(), 2);
+        pool.shutdown().unwrap();
+    });
+}
+
+#[test]
+fn limiter_async_and_blocking_children_share_one_limit() {
+    for threads in [1, 2] {
+        within(60, move || {
+            let pool = pool(threads);
+            let limit = Limiter::new(2);
+            let occ = Occupancy::default();
+            pool.scope(|s| {
+                for i in 0..100 {
+                    if i % 2 == 0 {
+                        s.exec(async {
+                            let _p = limit.acquire().await;
+                            occ.enter();
+                            knotwork::sleep(Duration::from_micros(100)).await;
+                            occ.leave();
+                        });
+                    } else {
+                        s.exec_blocking(|| {
+                            let _p = limit.acquire_blocking().unwrap();
+                            occ.enter();
+                            std::thread::sleep(Duration::from_micros(100));
+                            occ.leave();
+                        });
+                    }
+                }
+            });
+            assert_eq!(occ.done.load(Ordering::SeqCst), 100);
+            assert!(occ.most.load(Ordering::SeqCst) <= 2, "{threads} threads");
+            assert_eq!(limit.available(), 2);
+            pool.shutdown().unwrap();
+        });
+    }
+}
+
+#[test]
+fn limiter_serves_waiters_in_order_and_a_leaver_passes_its_turn_on() {
+    use std::future::Future;
+    use std::task::{Context as Cx, Poll, Waker};
+    let limit = Limiter::new(1);
+    let mut cx = Cx::from_waker(Waker::noop());
+    let held = limit.try_acquire().unwrap();
+    let mut waiters: Vec<_> = (0..6).map(|_| Some(Box::pin(limit.acquire()))).collect();
+    for w in &mut waiters {
+        assert!(w.as_mut().unwrap().as_mut().poll(&mut cx).is_pending());
+    }
+    assert_eq!(limit.waiting(), 6);
+    // A newcomer never barges past the queue.
+    drop(held);
+    assert!(limit.try_acquire().is_none());
+    // Waiter 2 leaves before its turn; waiter 0 was granted and leaves
+    // without taking it: the permit goes on to 1.
+    waiters[2] = None;
+    waiters[0] = None;
+    let mut order = Vec::new();
+    for _ in 0..6 {
+        let mut served = None;
+        for (i, w) in waiters.iter_mut().enumerate() {
+            if let Some(f) = w {
+                if let Poll::Ready(p) = f.as_mut().poll(&mut cx) {
+                    assert!(served.is_none(), "two waiters held the only permit");
+                    served = Some((i, p));
+                }
+            }
+        }
+        let Some((i, p)) = served else { break };
+        order.push(i);
+        waiters[i] = None;
+        drop(p);
+    }
+    assert_eq!(order, [1, 3, 4, 5]);
+    assert_eq!(limit.available(), 1);
+}
+
+#[test]
+fn limiter_permit_released_by_a_panicking_holder() {
+    within(30, || {
+        let pool = pool(2);
+        let limit = Limiter::new(1);
+        // Supervised: one holder's panic does not cancel the others.
+        let err = pool
+            .scope_with(knotwork::Supervise, |s| {
+                let t = s.exec_blocking(|| {
+                    let _p = limit.acquire_blocking().unwrap();
+                    panic!("holder dies");
+                });
+                let a = s.exec(async {
+                    let _p = limit.acquire().await;
+                    knotwork::yield_now().await;
+                    panic!("async holder dies");
+                });
+                let after = s.exec_blocking(|| limit.acquire_blocking().map(drop));
+                (t.join().unwrap_err(), a.join().unwrap_err(), after.join().unwrap())
+            })
+            .unwrap(); // every failure was observed by a join
+        assert!(err.0.is_panic() && err.1.is_panic());
+        assert!(err.2.is_ok());
+        assert_eq!(limit.available(), 1);
+        pool.shutdown().unwrap();
+    });
+}
+
+#[test]
+fn limiter_scope_deadline_fires_while_children_queue() {
+    for threads in [1, 2] {
+        within(60, move || {
+            let pool = pool(threads);
+            let limit = Limiter::new(1);
+            let started = Instant::now();
+            let cancelled = AtomicUsize::new(0);
+            let finished = AtomicUsize::new(0);
+            pool.scope(|s| {
+                s.cancel_after(Duration::from_millis(50));
+                for i in 0..40 {
+                    let (limit, cancelled, finished) = (&limit, &cancelled, &finished);
+                    if i % 2 == 0 {
+                        s.exec_blocking(move || match limit.acquire_blocking() {
+                            Ok(_p) => {
+                                // Holds on until the deadline has cancelled us.
+                                while !knotwork::is_cancelled() {
+                                    std::thread::sleep(Duration::from_millis(1));
+                                }
+                                finished.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Err(e) => {
+                                assert!(e.is_cancelled());
+                                cancelled.fetch_add(1, Ordering::SeqCst);
+                            }
+                        });
+                    } else {
+                        s.exec(async move {
+                            let _p = limit.acquire().await;
+                            std::future::pending::<()>().await;
+                        });
+                    }
+                }
+            });
+            assert!(started.elapsed() < Duration::from_secs(20), "the deadline never fired");
+            // Every permit is back; no waiter is left queued.
+            assert_eq!(limit.available(), 1);
+            assert_eq!(limit.waiting(), 0);
+            pool.shutdown().unwrap();
+        });
+    }
+}
+
+#[test]
+fn limiter_cancelled_async_waiters_lose_no_permit() {
+    within(30, || {
+        let pool = pool(2);
+        let limit = Limiter::new(2);
+        for round in 0..50 {
+            pool.scope(|s| {
+                let tasks: Vec<_> = (0..8)
+                    .map(|_| {
+                        s.exec(async {
+                            let _p = limit.acquire().await;
+                            knotwork::yield_now().await;
+                        })
+                    })
+                    .collect();
+                for t in tasks.iter().skip(round % 3).step_by(2) {
+                    t.cancel();
+                }
+            });
+            assert_eq!(limit.available(), 2, "round {round}");
+            assert_eq!(limit.waiting(), 0, "round {round}");
+        }
+        pool.shutdown().unwrap();
+    });
+}
+
+#[test]
+#[should_panic(expected = "use `limiter.acquire().await` there")]
+fn limiter_acquire_blocking_inside_an_async_task_is_a_clear_panic() {
+    let limit = Limiter::new(1);
+    let _held = limit.try_acquire().unwrap();
+    knotwork::block_on(async { drop(limit.acquire_blocking()) });
+}
+
+// ------------------------------------------------------- slot inheritance
+
+static ALWAYS: Slot<&'static str> = Slot::new();
+static ASYNC_ONLY: Slot<&'static str> = Slot::with_inheritance(Inheritance::AsyncOnly);
+static NEVER: Slot<&'static str> = Slot::local();
+
+/// What the three slots read here: (always, async-only, never).
+type Seen = (Option<&'static str>, Option<&'static str>, Option<&'static str>);
+
+fn seen() -> Seen {
+    (ALWAYS.get(), ASYNC_ONLY.get(), NEVER.get())
+}
+
+fn bound_all<R>(f: impl FnOnce() -> R) -> R {
+    ALWAYS.bind("a", || ASYNC_ONLY.bind("b", || NEVER.bind("n", f)))
+}
+
+#[test]
+fn each_policy_across_exec_exec_blocking_and_nested_scopes() {
+    within(30, || {
+        let pool = pool(2);
+        let got = bound_all(|| {
+            // The binder itself, and its scope's body, see all three.
+            assert_eq!(seen(), (Some("a"), Some("b"), Some("n")));
+            pool.scope(|s| {
+                assert_eq!(seen(), (Some("a"), Some("b"), Some("n")), "a body is part of the task");
+                let exec = s.exec(async { seen() });
+                let blocking = s.exec_blocking(seen);
+                // Grandchildren: async → blocking, blocking → async, async → async.
+                let async_then_blocking = s.exec(async {
+                    knotwork::scope_async(async |s| s.exec_blocking(seen).await.unwrap()).await
+                });
+                let blocking_then_async =
+                    s.exec_blocking(|| knotwork::scope(|s| s.exec(async { seen() }).join().unwrap()));
+                let async_then_async = s.exec(async {
+                    knotwork::scope_async(async |s| s.exec(async { seen() }).await.unwrap()).await
+                });
+                [
+                    exec.join().unwrap(),
+                    blocking.join().unwrap(),
+                    async_then_blocking.join().unwrap(),
+                    blocking_then_async.join().unwrap(),
+                    async_then_async.join().unwrap(),
+                ]
+            })
+        });
+        assert_eq!(
+            got,
+            [
+                (Some("a"), Some("b"), None),
+                (Some("a"), None, None),
+                (Some("a"), None, None),
+                (Some("a"), None, None),
+                (Some("a"), Some("b"), None),
+            ]
+        );
+        pool.shutdown().unwrap();
+    });
+}
+
+#[test]
+fn a_rebinding_in_a_child_follows_the_childs_own_policy() {
+    within(30, || {
+        let got = knotwork::scope(|s| {
+            s.exec(async {
+                // A task-local bound inside a child: its own code sees it,
+                // its children do not; an Always binding next to it crosses.
+                NEVER.bind("inner", || {
+                    ALWAYS.bind("inner-a", || {
+                        let here = seen();
+                        let below = knotwork::scope(|s| s.exec_blocking(seen).join().unwrap());
+                        (here, below)
+                    })
+                })
+            })
+            .join()
+            .unwrap()
+        });
+        assert_eq!(got, ((Some("inner-a"), None, Some("inner")), (Some("inner-a"), None, None)));
+    });
+}
+
+#[test]
+fn spawn_local_inherits_as_async_work() {
+    within(30, || {
+        let got = bound_all(|| knotwork::block_on(async { knotwork::spawn_local(async { seen() }).await }));
+        assert_eq!(got.unwrap(), (Some("a"), Some("b"), None));
+    });
+}
+
+#[test]
+fn context_run_on_a_std_thread_and_in_a_pool_spawn_job() {
+    within(30, || {
+        let pool = pool(1);
+        let ctx = bound_all(Context::capture);
+        // Nothing is bound here, and a plain job or thread sees nothing.
+        assert_eq!(seen(), (None, None, None));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let tx = tx.clone();
+            pool.spawn(move || tx.send(seen()).unwrap()).unwrap();
+        }
+        assert_eq!(rx.recv().unwrap(), (None, None, None), "a Pool::spawn job sees no bindings by itself");
+        {
+            let (tx, ctx) = (tx.clone(), ctx.clone());
+            pool.spawn(move || tx.send(ctx.run(seen)).unwrap()).unwrap();
+        }
+        assert_eq!(rx.recv().unwrap(), (Some("a"), None, None), "run is blocking work");
+        let on_thread = {
+            let ctx = ctx.clone();
+            std::thread::spawn(move || {
+                let outside = seen();
+                let inside = ctx.run(seen);
+                // And back to nothing after `run`.
+                (outside, inside, seen())
+            })
+            .join()
+            .unwrap()
+        };
+        assert_eq!(on_thread, ((None, None, None), (Some("a"), None, None), (None, None, None)));
+        // `wrap` is async work, on any executor.
+        let wrapped = futures_lite::future::block_on(ctx.wrap(async {
+            futures_lite::future::yield_now().await;
+            seen()
+        }));
+        assert_eq!(wrapped, (Some("a"), Some("b"), None));
+        // Children spawned inside `run` inherit what `run` entered.
+        let nested = std::thread::spawn(move || {
+            ctx.run(|| {
+                knotwork::scope(|s| {
+                    (s.exec(async { seen() }).join().unwrap(), s.exec_blocking(seen).join().unwrap())
+                })
+            })
+        })
+        .join()
+        .unwrap();
+        assert_eq!(nested, ((Some("a"), None, None), (Some("a"), None, None)));
+        pool.shutdown().unwrap();
+    });
+}
+
+#[test]
+fn context_capture_is_one_snapshot_shared_by_clones() {
+    // A rebinding after the capture is not seen through it.
+    let ctx = ALWAYS.bind("first", Context::capture);
+    let later = ALWAYS.bind("second", || ctx.run(|| ALWAYS.get()));
+    assert_eq!(later, Some("first"));
+    let clones: Vec<Context> = (0..100).map(|_| ctx.clone()).collect();
+    assert!(clones.iter().all(|c| c.run(|| ALWAYS.get()) == Some("first")));
+    assert!(format!("{ctx:?}").starts_with("Context"));
+}
+
+#[test]
+fn the_trace_records_inheritance_and_provenance_and_the_audit_passes() {
+    use knotwork::trace::{EventKind, TaskId};
+    within(30, || {
+        let pool = pool(2);
+        let (outer, t) = knotwork::trace::record(|| {
+            bound_all(|| {
+                pool.scope(|s| {
+                    s.exec(async {
+                        // Bound inside task #1: its children's provenance says so.
+                        ALWAYS.bind("by-child", || {
+                            knotwork::scope(|s| {
+                                s.exec_blocking(|| ALWAYS.get());
+                            })
+                        })
+                    });
+                    s.exec_blocking(seen).join().unwrap()
+                })
+            })
+        });
+        assert_eq!(outer, (Some("a"), None, None));
+        let report = t.audit();
+        assert!(report.passed(), "{report}");
+        assert!(report.to_string().contains("context-policy"), "{report}");
+        let mut saw_provenance = false;
+        for e in t.events() {
+            if let EventKind::Started { task, bindings, .. } = &e.kind {
+                for b in &bindings.slots {
+                    assert!(b.bound_at.file.ends_with("structure.rs"), "{b:?}");
+                    assert_ne!(b.inheritance, Inheritance::Never, "{b:?}");
+                    if b.bound_by == Some(TaskId(1)) {
+                        saw_provenance = true;
+                        assert_ne!(*task, TaskId(1));
+                    }
+                }
+            }
+        }
+        assert!(saw_provenance, "the grandchild's binding came from task #1:\n{}", t.tree());
+        pool.shutdown().unwrap();
+    });
+}
