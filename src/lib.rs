@@ -87,8 +87,9 @@ pub use context::{Context, Slot};
 pub use failure::{BoxError, ChildFailure, Failure, PanicPayload, ScopeError};
 pub use hooks::Inheritance;
 pub use scope::{
-    Acquire, ChildInfo, FailFast, FirstSuccess, Limiter, Permit, Policy, Scope, ScopeHandle, Supervise, Task,
-    TaskSet, Verdict, is_cancelled, scope, scope_async, scope_async_with, scope_with,
+    Acquire, ChildInfo, FailFast, FirstSuccess, Limiter, Permit, Policy, Ready, Scope, ScopeHandle,
+    StartError, Starting, Supervise, Task, TaskSet, Verdict, is_cancelled, scope, scope_async,
+    scope_async_with, scope_with,
 };
 
 pub use error::{BuildError, ShutdownError, TaskError};
@@ -134,6 +135,8 @@ const _: () = {
     send_sync::<Slot<u8>>();
     send_sync::<Context>();
     send_sync::<Limiter>();
+    send_sync::<Ready<u8>>();
+    send::<Starting<'static, u8, ()>>();
     send_sync::<Permit<'static>>();
     // A panic payload (`Box<dyn Any + Send>`, as in `std::thread::Result`)
     // is not `Sync`, so neither is the error that carries one.

@@ -428,3 +428,217 @@ fn the_trace_records_inheritance_and_provenance_and_the_audit_passes() {
         pool.shutdown().unwrap();
     });
 }
+
+// ------------------------------------------------------------------ start
+
+#[test]
+fn start_resolves_while_the_child_runs_on_async_and_blocking_one_thread() {
+    within(30, || {
+        let pool = pool(1);
+        // Blocking form, the caller on the scope's own (non-worker) thread
+        // and, nested, on the only worker: the child waits for the caller
+        // after `started`, so the caller must resume while it runs.
+        for nested in [false, true] {
+            let got = pool.scope(|s| {
+                let body = || {
+                    knotwork::scope(|s| {
+                        // The child waits through knotwork (`block_on` parks as a
+                        // blocking park, so the pool knows); a std `recv` would
+                        // hold a spare the pool cannot see is blocked.
+                        let (tx, rx) = async_channel::bounded::<u32>(1);
+                        let blocking = s.start_blocking(move |ready| {
+                            ready.started("b");
+                            knotwork::block_on(rx.recv()).unwrap() // until the caller speaks
+                        });
+                        let (atx, arx) = async_channel::bounded::<u32>(1);
+                        let asynchronous = s.start(async move |ready| {
+                            ready.started("a");
+                            arx.recv().await.unwrap()
+                        });
+                        let b = blocking.wait().unwrap();
+                        let a = asynchronous.wait().unwrap();
+                        tx.send_blocking(1).unwrap();
+                        atx.send_blocking(2).unwrap();
+                        (a, b)
+                    })
+                };
+                if nested { s.exec_blocking(body).join().unwrap() } else { body() }
+            });
+            assert_eq!(got, ("a", "b"), "nested: {nested}");
+        }
+        pool.shutdown().unwrap();
+    });
+}
+
+#[test]
+fn start_awaited_in_an_async_scope() {
+    within(30, || {
+        let pool = pool(1);
+        let got = knotwork::block_on(pool.scope_async(async |s| {
+            let (tx, rx) = async_channel::bounded::<&str>(1);
+            let port = s.start(async move |ready| {
+                knotwork::yield_now().await;
+                ready.started(8080u16);
+                tx.send("served").await.unwrap();
+            });
+            let blocking = s.start_blocking(|ready| ready.started(1u8));
+            (port.await.unwrap(), blocking.await.unwrap(), rx.recv().await.unwrap())
+        }));
+        assert_eq!(got, (8080, 1, "served"));
+        pool.shutdown().unwrap();
+    });
+}
+
+#[test]
+fn start_failure_before_started_is_the_callers_error() {
+    within(30, || {
+        let pool = pool(2);
+        // Supervised, so that one failure does not cancel the next start:
+        // the child belongs to the scope from its spawn, so a failure before
+        // `started` is also a failure of the scope under its policy.
+        pool.scope_with(knotwork::Supervise, |s| {
+            let p = s.start_blocking(|_: knotwork::Ready<u8>| panic!("before started"));
+            let e = p.wait().unwrap_err();
+            assert!(e.is_panic(), "{e}");
+            let p = s.start(async |_: knotwork::Ready<u8>| -> () { panic!("async, before started") });
+            assert!(p.wait().unwrap_err().is_panic());
+            let r = s.start(async |_: knotwork::Ready<u8>| "returned");
+            assert!(matches!(r.wait(), Err(knotwork::StartError::Returned("returned"))));
+        })
+        .unwrap();
+        // Observed by the caller: the scope does not re-raise them (it
+        // returned above). A failure *after* started is the scope's.
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.scope(|s| {
+                let v = s.start_blocking(|ready| {
+                    ready.started(5);
+                    panic!("after started");
+                });
+                v.wait().unwrap()
+            })
+        }));
+        assert_eq!(common::panic_text(&*caught.unwrap_err()), "after started");
+        pool.shutdown().unwrap();
+    });
+}
+
+#[test]
+fn start_in_a_cancelled_scope_is_a_cancellation_error() {
+    within(30, || {
+        let pool = pool(1);
+        pool.scope(|s| {
+            s.cancel();
+            assert!(s.start_blocking(|ready| ready.started(1)).wait().unwrap_err().is_cancelled());
+            assert!(s.start(async |ready| ready.started(1)).wait().unwrap_err().is_cancelled());
+        });
+        // Cancelled while the child waits, before it called `started`.
+        pool.scope(|s| {
+            let p = s.start(async |ready: knotwork::Ready<()>| {
+                std::future::pending::<()>().await;
+                ready.started(());
+            });
+            s.cancel_after(Duration::from_millis(5));
+            assert!(p.wait().unwrap_err().is_cancelled());
+        });
+        pool.shutdown().unwrap();
+    });
+}
+
+#[test]
+fn started_under_cancellation_is_still_delivered() {
+    // Trio #2895: a child that starts during cleanup (after its scope was
+    // cancelled) must not leave its caller waiting.
+    within(30, || {
+        let pool = pool(2);
+        let got = pool.scope(|s| {
+            let p = s.start_blocking(|ready| {
+                while !knotwork::is_cancelled() {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                ready.started("late but delivered");
+            });
+            s.cancel_after(Duration::from_millis(5));
+            p.wait()
+        });
+        assert_eq!(got.unwrap(), "late but delivered");
+        pool.shutdown().unwrap();
+    });
+}
+
+#[test]
+fn started_racing_cancellation_never_hangs() {
+    within(60, || {
+        let pool = pool(2);
+        let (mut ok, mut cancelled) = (0, 0);
+        for i in 0..300 {
+            let r = pool.scope(|s| {
+                let p = if i % 2 == 0 {
+                    s.start_blocking(|ready| ready.started(i))
+                } else {
+                    s.start(async move |ready| {
+                        knotwork::yield_now().await;
+                        ready.started(i)
+                    })
+                };
+                let canceller = s.exec_blocking(|| s.cancel());
+                drop(canceller);
+                p.wait()
+            });
+            match r {
+                Ok(v) => {
+                    assert_eq!(v, i);
+                    ok += 1;
+                }
+                Err(e) => {
+                    assert!(e.is_cancelled(), "{e}");
+                    cancelled += 1;
+                }
+            }
+        }
+        assert_eq!(ok + cancelled, 300);
+        pool.shutdown().unwrap();
+    });
+}
+
+#[test]
+fn started_twice_is_a_clear_panic() {
+    let caught = std::panic::catch_unwind(|| {
+        knotwork::scope(|s| {
+            s.start_blocking(|ready| {
+                ready.started(1);
+                ready.started(2);
+            })
+            .wait()
+            .unwrap()
+        })
+    });
+    let text = common::panic_text(&*caught.unwrap_err());
+    assert!(text.contains("`Ready::started` was called twice"), "{text}");
+}
+
+#[test]
+fn dropping_the_starting_future_cancels_an_unstarted_child() {
+    within(30, || {
+        let pool = pool(1);
+        let ended = pool.scope(|s| {
+            let p = s.start(async |ready: knotwork::Ready<()>| {
+                std::future::pending::<()>().await;
+                ready.started(());
+            });
+            drop(p);
+            // The scope joins it: it was cancelled, or the join would hang.
+            true
+        });
+        assert!(ended);
+        pool.shutdown().unwrap();
+    });
+}
+
+#[test]
+#[should_panic(expected = "use `.await` there")]
+fn starting_wait_inside_an_async_task_is_a_clear_panic() {
+    knotwork::block_on(knotwork::scope_async(async |s| {
+        let p = s.start(async |ready| ready.started(()));
+        p.wait().unwrap();
+    }));
+}

@@ -13,6 +13,8 @@
 //! * `latch`: `CountLatch`, the counter whose zero wakes the owner, and the
 //!   argument for why the owner may free it at once;
 //! * `wait`: blocking waits (a worker helps, other threads park);
+//! * `start`: the start handshake ([`Scope::start`]): wait until a child says
+//!   it is ready, while it runs on in the scope;
 //! * `limiter`: [`Limiter`], at most n holders, FIFO, with waiters that never
 //!   stall the pool.
 //!
@@ -33,6 +35,7 @@ mod limiter;
 mod nursery;
 mod policy;
 mod run;
+mod start;
 mod task;
 mod task_set;
 mod wait;
@@ -41,6 +44,7 @@ pub use async_scope::ScopeHandle;
 pub use limiter::{Acquire, Limiter, Permit};
 pub use nursery::Scope;
 pub use policy::{ChildInfo, FailFast, FirstSuccess, Policy, Supervise, Verdict};
+pub use start::{Ready, StartError, Starting};
 pub use task::Task;
 pub use task_set::TaskSet;
 
