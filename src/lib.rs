@@ -87,9 +87,9 @@ pub use context::{Context, Slot};
 pub use failure::{BoxError, ChildFailure, Failure, PanicPayload, ScopeError};
 pub use hooks::Inheritance;
 pub use scope::{
-    Acquire, ChildInfo, FailFast, FirstSuccess, Limiter, Permit, Policy, Ready, Scope, ScopeHandle,
-    StartError, Starting, Supervise, Task, TaskSet, Verdict, is_cancelled, scope, scope_async,
-    scope_async_with, scope_with,
+    Acquire, ChildInfo, FailFast, FirstSuccess, Limiter, Permit, Policy, Ready, Scope, ScopeHandle, Shield,
+    ShieldFor, StartError, Starting, Supervise, Task, TaskSet, Verdict, is_cancelled, scope, scope_async,
+    scope_async_with, scope_with, shield, shield_blocking, shield_for,
 };
 
 pub use error::{BuildError, ShutdownError, TaskError};

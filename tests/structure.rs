@@ -642,3 +642,207 @@ fn starting_wait_inside_an_async_task_is_a_clear_panic() {
         p.wait().unwrap();
     }));
 }
+
+// ----------------------------------------------------------------- shield
+
+#[test]
+fn a_shield_defers_cancellation_of_an_async_child_on_one_and_two_threads() {
+    for threads in [1, 2] {
+        within(30, move || {
+            let pool = pool(threads);
+            let (inside, after) = (AtomicUsize::new(0), AtomicUsize::new(0));
+            let err = pool.scope(|s| {
+                let t = s.exec(async {
+                    knotwork::shield(async {
+                        // Cancelled while suspended here: not dropped.
+                        knotwork::sleep(Duration::from_millis(20)).await;
+                        assert!(!knotwork::is_cancelled(), "is_cancelled reads false inside a shield");
+                        inside.fetch_add(1, Ordering::SeqCst);
+                    })
+                    .await;
+                    // Not a suspension point: the task runs on to the next one.
+                    after.fetch_add(1, Ordering::SeqCst);
+                    assert!(knotwork::is_cancelled());
+                    knotwork::yield_now().await;
+                    unreachable!("dropped at the first suspension point after the shield");
+                });
+                s.exec_blocking(|| {
+                    std::thread::sleep(Duration::from_millis(2));
+                    s.cancel();
+                });
+                t.join()
+            });
+            assert!(err.unwrap_err().is_cancelled());
+            assert_eq!((inside.load(Ordering::SeqCst), after.load(Ordering::SeqCst)), (1, 1));
+            pool.shutdown().unwrap();
+        });
+    }
+}
+
+#[test]
+fn a_shield_defers_a_deadline_and_a_task_cancel() {
+    within(30, || {
+        let pool = pool(1);
+        let done = AtomicUsize::new(0);
+        pool.scope(|s| {
+            s.cancel_after(Duration::from_millis(2));
+            let a = s.exec(async {
+                knotwork::shield(knotwork::sleep(Duration::from_millis(30))).await;
+                done.fetch_add(1, Ordering::SeqCst);
+                std::future::pending::<()>().await;
+            });
+            assert!(a.join().unwrap_err().is_cancelled());
+        });
+        pool.scope(|s| {
+            let b = s.exec(async {
+                knotwork::shield(async {
+                    knotwork::sleep(Duration::from_millis(10)).await;
+                    done.fetch_add(1, Ordering::SeqCst);
+                })
+                .await;
+                std::future::pending::<()>().await;
+            });
+            std::thread::sleep(Duration::from_millis(1));
+            b.cancel();
+            assert!(b.join().unwrap_err().is_cancelled());
+        });
+        assert_eq!(done.load(Ordering::SeqCst), 2);
+        pool.shutdown().unwrap();
+    });
+}
+
+#[test]
+fn a_shield_deadline_abandons_the_work_and_the_cancellation_follows() {
+    within(30, || {
+        let pool = pool(1);
+        let abandoned = pool.scope(|s| {
+            let t = s.exec(async {
+                let r = knotwork::shield_for(Duration::from_millis(10), std::future::pending::<()>()).await;
+                assert!(r.is_err(), "the deadline passed first");
+                knotwork::yield_now().await;
+                "not cancelled?"
+            });
+            s.cancel();
+            t.join()
+        });
+        assert!(abandoned.unwrap_err().is_cancelled());
+        // Not cancelled at all: the deadline still bounds the shield.
+        let r =
+            knotwork::block_on(knotwork::shield_for(Duration::from_millis(1), std::future::pending::<u8>()));
+        assert!(r.is_err());
+        pool.shutdown().unwrap();
+    });
+}
+
+#[test]
+fn scopes_opened_inside_a_shield_are_out_of_reach_of_the_cancellation_above() {
+    within(30, || {
+        let pool = pool(2);
+        let got = pool.scope(|s| {
+            let t = s.exec(async {
+                knotwork::shield(knotwork::scope_async(async |inner| {
+                    // Its children run to completion though the outer scope is cancelled.
+                    let c = inner.exec(async {
+                        knotwork::sleep(Duration::from_millis(20)).await;
+                        knotwork::is_cancelled()
+                    });
+                    let b = inner.exec_blocking(|| {
+                        std::thread::sleep(Duration::from_millis(20));
+                        knotwork::is_cancelled()
+                    });
+                    (c.await.unwrap(), b.await.unwrap())
+                }))
+                .await
+            });
+            s.exec_blocking(|| {
+                std::thread::sleep(Duration::from_millis(2));
+                s.cancel();
+            });
+            t.join()
+        });
+        // The shielded work finished (with its children never cancelled);
+        // the task then returned before any further suspension point.
+        assert_eq!(got.unwrap(), (false, false));
+        pool.shutdown().unwrap();
+    });
+}
+
+#[test]
+fn a_scope_opened_before_the_shield_is_still_cancelled() {
+    within(30, || {
+        let pool = pool(2);
+        let child_of_outer = pool.scope(|s| {
+            let t = s.exec(async {
+                knotwork::scope_async(async |inner| {
+                    let c = inner.exec(std::future::pending::<()>());
+                    // The body shields its own wait, but not `c`.
+                    knotwork::shield(c).await
+                })
+                .await
+            });
+            std::thread::sleep(Duration::from_millis(2));
+            s.cancel();
+            t.join()
+        });
+        // `c` was cancelled (its scope was not opened inside the shield).
+        assert!(child_of_outer.unwrap().unwrap_err().is_cancelled());
+        pool.shutdown().unwrap();
+    });
+}
+
+#[test]
+fn shield_blocking_in_a_blocking_child() {
+    within(30, || {
+        let pool = pool(2);
+        let got = pool.scope(|s| {
+            s.cancel();
+            let inner = knotwork::shield_blocking(|| {
+                let here = knotwork::is_cancelled();
+                // A scope opened inside: its children run (not cancelled).
+                let child = knotwork::scope(|s2| s2.exec_blocking(knotwork::is_cancelled).join());
+                (here, child.unwrap())
+            });
+            (knotwork::is_cancelled(), inner)
+        });
+        assert_eq!(got, (true, (false, false)));
+        pool.shutdown().unwrap();
+    });
+}
+
+#[test]
+fn shields_show_in_the_trace() {
+    use knotwork::trace::EventKind;
+    within(30, || {
+        let pool = pool(1);
+        let (_, t) = knotwork::trace::record(|| {
+            pool.scope(|s| {
+                let t = s.exec(async {
+                    knotwork::shield(knotwork::sleep(Duration::from_millis(10))).await;
+                    knotwork::yield_now().await;
+                });
+                std::thread::sleep(Duration::from_millis(2));
+                s.cancel();
+                drop(t);
+            })
+        });
+        let began = t
+            .events()
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::ShieldBegan { task: Some(_), .. }))
+            .count();
+        let deferred = t
+            .events()
+            .iter()
+            .filter(|e| {
+                matches!(e.kind, EventKind::ShieldEnded { deferred: true, deadline_passed: false, .. })
+            })
+            .count();
+        assert_eq!((began, deferred), (1, 1), "{:?}", t.events());
+        assert!(t.tree().contains("⛨ shield at"), "{}", t.tree());
+        assert!(t.tree().contains("a cancellation waited for it"), "{}", t.tree());
+        let report = t.audit();
+        assert!(report.passed(), "{report}");
+        assert!(t.chrome_json().contains("shield ended"));
+        pool.shutdown().unwrap();
+    });
+}

@@ -18,8 +18,10 @@
 //! SVG chart; docs/performance.md holds the committed ones.
 
 mod chart;
+mod context;
 mod fork_join;
 mod harness;
+mod limiter;
 mod lookups;
 mod offload;
 mod own;
@@ -108,6 +110,9 @@ fn main() {
         ("offload", offload::offload),
         ("slot", lookups::slot_get),
         ("loop current", lookups::loop_current),
+        ("context-capture", context::capture),
+        ("limiter uncontended", limiter::uncontended),
+        ("limiter contended", limiter::contended),
         ("pool outside", own::pool_from_outside),
         ("recording", own::recording),
         #[cfg(target_os = "linux")]

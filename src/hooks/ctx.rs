@@ -296,3 +296,24 @@ impl LoopTrace {
         self.sink.record(EventKind::LoopTornDown { on_loop: self.on_loop });
     }
 }
+
+/// A recorded shield: the sink that must hear of its end.
+pub(crate) struct ShieldTrace {
+    sink: Arc<dyn Sink>,
+    task: Option<TaskId>,
+}
+
+/// A shield begins here: records it if a recording is current.
+#[cold]
+pub(crate) fn shield_began(location: &'static Location<'static>) -> Option<ShieldTrace> {
+    let ctx = current_ctx()?;
+    ctx.sink.record(EventKind::ShieldBegan { task: ctx.task, location: SourceLoc::from_std(location) });
+    Some(ShieldTrace { sink: ctx.sink.clone(), task: ctx.task })
+}
+
+impl ShieldTrace {
+    /// The shield ended.
+    pub(crate) fn ended(&self, deferred: bool, deadline_passed: bool) {
+        self.sink.record(EventKind::ShieldEnded { task: self.task, deferred, deadline_passed });
+    }
+}

@@ -356,6 +356,23 @@ pub enum EventKind {
         /// The loop.
         on_loop: LoopNumber,
     },
+    /// A shield ([`shield`](crate::shield)) began its first poll (or call)
+    /// on this event's thread: cancellation of the code inside waits.
+    ShieldBegan {
+        /// The child it runs in; `None` outside every recorded child.
+        task: Option<TaskId>,
+        /// The `shield` / `shield_for` / `shield_blocking` call.
+        location: SourceLoc,
+    },
+    /// That shield ended.
+    ShieldEnded {
+        /// The child it ran in.
+        task: Option<TaskId>,
+        /// A cancellation arrived while it ran: it takes effect now.
+        deferred: bool,
+        /// Its deadline passed first: the shielded work was abandoned.
+        deadline_passed: bool,
+    },
 }
 
 /// One recorded event.

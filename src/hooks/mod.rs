@@ -51,8 +51,8 @@ pub use event::{
 };
 
 pub(crate) use ctx::{
-    CtxGuard, LoopTrace, Probe, ScopeTrace, TaskTrace, TraceCtx, Traced, carry, current_ctx, current_task,
-    loop_created,
+    CtxGuard, LoopTrace, Probe, ScopeTrace, ShieldTrace, TaskTrace, TraceCtx, Traced, carry, current_ctx,
+    current_task, loop_created, shield_began,
 };
 
 use std::cell::Cell;

@@ -45,8 +45,9 @@ impl ScopeCore {
         if self.cancelled.load(Ordering::Acquire) || self.deadline_passed() {
             return true;
         }
-        // A top-level scope stops here (`parent` reads `opened` once).
-        let Some(p) = self.parent() else { return false };
+        // A top-level scope stops here (`parent` reads `opened` once), and
+        // so does one opened inside a shield.
+        let Some(p) = self.cancel_parent() else { return false };
         if cfg!(loom) {
             return walk_from(p);
         }
@@ -57,7 +58,7 @@ impl ScopeCore {
     /// Above this scope, as of `epoch`: whether a task or scope is
     /// cancelled, and whether a scope has a deadline. Cached per epoch.
     fn above(&self, epoch: u64) -> (bool, bool) {
-        self.parent().map_or((false, false), |p| self.above_of(p, epoch))
+        self.cancel_parent().map_or((false, false), |p| self.above_of(p, epoch))
     }
 
     /// [`above`](Self::above), for this scope's parent link `p`.
@@ -135,7 +136,11 @@ impl ScopeCore {
         for (_, nested) in inner.nested.iter() {
             // SAFETY: registered scopes are valid until they unregister,
             // which needs this lock.
-            unsafe { nested.as_ref() }.cancel();
+            let nested = unsafe { nested.as_ref() };
+            // One opened inside a shield is out of reach from above.
+            if !nested.is_shielded() {
+                nested.cancel();
+            }
         }
     }
 }
@@ -151,7 +156,7 @@ fn walk_from(p: ParentScope) -> bool {
             // ORDERING: as in `is_cancelled`.
             scope.cancelled.load(Ordering::Acquire)
                 || scope.deadline_passed()
-                || scope.parent().is_some_and(walk_from)
+                || scope.cancel_parent().is_some_and(walk_from)
         }
     }
 }

@@ -41,9 +41,10 @@ pub(crate) unsafe fn on_child_cancel(data: NonNull<()>, task: &TaskRef) {
         // SAFETY: registered scopes are valid until they unregister, which
         // needs this lock.
         let nested = unsafe { nested.as_ref() };
-        if nested
-            .parent()
-            .is_some_and(|p| p.task.is_some_and(|t| std::ptr::eq(t.as_ptr(), task.as_task_ptr().as_ptr())))
+        if !nested.is_shielded()
+            && nested.parent().is_some_and(|p| {
+                p.task.is_some_and(|t| std::ptr::eq(t.as_ptr(), task.as_task_ptr().as_ptr()))
+            })
         {
             nested.cancel();
         }

@@ -107,6 +107,11 @@ pub(crate) struct ScopeCore {
     /// What is above this scope (cancelled? a deadline?), cached with the
     /// epoch it was computed at (`cancel.rs`: `ScopeCore::above`).
     pub(super) above: AtomicU64,
+    /// Opened inside a shield (`scope/shield.rs`): no cancellation from
+    /// above reaches it, by lookup or by cascade. Written before the scope
+    /// is visible to anyone else (published with `opened` for an async
+    /// scope).
+    pub(super) shielded: AtomicBool,
     /// Where this scope was opened, if inside a nursery child.
     ///
     /// Written once: for a sync scope before it is shared (`register`), for
@@ -218,6 +223,7 @@ impl ScopeCore {
             cancelled: AtomicBool::new(false),
             deadline: AtomicU64::new(NO_DEADLINE),
             above: AtomicU64::new(super::cancel::ABOVE_UNKNOWN),
+            shielded: AtomicBool::new(false),
             parent: UnsafeCell::new(None),
             frame: UnsafeCell::new(std::ptr::null()),
             owner: UnsafeCell::new(None),
@@ -236,6 +242,9 @@ impl ScopeCore {
     /// `self` stays at this address until [`unregister`](Self::unregister),
     /// which happens before the current task's run returns.
     pub(crate) unsafe fn register(&mut self) {
+        let shielded = crate::task::in_shield();
+        // ORDERING: Relaxed: nobody else can see this scope yet.
+        self.shielded.store(shielded, Ordering::Relaxed);
         let Some((parent, task)) = current_parent() else {
             let frame = waiting_for();
             // SAFETY: `&mut self`: nobody else can see this scope yet.
@@ -246,7 +255,7 @@ impl ScopeCore {
         // SAFETY: `&mut self`: nobody else can see this scope yet.
         self.parent.with_mut(|p| unsafe { *p = link });
         // SAFETY: the running child's scope outlives the child.
-        if unsafe { parent.as_ref() }.cancelled.load(Ordering::Acquire) {
+        if !shielded && unsafe { parent.as_ref() }.cancelled.load(Ordering::Acquire) {
             // ORDERING: Relaxed: nobody else can see this scope yet.
             self.cancelled.store(true, Ordering::Relaxed);
         }
@@ -281,6 +290,22 @@ impl ScopeCore {
         if self.is_cancelled() {
             self.cancel();
         }
+    }
+
+    /// The parent link that cancellation follows: [`parent`](Self::parent),
+    /// unless the scope was opened inside a shield.
+    #[inline]
+    pub(super) fn cancel_parent(&self) -> Option<ParentScope> {
+        // ORDERING: Relaxed: written before the scope was visible, or
+        // published with `opened`, which `parent` reads with Acquire first.
+        self.parent().filter(|_| !self.shielded.load(Ordering::Relaxed))
+    }
+
+    /// Whether a cancellation from above may cascade into this scope.
+    #[inline]
+    pub(super) fn is_shielded(&self) -> bool {
+        // ORDERING: as in `cancel_parent`.
+        self.shielded.load(Ordering::Relaxed)
     }
 
     /// Where this scope was opened, if in a nursery child (`None` too for
@@ -340,6 +365,9 @@ impl ScopeCore {
         }
         // ORDERING: Relaxed: read by the owner's close, after the children.
         self.leased.store(true, Ordering::Relaxed);
+        let shielded = crate::task::in_shield();
+        // ORDERING: Relaxed: published by `opened` below.
+        self.shielded.store(shielded, Ordering::Relaxed);
         let Some((parent, task)) = current_parent() else {
             let frame = waiting_for();
             // SAFETY: not opened yet, and we hold `opening` (see below).
@@ -365,7 +393,8 @@ impl ScopeCore {
                 // SAFETY: as above; the task runs on this thread, so it is alive.
                 self.owner.with_mut(|o| unsafe { *o = task.map(|t| t.to_ref()) });
                 // SAFETY: the task is running on this thread, so it is alive.
-                if parent_ref.is_cancelled() || task.is_some_and(|t| unsafe { t.is_closed() }) {
+                if !shielded && (parent_ref.is_cancelled() || task.is_some_and(|t| unsafe { t.is_closed() }))
+                {
                     // ORDERING: Release, like `cancel`'s store.
                     self.cancelled.store(true, Ordering::Release);
                 }

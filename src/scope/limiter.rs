@@ -280,8 +280,8 @@ impl Limiter {
     ///     for i in 0..8 {
     ///         let limit = &limit;
     ///         s.exec_blocking(move || {
-    ///             let Ok(_permit) = limit.acquire_blocking() else { return }; // cancelled
-    ///             i * 2
+    ///             let Ok(_permit) = limit.acquire_blocking() else { return None }; // cancelled
+    ///             Some(i * 2)
     ///         });
     ///     }
     /// });

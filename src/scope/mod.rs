@@ -13,6 +13,8 @@
 //! * `latch`: `CountLatch`, the counter whose zero wakes the owner, and the
 //!   argument for why the owner may free it at once;
 //! * `wait`: blocking waits (a worker helps, other threads park);
+//! * `shield`: [`shield`], [`shield_for`], [`shield_blocking`]: cleanup
+//!   whose task's cancellation waits until it is done;
 //! * `start`: the start handshake ([`Scope::start`]): wait until a child says
 //!   it is ready, while it runs on in the scope;
 //! * `limiter`: [`Limiter`], at most n holders, FIFO, with waiters that never
@@ -35,6 +37,7 @@ mod limiter;
 mod nursery;
 mod policy;
 mod run;
+mod shield;
 mod start;
 mod task;
 mod task_set;
@@ -44,6 +47,7 @@ pub use async_scope::ScopeHandle;
 pub use limiter::{Acquire, Limiter, Permit};
 pub use nursery::Scope;
 pub use policy::{ChildInfo, FailFast, FirstSuccess, Policy, Supervise, Verdict};
+pub use shield::{Shield, ShieldFor, shield, shield_blocking, shield_for};
 pub use start::{Ready, StartError, Starting};
 pub use task::Task;
 pub use task_set::TaskSet;
@@ -155,7 +159,8 @@ where
 /// `false` outside any child and any body.
 ///
 /// A running blocking child (or a sync body) cannot be stopped from
-/// outside; it polls this to stop early.
+/// outside; it polls this to stop early. Inside a [`shield`] it reads
+/// `false`: the cancellation waits for the shield to end.
 ///
 /// # Examples
 ///
@@ -170,6 +175,10 @@ where
 /// assert!(!knotwork::is_cancelled());
 /// ```
 pub fn is_cancelled() -> bool {
+    // Inside a shield of the running task (or body): deferred.
+    if crate::task::in_shield() {
+        return false;
+    }
     if let Some(body) = crate::task::current_body() {
         // SAFETY: the body runs on this thread, inside its scope's call (or
         // poll), so the scope is alive.

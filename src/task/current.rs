@@ -63,6 +63,12 @@ impl Drop for BodyGuard {
     }
 }
 
+/// The task this thread is running (null if none), for the shield's check.
+#[inline]
+pub(super) fn current_task_header() -> *const Header {
+    CURRENT_TASK.try_with(Cell::get).unwrap_or(ptr::null())
+}
+
 /// The scope whose body this thread runs, if that is the innermost thing
 /// it runs (no task has been entered on top of it).
 #[inline]

@@ -12,6 +12,8 @@
 //!   local path);
 //! * [`current`]: the task this thread is running, and what a wait on this
 //!   thread lets run;
+//! * [`shielding`]: a shield's `SHIELDED` bit and the "inside a shield"
+//!   thread-local;
 //! * [`LocalTask`]: the handle returned by [`spawn_local`](crate::spawn_local).
 //!
 //! Prior art: async-task (<https://docs.rs/async-task>) and tokio's `runtime/task`
@@ -21,6 +23,7 @@ mod current;
 mod inbox;
 mod judge;
 mod raw;
+mod shielding;
 mod state;
 mod task_ref;
 mod waker;
@@ -30,6 +33,7 @@ pub(crate) use current::{
     set_waiting_for, waiting_for,
 };
 pub(crate) use inbox::Inbox;
+pub(crate) use shielding::{InShield, ShieldMark, in_shield};
 
 /// How many cancellations (of a task, of a scope, a deadline added) the
 /// process has seen: the epoch of every cached answer to "is anything above

@@ -25,6 +25,7 @@
 //! | `FAILED` | completion | never | the result is a failure (a panic, or a try child's `Err`) |
 //! | `TAKEN` | handle or scope | never | a nursery child's failure was claimed |
 //! | `CANCELLING` | a cancel that tells the parent | that canceller | the parent is being told |
+//! | `SHIELDED` | the runner, as a shield begins | the runner, as it ends | a cancellation waits: the future is not dropped |
 //! | count | clones, wakes, birth | drops | references held (`REFERENCE` per unit) |
 //!
 //! # Invariants
@@ -94,10 +95,18 @@ const TAKEN: usize = 1 << 7;
 /// parent throughout. The canceller waits for nothing the completer holds.
 const CANCELLING: usize = 1 << 8;
 
+/// A shield is active in the task (`knotwork::shield`): a `CLOSED` task
+/// is polled on instead of being dropped, until the runner clears this bit
+/// at the shield's end; the next `end_poll` then drops it. Set and cleared
+/// only by the runner, during a poll; read by the runner and by wakes (a
+/// closed task's wakes are absorbed, unless it is shielded: it waits on
+/// its shielded work's wakers).
+const SHIELDED: usize = 1 << 9;
+
 /// One reference. Holders: the loop's task table, the queue entry that
 /// `SCHEDULED` stands for (for a nursery child not yet started: its pool
 /// job), every `Waker`, the handle, and a scope's registration.
-const REFERENCE: usize = 1 << 9;
+const REFERENCE: usize = 1 << 10;
 
 /// The mask of the reference count.
 const REFERENCE_MASK: usize = !(REFERENCE - 1);
@@ -119,6 +128,9 @@ impl Snapshot {
     }
     pub(crate) fn is_closed(self) -> bool {
         self.0 & CLOSED != 0
+    }
+    pub(crate) fn is_shielded(self) -> bool {
+        self.0 & SHIELDED != 0
     }
     pub(crate) fn has_handle(self) -> bool {
         self.0 & HANDLE != 0
@@ -192,6 +204,7 @@ impl std::fmt::Debug for Snapshot {
             (FAILED, "FAILED"),
             (TAKEN, "TAKEN"),
             (CANCELLING, "CANCELLING"),
+            (SHIELDED, "SHIELDED"),
         ];
         let mut first = true;
         for (bit, name) in names {
@@ -300,7 +313,7 @@ impl State {
                 now.is_scheduled() && !now.is_running(),
                 "knotwork bug: a run started from {now:?} (a run needs a queued, idle task)"
             );
-            if now.is_closed() {
+            if now.is_closed() && !now.is_shielded() {
                 return StartRun::Cancel;
             }
             let next = Snapshot((state & !SCHEDULED) | RUNNING).check();
@@ -319,7 +332,7 @@ impl State {
         loop {
             let now = Snapshot(state);
             debug_assert!(now.is_running(), "knotwork bug: a poll ended in {now:?}");
-            if now.is_closed() {
+            if now.is_closed() && !now.is_shielded() {
                 return EndPoll::Cancel;
             }
             let next = Snapshot(state & !RUNNING).check();
@@ -330,6 +343,27 @@ impl State {
                 Err(actual) => state = actual,
             }
         }
+    }
+
+    /// A shield begins in the running task: a cancellation from now on waits
+    /// for [`unshield`](Self::unshield). Returns whether this call set the
+    /// bit (false: an outer shield holds it, and will clear it).
+    pub(crate) fn shield(&self) -> bool {
+        // ORDERING: Relaxed: the runner reads the bit on this thread; a
+        // wake's RMW reads the latest value of the word whatever the order.
+        let prev = self.0.fetch_or(SHIELDED, Ordering::Relaxed);
+        Snapshot(prev | SHIELDED).assert_valid();
+        prev & SHIELDED == 0
+    }
+
+    /// The shield that set the bit ends. Returns whether a cancellation is
+    /// pending (it takes effect at the task's next suspension point).
+    pub(crate) fn unshield(&self) -> bool {
+        // ORDERING: Acquire, to see what a canceller did before `CLOSED`;
+        // a wake racing this RMW is ordered by the word's modification order.
+        let prev = self.0.fetch_and(!SHIELDED, Ordering::Acquire);
+        Snapshot(prev & !SHIELDED).assert_valid();
+        prev & CLOSED != 0
     }
 
     /// The runner stored the result in the stage: publish it.
@@ -365,7 +399,10 @@ impl State {
         // ORDERING: Relaxed load; the CAS decides.
         let mut state = self.0.load(Ordering::Relaxed);
         loop {
-            if state & (COMPLETED | CLOSED | SCHEDULED) != 0 {
+            // A closed task is queued already (its canceller saw to it),
+            // unless a shield keeps it polled: then its wakes count.
+            let closed = state & CLOSED != 0 && state & SHIELDED == 0;
+            if closed || state & (COMPLETED | SCHEDULED) != 0 {
                 return Wake::Absorbed;
             }
             let (next, outcome) = if state & RUNNING != 0 {

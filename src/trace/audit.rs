@@ -82,6 +82,9 @@ impl Audit<'_, '_> {
                 | EventKind::PollBegan { task, .. }
                 | EventKind::PollEnded { task, .. } => (Some(*task), None, None),
                 EventKind::LoopCreated { .. } | EventKind::LoopTornDown { .. } => (None, None, None),
+                EventKind::ShieldBegan { task, .. } | EventKind::ShieldEnded { task, .. } => {
+                    (*task, None, None)
+                }
             };
             if let Some(t) = task {
                 if m.tasks[&t].spawn.is_none() {
@@ -364,6 +367,8 @@ impl EventKind {
             EventKind::Finished { .. } => "Finished",
             EventKind::LoopCreated { .. } => "LoopCreated",
             EventKind::LoopTornDown { .. } => "LoopTornDown",
+            EventKind::ShieldBegan { .. } => "ShieldBegan",
+            EventKind::ShieldEnded { .. } => "ShieldEnded",
         }
     }
 }

@@ -150,6 +150,17 @@ impl Trace {
                 EventKind::LoopTornDown { on_loop } => {
                     (format!("{on_loop} torn down"), format!(r#""loop":{}"#, on_loop.0))
                 }
+                EventKind::ShieldBegan { task, location } => (
+                    "shield began".to_owned(),
+                    format!(r#""task":{},"at":{}"#, task.map_or(0, |t| t.0), json_str(&location.to_string())),
+                ),
+                EventKind::ShieldEnded { task, deferred, deadline_passed } => (
+                    "shield ended".to_owned(),
+                    format!(
+                        r#""task":{},"cancellation_deferred":{deferred},"deadline_passed":{deadline_passed}"#,
+                        task.map_or(0, |t| t.0)
+                    ),
+                ),
                 _ => continue,
             };
             w.event(&format!(

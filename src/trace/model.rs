@@ -40,6 +40,8 @@ pub(crate) struct TaskInfo {
     pub(crate) nested: Vec<ScopeId>,
     /// `LoopCreated` events this child caused (event indices).
     pub(crate) loops: Vec<usize>,
+    /// `ShieldBegan` and `ShieldEnded` events inside this child (indices).
+    pub(crate) shields: Vec<usize>,
 }
 
 /// Everything the trace says about one scope.
@@ -123,7 +125,14 @@ impl<'t> Model<'t> {
                 EventKind::LoopCreated { by: Some(task), .. } => {
                     tasks.entry(*task).or_default().loops.push(i)
                 }
-                EventKind::LoopCreated { by: None, .. } | EventKind::LoopTornDown { .. } => {}
+                EventKind::ShieldBegan { task: Some(task), .. }
+                | EventKind::ShieldEnded { task: Some(task), .. } => {
+                    tasks.entry(*task).or_default().shields.push(i)
+                }
+                EventKind::LoopCreated { by: None, .. }
+                | EventKind::LoopTornDown { .. }
+                | EventKind::ShieldBegan { task: None, .. }
+                | EventKind::ShieldEnded { task: None, .. } => {}
             }
         }
         let mut roots = Vec::new();

@@ -195,6 +195,11 @@ impl Trace {
             let (mark, what) = match &e.kind {
                 EventKind::LoopCreated { on_loop, .. } => ("◆", format!("{on_loop} created")),
                 EventKind::LoopTornDown { on_loop } => ("✕", format!("{on_loop} torn down")),
+                EventKind::ShieldBegan { location, .. } => ("⛨", format!("shield at {location} began")),
+                EventKind::ShieldEnded { deferred, .. } => (
+                    "⛨",
+                    format!("shield ended{}", if *deferred { ": cancellation takes effect" } else { "" }),
+                ),
                 _ => continue,
             };
             let _ = writeln!(

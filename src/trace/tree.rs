@@ -164,6 +164,7 @@ fn task_node(model: &Model<'_>, id: TaskId, stable: bool) -> Node {
         label
     };
     let mut children: Vec<Node> = info.nested.iter().map(|&s| scope_node(model, s, stable)).collect();
+    children.extend(info.shields.iter().filter_map(|&i| shield_node(model, i)));
     if stable {
         children = collapse(children);
     } else {
@@ -174,6 +175,25 @@ fn task_node(model: &Model<'_>, id: TaskId, stable: bool) -> Node {
         }
     }
     Node { label, children }
+}
+
+/// `⛨ shield at f.rs:3:9` with how it ended (from its `ShieldBegan`; the
+/// `ShieldEnded` that follows in the same child completes the line).
+fn shield_node(model: &Model<'_>, index: usize) -> Option<Node> {
+    let EventKind::ShieldBegan { task, location } = &model.trace.events[index].kind else { return None };
+    let end = model.trace.events[index..].iter().find_map(|e| match &e.kind {
+        EventKind::ShieldEnded { task: t, deferred, deadline_passed } if t == task => {
+            Some((*deferred, *deadline_passed))
+        }
+        _ => None,
+    });
+    let how = match end {
+        None => "never ended",
+        Some((_, true)) => "deadline passed, shielded work abandoned",
+        Some((true, false)) => "ended; a cancellation waited for it",
+        Some((false, false)) => "ended",
+    };
+    Some(Node { label: format!("⛨ shield at {location}: {how}"), children: Vec::new() })
 }
 
 /// `◆ created loop #4 on fan-1` / `✕ tore down loop #4 on fan-1`.

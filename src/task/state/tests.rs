@@ -66,6 +66,25 @@ fn a_cancel_during_a_poll_is_seen_when_it_ends() {
 }
 
 #[test]
+fn a_shield_defers_a_cancel_until_it_ends() {
+    let s = State::new(2);
+    assert_eq!(s.start_run(), StartRun::Poll);
+    assert!(s.shield(), "the outermost shield sets the bit");
+    assert!(!s.shield(), "a nested one finds it set");
+    let _ = s.cancel(false).expect("unfinished");
+    // Shielded: the poll ends normally, and the shielded work's wakes count.
+    assert_eq!(s.end_poll(), EndPoll::Idle);
+    assert_eq!(s.wake(), Wake::Queue);
+    assert_eq!(s.start_run(), StartRun::Poll, "a closed, shielded task is polled on");
+    // The shield ends inside this poll: a cancellation is pending, and the
+    // poll's end drops the task.
+    assert!(s.unshield());
+    assert_eq!(s.end_poll(), EndPoll::Cancel);
+    let _ = s.complete(false);
+    assert!(word(&s).is_completed());
+}
+
+#[test]
 fn completion_and_the_awaiter_race_in_one_order() {
     // Awaiter first: completion sees AWAITER.
     let s = State::new(2);
