@@ -21,7 +21,8 @@
 //! | [`block_on`], [`spawn_local`], [`sleep`], [`timeout`], [`yield_now`] | run async code on this thread's loop | `src/event_loop/` |
 //! | [`scope`], [`Scope`], [`Task`], [`scope_async`], [`is_cancelled`] | nursery scopes: children joined before the scope returns, cancelled together, panics re-raised | `src/scope/` |
 //! | [`scope_with`], [`Policy`], [`ScopeError`], [`TaskSet`] | failures as values (`exec_try`), completion policies, every failure collected, completion order | `src/scope/`, `src/failure.rs` |
-//! | [`Slot`] | context slots, inherited by every child of a scope | `src/context/` |
+//! | [`Slot`], [`Context`], [`Inheritance`] | context slots, inherited by the children of a scope as each slot says; carried anywhere by a `Context` | `src/context/` |
+//! | [`Scope::start`], [`shield`], [`Limiter`] | the start handshake, shielded cleanup, a cooperating capacity limiter | `src/scope/` |
 //! | [`trace`] | record what a program ran: a text tree, Perfetto JSON, an SVG timeline, and an audit of the join guarantees | `src/trace/` |
 //! | `sync` | the facade every atomic, lock and thread goes through, so loom checks the real code | `src/sync/` |
 //!
