@@ -8,7 +8,6 @@ use knotwork::Limiter;
 use knotwork_loom_tests::check;
 use loom::sync::Arc;
 use std::future::Future;
-use std::pin::pin;
 use std::task::{Context, Waker};
 
 /// **A release races a waiter's cancellation.** One permit, held by the
@@ -26,7 +25,7 @@ fn limiter_release_races_cancellation() {
         let waiter = {
             let limit = limit.clone();
             loom::thread::spawn(move || {
-                let mut acquire = pin!(limit.acquire());
+                let mut acquire = Box::pin(limit.acquire());
                 let mut cx = Context::from_waker(Waker::noop());
                 // Queued (or, if the release came first, served at once).
                 let got = acquire.as_mut().poll(&mut cx).is_ready();

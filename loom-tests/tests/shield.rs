@@ -24,7 +24,7 @@ fn shielded_wake_races_cancellation() {
         let limit = Arc::new(Limiter::new(1));
         let finished = Arc::new(AtomicUsize::new(0));
         let held = limit.try_acquire().unwrap();
-        let result = pool.scope(|s| {
+        pool.scope(|s| {
             let (limit, finished) = (limit.clone(), finished.clone());
             let starting = s.start(async move |ready| {
                 knotwork::shield(async {
@@ -39,7 +39,6 @@ fn shielded_wake_races_cancellation() {
             s.cancel();
             drop(held);
         });
-        let () = result;
         assert_eq!(finished.load(Ordering::SeqCst), 1, "the shielded work finished");
         assert_eq!(limit.available(), 1);
         pool.shutdown().unwrap();
