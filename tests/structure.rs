@@ -645,17 +645,26 @@ fn starting_wait_inside_an_async_task_is_a_clear_panic() {
 
 // ----------------------------------------------------------------- shield
 
+/// A one-shot signal between a child and whoever cancels it: the child
+/// says it is inside its shield, the canceller says it has cancelled. No
+/// sleeps, so the order holds on a loaded machine.
+fn signal() -> (async_channel::Sender<()>, async_channel::Receiver<()>) {
+    async_channel::bounded(4)
+}
+
 #[test]
 fn a_shield_defers_cancellation_of_an_async_child_on_one_and_two_threads() {
     for threads in [1, 2] {
         within(30, move || {
             let pool = pool(threads);
             let (inside, after) = (AtomicUsize::new(0), AtomicUsize::new(0));
+            let ((in_tx, in_rx), (go_tx, go_rx)) = (signal(), signal());
             let err = pool.scope(|s| {
                 let t = s.exec(async {
                     knotwork::shield(async {
+                        in_tx.send(()).await.unwrap();
                         // Cancelled while suspended here: not dropped.
-                        knotwork::sleep(Duration::from_millis(20)).await;
+                        go_rx.recv().await.unwrap();
                         assert!(!knotwork::is_cancelled(), "is_cancelled reads false inside a shield");
                         inside.fetch_add(1, Ordering::SeqCst);
                     })
@@ -667,8 +676,10 @@ fn a_shield_defers_cancellation_of_an_async_child_on_one_and_two_threads() {
                     unreachable!("dropped at the first suspension point after the shield");
                 });
                 s.exec_blocking(|| {
-                    std::thread::sleep(Duration::from_millis(2));
+                    // A knotwork wait: on one thread, the pool brings a spare.
+                    knotwork::block_on(in_rx.recv()).unwrap();
                     s.cancel();
+                    go_tx.send_blocking(()).unwrap();
                 });
                 t.join()
             });
@@ -684,26 +695,39 @@ fn a_shield_defers_a_deadline_and_a_task_cancel() {
     within(30, || {
         let pool = pool(1);
         let done = AtomicUsize::new(0);
+        let ((in_tx, in_rx), (go_tx, go_rx)) = (signal(), signal());
         pool.scope(|s| {
-            s.cancel_after(Duration::from_millis(2));
             let a = s.exec(async {
-                knotwork::shield(knotwork::sleep(Duration::from_millis(30))).await;
+                knotwork::shield(async {
+                    in_tx.send(()).await.unwrap();
+                    go_rx.recv().await.unwrap();
+                })
+                .await;
                 done.fetch_add(1, Ordering::SeqCst);
                 std::future::pending::<()>().await;
             });
+            knotwork::block_on(in_rx.recv()).unwrap();
+            s.cancel_after(Duration::from_millis(1));
+            // The deadline passes (and fires) while the shield runs.
+            while !s.is_cancelled() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            go_tx.send_blocking(()).unwrap();
             assert!(a.join().unwrap_err().is_cancelled());
         });
         pool.scope(|s| {
             let b = s.exec(async {
                 knotwork::shield(async {
-                    knotwork::sleep(Duration::from_millis(10)).await;
+                    in_tx.send(()).await.unwrap();
+                    go_rx.recv().await.unwrap();
                     done.fetch_add(1, Ordering::SeqCst);
                 })
                 .await;
                 std::future::pending::<()>().await;
             });
-            std::thread::sleep(Duration::from_millis(1));
+            knotwork::block_on(in_rx.recv()).unwrap();
             b.cancel();
+            go_tx.send_blocking(()).unwrap();
             assert!(b.join().unwrap_err().is_cancelled());
         });
         assert_eq!(done.load(Ordering::SeqCst), 2);
@@ -738,26 +762,31 @@ fn a_shield_deadline_abandons_the_work_and_the_cancellation_follows() {
 fn scopes_opened_inside_a_shield_are_out_of_reach_of_the_cancellation_above() {
     within(30, || {
         let pool = pool(2);
+        let ((in_tx, in_rx), (go_tx, go_rx)) = (signal(), signal());
         let got = pool.scope(|s| {
             let t = s.exec(async {
                 knotwork::shield(knotwork::scope_async(async |inner| {
-                    // Its children run to completion though the outer scope is cancelled.
-                    let c = inner.exec(async {
-                        knotwork::sleep(Duration::from_millis(20)).await;
+                    // Its children run to completion though the outer scope
+                    // is cancelled while they wait.
+                    let go = go_rx.clone();
+                    let c = inner.exec(async move {
+                        go.recv().await.unwrap();
                         knotwork::is_cancelled()
                     });
-                    let b = inner.exec_blocking(|| {
-                        std::thread::sleep(Duration::from_millis(20));
+                    let go = go_rx.clone();
+                    let b = inner.exec_blocking(move || {
+                        knotwork::block_on(go.recv()).unwrap();
                         knotwork::is_cancelled()
                     });
+                    in_tx.send(()).await.unwrap();
                     (c.await.unwrap(), b.await.unwrap())
                 }))
                 .await
             });
-            s.exec_blocking(|| {
-                std::thread::sleep(Duration::from_millis(2));
-                s.cancel();
-            });
+            knotwork::block_on(in_rx.recv()).unwrap();
+            s.cancel();
+            go_tx.send_blocking(()).unwrap();
+            go_tx.send_blocking(()).unwrap();
             t.join()
         });
         // The shielded work finished (with its children never cancelled);
@@ -771,16 +800,18 @@ fn scopes_opened_inside_a_shield_are_out_of_reach_of_the_cancellation_above() {
 fn a_scope_opened_before_the_shield_is_still_cancelled() {
     within(30, || {
         let pool = pool(2);
+        let (in_tx, in_rx) = signal();
         let child_of_outer = pool.scope(|s| {
             let t = s.exec(async {
                 knotwork::scope_async(async |inner| {
                     let c = inner.exec(std::future::pending::<()>());
+                    in_tx.send(()).await.unwrap();
                     // The body shields its own wait, but not `c`.
                     knotwork::shield(c).await
                 })
                 .await
             });
-            std::thread::sleep(Duration::from_millis(2));
+            knotwork::block_on(in_rx.recv()).unwrap();
             s.cancel();
             t.join()
         });
@@ -814,14 +845,20 @@ fn shields_show_in_the_trace() {
     use knotwork::trace::EventKind;
     within(30, || {
         let pool = pool(1);
+        let ((in_tx, in_rx), (go_tx, go_rx)) = (signal(), signal());
         let (_, t) = knotwork::trace::record(|| {
             pool.scope(|s| {
                 let t = s.exec(async {
-                    knotwork::shield(knotwork::sleep(Duration::from_millis(10))).await;
+                    knotwork::shield(async {
+                        in_tx.send(()).await.unwrap();
+                        go_rx.recv().await.unwrap();
+                    })
+                    .await;
                     knotwork::yield_now().await;
                 });
-                std::thread::sleep(Duration::from_millis(2));
+                knotwork::block_on(in_rx.recv()).unwrap();
                 s.cancel();
+                go_tx.send_blocking(()).unwrap();
                 drop(t);
             })
         });

@@ -103,10 +103,11 @@ fn on_this_loop<R>(f: impl FnOnce(&std::rc::Rc<LoopCore>) -> R) -> R {
 /// [`block_on`], for a wait that any task of this loop may end (a
 /// limiter's blocking acquire: the permit may be released by any holder,
 /// including an async task pinned to this very loop). It does not narrow
-/// what may run here to the current child's subtree: the loop's other
-/// tasks keep running on top of it, under the constraint of the wait
-/// beneath, if any. The cost, stated where it is used: an async task that
-/// *blocks* its thread (N9) waiting for this frame would deadlock.
+/// what may run here to the current child's subtree, and lifts the
+/// constraint of the waits beneath it: every task of this loop keeps
+/// running on top of it (`Waiting::open`). It parks without spinning
+/// first. The cost, stated where it is used: an async task that *blocks*
+/// its thread (N9) waiting for a frame beneath would deadlock.
 pub(crate) fn block_on_serving_loop<F: Future>(fut: F) -> F::Output {
     on_this_loop(|core| drive(core, fut, false))
 }
@@ -129,7 +130,8 @@ fn drive<F: Future>(core: &std::rc::Rc<LoopCore>, fut: F, narrow: bool) -> F::Ou
     // Inside a nursery child (a blocking child calling `block_on`), only
     // that child's own subtree runs on this loop until this returns
     // (`task::allowed_here`): nothing that may wait for this frame.
-    let _waiting = Waiting::enter(TaskPtr::current().filter(|_| narrow).map(|t| t.as_ptr().cast()));
+    let _waiting =
+        if narrow { Waiting::enter(TaskPtr::current().map(|t| t.as_ptr().cast())) } else { Waiting::open() };
     let mut idle_rounds = 0;
     loop {
         // ORDERING: Acquire pairs with the Release store in `wake_by_ref`.
@@ -153,7 +155,10 @@ fn drive<F: Future>(core: &std::rc::Rc<LoopCore>, fut: F, narrow: bool) -> F::Ou
         // an answer from another thread (an offloaded child's result) often
         // comes within microseconds, sooner than a park/unpark round trip.
         // An unpark that arrives meanwhile leaves a permit: nothing is lost.
-        if idle_rounds < SPIN_ROUNDS {
+        // (A serving wait parks at once: it waits for a release that may be
+        // far off, and a spinning waiter counts as available to the pool,
+        // so enough of them would keep the pool from compensating.)
+        if narrow && idle_rounds < SPIN_ROUNDS {
             backoff(idle_rounds);
             idle_rounds += 1;
             continue;

@@ -29,6 +29,19 @@ impl Waiting {
     }
 }
 
+impl Waiting {
+    /// Enters a wait that lifts every constraint of the waits beneath it
+    /// (until dropped): anything may run on top of it, and the loop's tasks
+    /// those waits held back are queued again now. For a wait that any
+    /// task of this loop may end (`block_on_serving_loop`).
+    pub(crate) fn open() -> Waiting {
+        let prev = set_waiting_for(None);
+        restore_waiting_for(std::ptr::null());
+        with_live(LoopCore::requeue_held);
+        Waiting { prev }
+    }
+}
+
 impl Drop for Waiting {
     fn drop(&mut self) {
         restore_waiting_for(self.prev);

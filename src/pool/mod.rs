@@ -33,6 +33,7 @@ pub(crate) mod worker;
 pub use builder::PoolBuilder;
 
 use crate::ShutdownError;
+use crate::context::bindings::{Crossing, Snapshot};
 use crate::hooks;
 use crate::sync::{Arc, SPIN_ROUNDS, with_thread_parker};
 use job::{HeapJob, StackJob};
@@ -189,9 +190,10 @@ impl Pool {
         R: Send,
     {
         if WorkerThread::with_current(|w| w.is_some_and(|w| w.belongs_to(&self.registry))) {
-            return Ok(f());
+            return Ok(inherit_bindings(f)());
         }
         self.registry.accept_top_level()?;
+        let f = inherit_bindings(f);
         // The pools waiting for this thread's work now wait for `f` too.
         let f = awaited::carry(&self.registry, f);
         let job = StackJob::new(hooks::carry(f), Latch::new(with_thread_parker(|p| p.unparker())));
@@ -279,7 +281,10 @@ impl Pool {
                 let _part_of = part_of.map(|t| crate::event_loop::Waiting::enter(Some(t as *const ())));
                 b()
             };
-            let job_b = StackJob::new(hooks::carry(b), Latch::for_worker(&worker.registry, worker.index()));
+            let job_b = StackJob::new(
+                hooks::carry(inherit_bindings(b)),
+                Latch::for_worker(&worker.registry, worker.index()),
+            );
             // SAFETY: `job_b` stays on this frame until its latch is set or
             // its reference is taken back below: every path out of the loop
             // does one of the two, and `a` cannot unwind past it (it runs
@@ -386,5 +391,19 @@ impl fmt::Debug for Pool {
             .field("threads", &self.threads())
             .field("shut_down", &self.is_shut_down())
             .finish()
+    }
+}
+
+/// `f`, run inside the bindings that blocking work spawned here inherits
+/// (the caller's, less the slots that do not cross into blocking work),
+/// wherever it runs: inline on this thread or taken by another worker.
+/// For `run` and `join`'s second half, so that what they see does not
+/// depend on who ran them (T4 in docs/guarantees.md).
+#[inline]
+fn inherit_bindings<R>(f: impl FnOnce() -> R) -> impl FnOnce() -> R {
+    let snapshot = Snapshot::capture_for(Crossing::Blocking);
+    move || {
+        let _entered = snapshot.enter();
+        f()
     }
 }

@@ -242,7 +242,7 @@ impl ScopeCore {
     /// `self` stays at this address until [`unregister`](Self::unregister),
     /// which happens before the current task's run returns.
     pub(crate) unsafe fn register(&mut self) {
-        let shielded = crate::task::in_shield();
+        let shielded = opened_across_a_shield();
         // ORDERING: Relaxed: nobody else can see this scope yet.
         self.shielded.store(shielded, Ordering::Relaxed);
         let Some((parent, task)) = current_parent() else {
@@ -365,7 +365,7 @@ impl ScopeCore {
         }
         // ORDERING: Relaxed: read by the owner's close, after the children.
         self.leased.store(true, Ordering::Relaxed);
-        let shielded = crate::task::in_shield();
+        let shielded = opened_across_a_shield();
         // ORDERING: Relaxed: published by `opened` below.
         self.shielded.store(shielded, Ordering::Relaxed);
         let Some((parent, task)) = current_parent() else {
@@ -502,4 +502,11 @@ fn current_parent() -> Option<(NonNull<ScopeCore>, Option<TaskPtr>)> {
     // SAFETY: the task is running on this thread, so it is alive.
     let data = unsafe { task.parent_data() }?;
     Some((data.cast::<ScopeCore>(), Some(task)))
+}
+
+/// Whether a scope opening here crosses a shield's boundary: inside a
+/// shield of the running task, with no scope body entered since the shield
+/// began (`task::shield_boundary`).
+fn opened_across_a_shield() -> bool {
+    crate::task::shield_boundary().is_some_and(|body| std::ptr::eq(body, crate::task::body_here()))
 }

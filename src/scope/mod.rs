@@ -175,9 +175,13 @@ where
 /// assert!(!knotwork::is_cancelled());
 /// ```
 pub fn is_cancelled() -> bool {
-    // Inside a shield of the running task (or body): deferred.
-    if crate::task::in_shield() {
-        return false;
+    // Inside a shield of the running task (or body), the cancellation from
+    // outside the shield is deferred; a scope opened inside it still has
+    // its own (its body asks it, and it stops at the shield's boundary).
+    if let Some(boundary) = crate::task::shield_boundary() {
+        let body = crate::task::current_body().filter(|b| !std::ptr::eq(b.as_ptr().cast_const(), boundary));
+        // SAFETY: as below: the body runs on this thread, inside its scope.
+        return body.is_some_and(|b| unsafe { b.cast::<ScopeCore>().as_ref() }.is_cancelled());
     }
     if let Some(body) = crate::task::current_body() {
         // SAFETY: the body runs on this thread, inside its scope's call (or

@@ -12,7 +12,7 @@
 //!   local path);
 //! * [`current`]: the task this thread is running, and what a wait on this
 //!   thread lets run;
-//! * [`shielding`]: a shield's `SHIELDED` bit and the "inside a shield"
+//! * [`shielding`]: a shield's count in its task and the "inside a shield"
 //!   thread-local;
 //! * [`LocalTask`]: the handle returned by [`spawn_local`](crate::spawn_local).
 //!
@@ -33,7 +33,7 @@ pub(crate) use current::{
     set_waiting_for, waiting_for,
 };
 pub(crate) use inbox::Inbox;
-pub(crate) use shielding::{InShield, ShieldMark, in_shield};
+pub(crate) use shielding::{InShield, ShieldMark, body_here, shield_boundary};
 
 /// How many cancellations (of a task, of a scope, a deadline added) the
 /// process has seen: the epoch of every cached answer to "is anything above

@@ -60,7 +60,7 @@ use super::judge::{Judge, Plain, RawFailure};
 use super::state::State;
 use crate::TaskError;
 use crate::hooks::Outcome;
-use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering, UnsafeCell};
+use crate::sync::{Arc, AtomicU32, AtomicU64, Mutex, Ordering, UnsafeCell};
 use std::any::Any;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -80,7 +80,13 @@ pub(crate) struct Header {
     pub(super) owner: UnsafeCell<Option<Arc<Inbox>>>,
     /// The task's key in its loop's task table. Read and written only on
     /// the loop's thread, so `Relaxed` suffices.
-    pub(super) key: AtomicUsize,
+    pub(super) key: AtomicU32,
+    /// How many shields are active in the task (`knotwork::shield`): while
+    /// non-zero, a `CLOSED` task is polled on instead of being dropped, and
+    /// its wakes count (`state.rs`). Changed by the shields (on the runner,
+    /// or wherever a shield moved out of the task ends); shares the word
+    /// with `key` in size, so the header did not grow.
+    pub(super) shields: AtomicU32,
     /// The waker of whoever awaits the handle (`AWAITER` says it is set).
     pub(super) awaiter: Mutex<Option<Waker>>,
     /// The nursery scope to tell on completion, if any. Immutable.
@@ -449,7 +455,8 @@ fn allocate_cell<F: Future, J: Judge<F::Output>>(
             state: State::new(refs),
             vtable: &TaskCell::<F, J>::VTABLE,
             owner: UnsafeCell::new(owner),
-            key: AtomicUsize::new(usize::MAX),
+            key: AtomicU32::new(u32::MAX),
+            shields: AtomicU32::new(0),
             awaiter: Mutex::new(None),
             parent,
         },

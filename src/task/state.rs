@@ -25,7 +25,6 @@
 //! | `FAILED` | completion | never | the result is a failure (a panic, or a try child's `Err`) |
 //! | `TAKEN` | handle or scope | never | a nursery child's failure was claimed |
 //! | `CANCELLING` | a cancel that tells the parent | that canceller | the parent is being told |
-//! | `SHIELDED` | the runner, as a shield begins | the runner, as it ends | a cancellation waits: the future is not dropped |
 //! | count | clones, wakes, birth | drops | references held (`REFERENCE` per unit) |
 //!
 //! # Invariants
@@ -39,10 +38,29 @@
 //! 4. `SCHEDULED ∨ RUNNING ∨ HANDLE ⇒ count ≥ 1`: the queue entry, the
 //!    runner and the handle each hold a reference.
 //!
+//! **Shields.** Next to the word, the header counts the shields active in
+//! the task (`raw::Header::shields`, `knotwork::shield`). While it is not
+//! zero, a `CLOSED` task is polled on rather than dropped (`start_run`,
+//! `end_poll`) and its wakes count (`wake`): it waits on its shielded work.
+//! The shield that brings the count to zero re-arms the task
+//! ([`rearm`](State::rearm)), so a task whose last shield ended outside its
+//! poll (a shield moved to another task) is queued and dropped. The count
+//! is read after the word: a shield's change to it happens-before the RMW
+//! of the word that follows it (the re-arm, or the poll's end), which every
+//! reader of the count has read first.
+//!
 //! Transitions also assert their preconditions (a run starts only from a
 //! queued, idle, unfinished task; the handle is dropped once).
 
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::{AtomicU32, AtomicUsize, Ordering};
+
+/// Whether a shield is active in the task (module docs, "Shields").
+#[inline]
+fn shielded(shields: &AtomicU32) -> bool {
+    // ORDERING: Acquire: read after the word; pairs with the Release of a
+    // shield's change made before its re-arm (module docs).
+    shields.load(Ordering::Acquire) != 0
+}
 
 /// The task sits in a ready queue (local or remote), or was woken while
 /// `RUNNING` and must be queued again when the poll returns. A task is in
@@ -95,18 +113,10 @@ const TAKEN: usize = 1 << 7;
 /// parent throughout. The canceller waits for nothing the completer holds.
 const CANCELLING: usize = 1 << 8;
 
-/// A shield is active in the task (`knotwork::shield`): a `CLOSED` task
-/// is polled on instead of being dropped, until the runner clears this bit
-/// at the shield's end; the next `end_poll` then drops it. Set and cleared
-/// only by the runner, during a poll; read by the runner and by wakes (a
-/// closed task's wakes are absorbed, unless it is shielded: it waits on
-/// its shielded work's wakers).
-const SHIELDED: usize = 1 << 9;
-
 /// One reference. Holders: the loop's task table, the queue entry that
 /// `SCHEDULED` stands for (for a nursery child not yet started: its pool
 /// job), every `Waker`, the handle, and a scope's registration.
-const REFERENCE: usize = 1 << 10;
+const REFERENCE: usize = 1 << 9;
 
 /// The mask of the reference count.
 const REFERENCE_MASK: usize = !(REFERENCE - 1);
@@ -128,9 +138,6 @@ impl Snapshot {
     }
     pub(crate) fn is_closed(self) -> bool {
         self.0 & CLOSED != 0
-    }
-    pub(crate) fn is_shielded(self) -> bool {
-        self.0 & SHIELDED != 0
     }
     pub(crate) fn has_handle(self) -> bool {
         self.0 & HANDLE != 0
@@ -204,7 +211,6 @@ impl std::fmt::Debug for Snapshot {
             (FAILED, "FAILED"),
             (TAKEN, "TAKEN"),
             (CANCELLING, "CANCELLING"),
-            (SHIELDED, "SHIELDED"),
         ];
         let mut first = true;
         for (bit, name) in names {
@@ -294,8 +300,9 @@ impl State {
         Snapshot(self.0.load(Ordering::Acquire))
     }
 
-    /// The runner took the task's queue entry (or pool job).
-    pub(crate) fn start_run(&self) -> StartRun {
+    /// The runner took the task's queue entry (or pool job). `shields`: the
+    /// header's count of active shields.
+    pub(crate) fn start_run(&self, shields: &AtomicU32) -> StartRun {
         // ORDERING: Acquire pairs with the Release of a cancelling handle.
         let mut state = self.0.load(Ordering::Acquire);
         loop {
@@ -313,7 +320,7 @@ impl State {
                 now.is_scheduled() && !now.is_running(),
                 "knotwork bug: a run started from {now:?} (a run needs a queued, idle task)"
             );
-            if now.is_closed() && !now.is_shielded() {
+            if now.is_closed() && !shielded(shields) {
                 return StartRun::Cancel;
             }
             let next = Snapshot((state & !SCHEDULED) | RUNNING).check();
@@ -325,14 +332,14 @@ impl State {
         }
     }
 
-    /// The poll returned `Pending`.
-    pub(crate) fn end_poll(&self) -> EndPoll {
+    /// The poll returned `Pending`. `shields`: as for `start_run`.
+    pub(crate) fn end_poll(&self, shields: &AtomicU32) -> EndPoll {
         // ORDERING: Acquire sees a cancel's or waker's state change.
         let mut state = self.0.load(Ordering::Acquire);
         loop {
             let now = Snapshot(state);
             debug_assert!(now.is_running(), "knotwork bug: a poll ended in {now:?}");
-            if now.is_closed() && !now.is_shielded() {
+            if now.is_closed() && !shielded(shields) {
                 return EndPoll::Cancel;
             }
             let next = Snapshot(state & !RUNNING).check();
@@ -345,25 +352,30 @@ impl State {
         }
     }
 
-    /// A shield begins in the running task: a cancellation from now on waits
-    /// for [`unshield`](Self::unshield). Returns whether this call set the
-    /// bit (false: an outer shield holds it, and will clear it).
-    pub(crate) fn shield(&self) -> bool {
-        // ORDERING: Relaxed: the runner reads the bit on this thread; a
-        // wake's RMW reads the latest value of the word whatever the order.
-        let prev = self.0.fetch_or(SHIELDED, Ordering::Relaxed);
-        Snapshot(prev | SHIELDED).assert_valid();
-        prev & SHIELDED == 0
-    }
-
-    /// The shield that set the bit ends. Returns whether a cancellation is
-    /// pending (it takes effect at the task's next suspension point).
-    pub(crate) fn unshield(&self) -> bool {
-        // ORDERING: Acquire, to see what a canceller did before `CLOSED`;
-        // a wake racing this RMW is ordered by the word's modification order.
-        let prev = self.0.fetch_and(!SHIELDED, Ordering::Acquire);
-        Snapshot(prev & !SHIELDED).assert_valid();
-        prev & CLOSED != 0
+    /// The last shield of the task ended: queue it (as a wake would, but
+    /// also when it is `CLOSED`), so that a cancellation that waited for
+    /// the shield takes effect. Absorbed if it is queued, done, or running
+    /// (then `RUNNING` is followed by `end_poll`, which sees the count).
+    pub(crate) fn rearm(&self) -> Wake {
+        // ORDERING: Relaxed load; the CAS decides.
+        let mut state = self.0.load(Ordering::Relaxed);
+        loop {
+            if state & (COMPLETED | SCHEDULED) != 0 {
+                return Wake::Absorbed;
+            }
+            let (next, outcome) = if state & RUNNING != 0 {
+                (state | SCHEDULED, Wake::Deferred)
+            } else {
+                ((state + REFERENCE) | SCHEDULED, Wake::Queue)
+            };
+            Snapshot(next).assert_valid();
+            // ORDERING: AcqRel, as in `wake`: the shield's count change
+            // happens-before whoever reads this value of the word.
+            match self.0.compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return outcome,
+                Err(actual) => state = actual,
+            }
+        }
     }
 
     /// The runner stored the result in the stage: publish it.
@@ -394,14 +406,14 @@ impl State {
         }
     }
 
-    /// A waker fired.
-    pub(crate) fn wake(&self) -> Wake {
+    /// A waker fired. `shields`: as for `start_run`.
+    pub(crate) fn wake(&self, shields: &AtomicU32) -> Wake {
         // ORDERING: Relaxed load; the CAS decides.
         let mut state = self.0.load(Ordering::Relaxed);
         loop {
             // A closed task is queued already (its canceller saw to it),
             // unless a shield keeps it polled: then its wakes count.
-            let closed = state & CLOSED != 0 && state & SHIELDED == 0;
+            let closed = state & CLOSED != 0 && !shielded(shields);
             if closed || state & (COMPLETED | SCHEDULED) != 0 {
                 return Wake::Absorbed;
             }

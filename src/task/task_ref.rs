@@ -63,11 +63,12 @@ impl TaskRef {
 
     pub(crate) fn key(&self) -> usize {
         // ORDERING: loop-thread only (see the field docs).
-        self.header().key.load(Ordering::Relaxed)
+        self.header().key.load(Ordering::Relaxed) as usize
     }
 
     pub(crate) fn set_key(&self, key: usize) {
         // ORDERING: loop-thread only (see the field docs).
+        let key = u32::try_from(key).expect("fewer than 2^32 tasks live on one loop");
         self.header().key.store(key, Ordering::Relaxed);
     }
 
@@ -103,7 +104,7 @@ impl TaskRef {
     /// is set and this is the only entry).
     pub(crate) unsafe fn run(self) -> AfterRun {
         let header = self.header();
-        if header.state.start_run() == StartRun::Cancel {
+        if header.state.start_run(&header.shields) == StartRun::Cancel {
             // SAFETY: the runner, not completed (rule 1).
             let outcome = unsafe { (header.vtable.cancel)(self.ptr) };
             self.complete(outcome);
@@ -122,7 +123,7 @@ impl TaskRef {
             self.complete(outcome);
             return AfterRun::Completed;
         }
-        match header.state.end_poll() {
+        match header.state.end_poll(&header.shields) {
             EndPoll::Idle => {}
             EndPoll::Cancel => {
                 // Cancelled during the poll: drop the future now.

@@ -58,7 +58,7 @@ unsafe fn wake_by_ref(ptr: *const ()) {
     let header = unsafe { &*ptr.cast::<Header>() };
     // Done, being cancelled (queued by the canceller), already queued, or
     // running (the runner re-queues it): nothing more to do.
-    if header.state.wake() == Wake::Queue {
+    if header.state.wake(&header.shields) == Wake::Queue {
         // SAFETY: the transition added the reference this TaskRef owns.
         let task = unsafe { task_from_waker(ptr) };
         let owner = std::ptr::from_ref::<super::inbox::Inbox>(task.owner());

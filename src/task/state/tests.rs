@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// No shield active (the count of a task that has none).
+static NONE: AtomicU32 = AtomicU32::new(0);
+
 fn word(state: &State) -> Snapshot {
     state.load()
 }
@@ -18,82 +21,85 @@ fn a_new_task_is_queued_with_a_handle() {
 #[test]
 fn a_run_polls_then_goes_idle_or_requeues() {
     let s = State::new(2);
-    assert_eq!(s.start_run(), StartRun::Poll);
+    assert_eq!(s.start_run(&NONE), StartRun::Poll);
     assert!(word(&s).is_running() && !word(&s).is_scheduled());
-    assert_eq!(s.end_poll(), EndPoll::Idle);
+    assert_eq!(s.end_poll(&NONE), EndPoll::Idle);
     assert!(!word(&s).is_running());
     // Woken while idle: queued with a new reference.
-    assert_eq!(s.wake(), Wake::Queue);
+    assert_eq!(s.wake(&NONE), Wake::Queue);
     assert_eq!(word(&s).refs(), 3);
-    assert_eq!(s.start_run(), StartRun::Poll);
+    assert_eq!(s.start_run(&NONE), StartRun::Poll);
     // Woken while running: deferred to the runner.
-    assert_eq!(s.wake(), Wake::Deferred);
+    assert_eq!(s.wake(&NONE), Wake::Deferred);
     assert_eq!(word(&s).refs(), 3);
-    assert_eq!(s.end_poll(), EndPoll::Requeue);
+    assert_eq!(s.end_poll(&NONE), EndPoll::Requeue);
     assert!(word(&s).is_scheduled() && !word(&s).is_running());
     // Already queued: absorbed.
-    assert_eq!(s.wake(), Wake::Absorbed);
+    assert_eq!(s.wake(&NONE), Wake::Absorbed);
 }
 
 #[test]
 fn a_cancel_queues_an_idle_task_and_the_run_then_cancels() {
     let s = State::new(2);
-    assert_eq!(s.start_run(), StartRun::Poll);
-    assert_eq!(s.end_poll(), EndPoll::Idle);
+    assert_eq!(s.start_run(&NONE), StartRun::Poll);
+    assert_eq!(s.end_poll(&NONE), EndPoll::Idle);
     let c = s.cancel(true).expect("unfinished");
     assert!(c.queue && c.tell_parent);
     assert!(word(&s).is_cancelling() && word(&s).is_closed() && word(&s).is_scheduled());
     s.end_cancelling();
     assert!(!word(&s).is_cancelling());
-    assert_eq!(s.start_run(), StartRun::Cancel);
+    assert_eq!(s.start_run(&NONE), StartRun::Cancel);
     assert!(s.cancel(false).is_none(), "a second cancel does nothing");
     let done = s.complete(false);
     assert!(done.0.has_handle());
     assert!(word(&s).is_completed() && !word(&s).is_scheduled());
-    assert_eq!(s.wake(), Wake::Absorbed);
+    assert_eq!(s.wake(&NONE), Wake::Absorbed);
     assert!(s.cancel(true).is_none());
 }
 
 #[test]
 fn a_cancel_during_a_poll_is_seen_when_it_ends() {
     let s = State::new(2);
-    assert_eq!(s.start_run(), StartRun::Poll);
+    assert_eq!(s.start_run(&NONE), StartRun::Poll);
     let c = s.cancel(false).expect("unfinished");
     assert!(!c.queue && !c.tell_parent, "a running task is not queued by its canceller");
-    assert_eq!(s.end_poll(), EndPoll::Cancel);
+    assert_eq!(s.end_poll(&NONE), EndPoll::Cancel);
     let _ = s.complete(false);
     assert!(word(&s).is_completed() && !word(&s).is_running());
 }
 
 #[test]
 fn a_shield_defers_a_cancel_until_it_ends() {
-    let s = State::new(2);
-    assert_eq!(s.start_run(), StartRun::Poll);
-    assert!(s.shield(), "the outermost shield sets the bit");
-    assert!(!s.shield(), "a nested one finds it set");
+    let (s, shields) = (State::new(2), AtomicU32::new(0));
+    assert_eq!(s.start_run(&shields), StartRun::Poll);
+    shields.fetch_add(2, Ordering::Relaxed); // two shields, side by side
     let _ = s.cancel(false).expect("unfinished");
     // Shielded: the poll ends normally, and the shielded work's wakes count.
-    assert_eq!(s.end_poll(), EndPoll::Idle);
-    assert_eq!(s.wake(), Wake::Queue);
-    assert_eq!(s.start_run(), StartRun::Poll, "a closed, shielded task is polled on");
-    // The shield ends inside this poll: a cancellation is pending, and the
-    // poll's end drops the task.
-    assert!(s.unshield());
-    assert_eq!(s.end_poll(), EndPoll::Cancel);
+    assert_eq!(s.end_poll(&shields), EndPoll::Idle);
+    assert_eq!(s.wake(&shields), Wake::Queue);
+    assert_eq!(s.start_run(&shields), StartRun::Poll, "a closed, shielded task is polled on");
+    shields.fetch_sub(1, Ordering::Relaxed);
+    assert_eq!(s.end_poll(&shields), EndPoll::Idle, "one shield is still active");
+    // The last shield ends outside a poll (it had moved to another task):
+    // the re-arm queues the idle task, whose run then drops it.
+    shields.fetch_sub(1, Ordering::Relaxed);
+    assert_eq!(s.wake(&shields), Wake::Absorbed, "a closed task's plain wakes are absorbed again");
+    assert_eq!(s.rearm(), Wake::Queue);
+    assert_eq!(s.start_run(&shields), StartRun::Cancel);
     let _ = s.complete(false);
-    assert!(word(&s).is_completed());
+    assert_eq!(s.rearm(), Wake::Absorbed, "nothing to re-arm once done");
 }
 
 #[test]
 fn completion_and_the_awaiter_race_in_one_order() {
     // Awaiter first: completion sees AWAITER.
     let s = State::new(2);
-    assert_eq!(s.start_run(), StartRun::Poll);
+    assert_eq!(s.start_run(&NONE), StartRun::Poll);
     assert!(!s.set_awaiter().is_completed());
     assert!(s.complete(false).0.has_awaiter());
     // Completion first: the awaiter sees COMPLETED.
     let s = State::new(2);
-    assert_eq!(s.start_run(), StartRun::Poll);
+    assert_eq!(s.start_run(&NONE), StartRun::Poll);
     assert!(!s.complete(false).0.has_awaiter());
     assert!(s.set_awaiter().is_completed());
 }
@@ -101,7 +107,7 @@ fn completion_and_the_awaiter_race_in_one_order() {
 #[test]
 fn a_panicked_result_is_taken_once() {
     let s = State::new(2);
-    assert_eq!(s.start_run(), StartRun::Poll);
+    assert_eq!(s.start_run(&NONE), StartRun::Poll);
     let _ = s.complete(true);
     assert!(word(&s).is_failed());
     assert!(s.take(), "the first claim wins");
@@ -112,10 +118,10 @@ fn a_panicked_result_is_taken_once() {
 fn the_handle_and_the_completion_see_each_other_once() {
     let s = State::new(2);
     assert!(s.drop_handle().has_handle());
-    assert_eq!(s.start_run(), StartRun::Poll);
+    assert_eq!(s.start_run(&NONE), StartRun::Poll);
     assert!(!s.complete(false).0.has_handle(), "completion sees the handle gone");
     let s = State::new(2);
-    assert_eq!(s.start_run(), StartRun::Poll);
+    assert_eq!(s.start_run(&NONE), StartRun::Poll);
     let _ = s.complete(false);
     assert!(s.drop_handle().is_completed(), "the handle sees the completion");
 }
@@ -159,7 +165,7 @@ fn every_broken_invariant_is_named() {
 #[should_panic(expected = "a run needs an unfinished task")]
 fn a_run_of_a_completed_task_is_a_bug() {
     let s = State::new(2);
-    assert_eq!(s.start_run(), StartRun::Poll);
+    assert_eq!(s.start_run(&NONE), StartRun::Poll);
     let _ = s.complete(false);
-    let _ = s.start_run();
+    let _ = s.start_run(&NONE);
 }
