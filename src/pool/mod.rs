@@ -193,9 +193,9 @@ impl Pool {
             return Ok(inherit_bindings(f)());
         }
         self.registry.accept_top_level()?;
-        let f = inherit_bindings(f);
-        // The pools waiting for this thread's work now wait for `f` too.
-        let f = awaited::carry(&self.registry, f);
+        // The pools waiting for this thread's work now wait for `f` too
+        // (a binding made inside the caller's bindings, so entered after them).
+        let f = inherit_bindings(awaited::carry(&self.registry, f));
         let job = StackJob::new(hooks::carry(f), Latch::new(with_thread_parker(|p| p.unparker())));
         // From the push until the latch is set, a worker may be running the
         // job on this stack frame: an unwind out of the wait (nothing in it
