@@ -44,3 +44,35 @@ fn shielded_wake_races_cancellation() {
         pool.shutdown().unwrap();
     });
 }
+
+/// **The last shield ends outside its task.** An async child polls a boxed
+/// shield once (its work never finishes) and hands the box to the scope's
+/// body through `start`; the body cancels the scope and then drops the
+/// box, ending the shield on the body's thread while the child is idle.
+/// The end must re-arm the child (a cancelled task's wakes are absorbed:
+/// nothing else would queue it again), so it is dropped and the scope
+/// closes; loom reports a deadlock otherwise. Bound: 2 preemptions.
+#[test]
+fn a_shield_ended_elsewhere_rearms_its_task() {
+    check("a_shield_ended_elsewhere_rearms_its_task", 2, || {
+        let pool = Pool::builder().threads(1).build().unwrap();
+        pool.scope(|s| {
+            let starting = s.start(async |ready| {
+                let mut work = Box::pin(knotwork::shield(std::future::pending::<()>()));
+                // One poll: the shield begins, counted in this task.
+                let _ = futures_poll_once(work.as_mut()).await;
+                ready.started(work);
+                std::future::pending::<()>().await;
+            });
+            let work = starting.wait().expect("the child hands its shield over");
+            s.cancel();
+            drop(work); // the shield ends here, off the child's poll
+        });
+        pool.shutdown().unwrap();
+    });
+}
+
+/// Polls `fut` once, then returns (whatever it said).
+async fn futures_poll_once<F: std::future::Future + Unpin>(mut fut: F) -> bool {
+    std::future::poll_fn(move |cx| std::task::Poll::Ready(std::pin::Pin::new(&mut fut).poll(cx).is_ready())).await
+}

@@ -44,10 +44,18 @@
 //! `end_poll`) and its wakes count (`wake`): it waits on its shielded work.
 //! The shield that brings the count to zero re-arms the task
 //! ([`rearm`](State::rearm)), so a task whose last shield ended outside its
-//! poll (a shield moved to another task) is queued and dropped. The count
-//! is read after the word: a shield's change to it happens-before the RMW
-//! of the word that follows it (the re-arm, or the poll's end), which every
-//! reader of the count has read first.
+//! poll (a shield moved to another task) is queued and dropped. Why no
+//! decision misses that decrement: the re-arm is always an RMW of the word
+//! (even when it finds the task queued), and the runner reads the count
+//! only after an RMW of its own (`start_run`'s exchange; `end_poll`'s
+//! `fetch_or(0)` for a closed task). The two RMWs are ordered in the word's
+//! modification order: if the re-arm's is first, the runner's reads from it
+//! and sees the count at zero; if the runner's is first, the re-arm sees
+//! what the runner left (idle: queue it; running: mark it to requeue;
+//! queued: its next run's RMW comes after). The loom model
+//! `a_shield_ended_elsewhere_rearms_its_task` found the race this closes:
+//! a re-arm that found the task queued and did no RMW, and a run that read
+//! a stale count of 1.
 //!
 //! Transitions also assert their preconditions (a run starts only from a
 //! queued, idle, unfinished task; the handle is dropped once).
@@ -320,12 +328,16 @@ impl State {
                 now.is_scheduled() && !now.is_running(),
                 "knotwork bug: a run started from {now:?} (a run needs a queued, idle task)"
             );
-            if now.is_closed() && !shielded(shields) {
-                return StartRun::Cancel;
-            }
             let next = Snapshot((state & !SCHEDULED) | RUNNING).check();
             // ORDERING: Acquire, as above; nothing is published by this RMW.
-            match self.0.compare_exchange_weak(state, next.0, Ordering::Acquire, Ordering::Acquire) {
+            // For a closed task, AcqRel: the shield count is read after this
+            // RMW, which follows (or is followed by) any re-arm's RMW in the
+            // word's order (module docs, "Shields").
+            match self.0.compare_exchange_weak(state, next.0, Ordering::AcqRel, Ordering::Acquire) {
+                // A closed task is dropped by its runner (it is `RUNNING` now,
+                // as when a cancel is seen at the end of a poll), unless a
+                // shield keeps it.
+                Ok(_) if now.is_closed() && !shielded(shields) => return StartRun::Cancel,
                 Ok(_) => return StartRun::Poll,
                 Err(actual) => state = actual,
             }
@@ -337,11 +349,26 @@ impl State {
         // ORDERING: Acquire sees a cancel's or waker's state change.
         let mut state = self.0.load(Ordering::Acquire);
         loop {
-            let now = Snapshot(state);
-            debug_assert!(now.is_running(), "knotwork bug: a poll ended in {now:?}");
-            if now.is_closed() && !shielded(shields) {
-                return EndPoll::Cancel;
+            debug_assert!(
+                Snapshot(state).is_running(),
+                "knotwork bug: a poll ended in {:?}",
+                Snapshot(state)
+            );
+            if Snapshot(state).is_closed() {
+                // Read the shield count only after an RMW of the word: it
+                // then sees the decrement of any shield whose re-arm came
+                // before it (module docs, "Shields"); a later re-arm changes
+                // the word (or finds it `SCHEDULED`), failing or requeueing
+                // the exchange below.
+                // ORDERING: AcqRel, as the re-arm's RMW.
+                state = self.0.fetch_or(0, Ordering::AcqRel);
+                if !shielded(shields) {
+                    return EndPoll::Cancel;
+                }
             }
+            // What the exchange below decides from (after the RMW above, if
+            // any: a wake may have set `SCHEDULED` since the first load).
+            let now = Snapshot(state);
             let next = Snapshot(state & !RUNNING).check();
             // ORDERING: Release so the poll's writes happen-before whoever
             // observes the task idle (a waker that then queues it).
@@ -360,10 +387,11 @@ impl State {
         // ORDERING: Relaxed load; the CAS decides.
         let mut state = self.0.load(Ordering::Relaxed);
         loop {
-            if state & (COMPLETED | SCHEDULED) != 0 {
-                return Wake::Absorbed;
-            }
-            let (next, outcome) = if state & RUNNING != 0 {
+            let (next, outcome) = if state & (COMPLETED | SCHEDULED) != 0 {
+                // Still an RMW (of the same value): the runner's next RMW of
+                // the word comes after it and so sees the count's decrement.
+                (state, Wake::Absorbed)
+            } else if state & RUNNING != 0 {
                 (state | SCHEDULED, Wake::Deferred)
             } else {
                 ((state + REFERENCE) | SCHEDULED, Wake::Queue)
