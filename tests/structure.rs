@@ -883,3 +883,30 @@ fn shields_show_in_the_trace() {
         pool.shutdown().unwrap();
     });
 }
+
+#[test]
+fn pool_run_and_join_see_the_callers_own_bindings_wherever_they_run() {
+    // The caller waits for them as for its own call: they are its work,
+    // not children, so every binding — task-locals too — is seen, whether
+    // they run inline or on another thread.
+    within(30, || {
+        let pool = pool(2);
+        let all = (Some("a"), Some("b"), Some("n"));
+        assert_eq!(bound_all(|| pool.run(seen)).unwrap(), all, "run from outside the pool");
+        for _ in 0..50 {
+            let (a, b) = pool
+                .run(|| {
+                    bound_all(|| {
+                        pool.join(seen, || {
+                            std::thread::yield_now(); // give a thief a chance
+                            seen()
+                        })
+                    })
+                })
+                .unwrap()
+                .unwrap();
+            assert_eq!((a, b), (all, all));
+        }
+        pool.shutdown().unwrap();
+    });
+}

@@ -74,5 +74,6 @@ fn a_shield_ended_elsewhere_rearms_its_task() {
 
 /// Polls `fut` once, then returns (whatever it said).
 async fn futures_poll_once<F: std::future::Future + Unpin>(mut fut: F) -> bool {
-    std::future::poll_fn(move |cx| std::task::Poll::Ready(std::pin::Pin::new(&mut fut).poll(cx).is_ready())).await
+    std::future::poll_fn(move |cx| std::task::Poll::Ready(std::pin::Pin::new(&mut fut).poll(cx).is_ready()))
+        .await
 }

@@ -136,6 +136,15 @@ impl Snapshot {
         })
     }
 
+    /// [`capture`](Self::capture), or `None` if nothing at all is bound
+    /// here (then there is nothing to enter: work run elsewhere starts with
+    /// no bindings anyway, and here none are current).
+    #[inline]
+    pub(crate) fn capture_if_bound() -> Option<Snapshot> {
+        let current = Snapshot::capture();
+        current.0.is_some().then_some(current)
+    }
+
     /// This snapshot's view for `crossing` (itself if everything crosses).
     pub(crate) fn view(&self, crossing: Crossing) -> Snapshot {
         match (&self.0, crossing) {

@@ -33,7 +33,7 @@ pub(crate) mod worker;
 pub use builder::PoolBuilder;
 
 use crate::ShutdownError;
-use crate::context::bindings::{Crossing, Snapshot};
+use crate::context::bindings::Snapshot;
 use crate::hooks;
 use crate::sync::{Arc, SPIN_ROUNDS, with_thread_parker};
 use job::{HeapJob, StackJob};
@@ -394,16 +394,23 @@ impl fmt::Debug for Pool {
     }
 }
 
-/// `f`, run inside the bindings that blocking work spawned here inherits
-/// (the caller's, less the slots that do not cross into blocking work),
-/// wherever it runs: inline on this thread or taken by another worker.
-/// For `run` and `join`'s second half, so that what they see does not
-/// depend on who ran them (T4 in docs/guarantees.md).
+/// `f`, run inside the caller's bindings — all of them, as they are —
+/// wherever it runs: inline on this thread or taken by another worker. For
+/// `run` and `join`'s second half: the caller waits for them as for a call
+/// of its own, so they are its own work, not children (no slot policy
+/// applies), and what they see does not depend on who ran them (T4 in
+/// docs/guarantees.md).
 #[inline]
 fn inherit_bindings<R>(f: impl FnOnce() -> R) -> impl FnOnce() -> R {
-    let snapshot = Snapshot::capture_for(Crossing::Blocking);
-    move || {
-        let _entered = snapshot.enter();
-        f()
+    // Nothing bound here: whoever runs `f` has nothing current either (a
+    // worker runs jobs with no bindings, and a helped job is `Detached`),
+    // so there is nothing to enter — the common fork-join case costs a read.
+    let snapshot = Snapshot::capture_if_bound();
+    move || match snapshot {
+        None => f(),
+        Some(snapshot) => {
+            let _entered = snapshot.enter();
+            f()
+        }
     }
 }
