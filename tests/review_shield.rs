@@ -86,7 +86,7 @@ fn acquire_blocking_in_a_shielded_inner_body_honours_the_inner_deadline() {
 }
 
 // --- Two shields running concurrently in one task (a join combinator):
-// the first one to end clears the task's SHIELDED bit while the other is
+// the first one to end ended the task's deferral (before shields were counted) while the other is
 // still running, so the task is dropped in the middle of the second.
 
 #[test]
@@ -130,7 +130,7 @@ fn two_concurrent_shields_in_one_task_both_finish() {
 
 // --- A shield first polled in task A, then moved to task B (a boxed
 // future sent through a channel). A is cancelled meanwhile. When the
-// shield ends (in B), A's SHIELDED bit is cleared off A's poll: nobody
+// shield ends (in B), A's deferral ended off A's poll (before the re-arm): nobody
 // requeues A, and its wakes are absorbed (closed, not shielded).
 
 #[test]

@@ -1,7 +1,8 @@
 //! A model of a shield (`src/scope/shield.rs`, `src/task/shielding.rs`):
-//! a cancelled task whose `SHIELDED` bit is set is polled on, and the
-//! wakes of its shielded work count (a closed task's wakes are otherwise
-//! absorbed: its canceller queued it already).
+//! a cancelled task with a shield active (counted in its header) is polled
+//! on, and the wakes of its shielded work count (a closed task's wakes are
+//! otherwise absorbed: its canceller queued it already); the last shield to
+//! end re-arms the task.
 #![cfg(loom)]
 
 use knotwork::{Limiter, Pool};

@@ -4,10 +4,13 @@
 //! While a shield runs, the cancellation of the task it runs in (and of
 //! every scope that task is in) is *deferred*:
 //!
-//! * the task is not dropped at a suspension point — its `SHIELDED` state
-//!   bit makes the runner poll a `CLOSED` task on instead of dropping it
-//!   (`task/shielding.rs`), and the bit is cleared when the outermost
-//!   shield ends, so the next suspension point drops the task;
+//! * the task is not dropped at a suspension point — the count of shields
+//!   active in it (in its header) makes the runner poll a `CLOSED` task on
+//!   instead of dropping it (`task/shielding.rs`, `task/state.rs`), and
+//!   the last shield to end re-arms it, so the next suspension point (or,
+//!   if the task is idle, its next run) drops it. A shield counts in the
+//!   task of its *first* poll: moved to another task, it still ends the
+//!   first one's deferral, and does not defer the second's;
 //! * [`is_cancelled`](crate::is_cancelled) reads `false` inside (a
 //!   thread-local that names the task the shield runs in, so a task polled
 //!   on top of the shield is not shielded);
@@ -20,6 +23,12 @@
 //! work is abandoned (its future dropped) and the shield ends, so a
 //! deferred cancellation then takes effect. Shields show in a trace
 //! (`ShieldBegan` / `ShieldEnded`, with whether a cancellation waited).
+//!
+//! What a shield does not cover: the body of a `scope_async` that a
+//! child's failure cancels (F4) is dropped at its suspension point even
+//! inside a shield — a body is not a task, and has no count. Cleanup that
+//! must outlive a failing sibling goes in a child (or shields the whole
+//! scope future).
 //!
 //! Who waits for whom: nothing new. A shield defers; it never blocks, and
 //! the scope still joins the shielded task (which ends when its work does).

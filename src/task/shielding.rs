@@ -98,9 +98,13 @@ impl ShieldMark {
         let header = task.header();
         // ORDERING: Release: the re-arm below (or the poll's end) carries
         // this to the runner's Acquire read of the count.
-        let last = header.shields.fetch_sub(1, Ordering::Release) == 1;
-        let closed = header.state.load().is_closed();
-        if last && closed && header.state.rearm() == Wake::Queue {
+        if header.shields.fetch_sub(1, Ordering::Release) != 1 {
+            return header.state.load().is_closed();
+        }
+        // The last shield: an RMW of the word, whatever the task's state,
+        // so that a cancel racing this end is ordered with it (`rearm`).
+        let (wake, closed) = header.state.rearm();
+        if wake == Wake::Queue {
             // SAFETY: the transition added the reference this new
             // `TaskRef` owns (the queue entry `SCHEDULED` stands for).
             let queued = unsafe { TaskRef::from_raw(NonNull::from(header)) };

@@ -383,11 +383,16 @@ impl State {
     /// also when it is `CLOSED`), so that a cancellation that waited for
     /// the shield takes effect. Absorbed if it is queued, done, or running
     /// (then `RUNNING` is followed by `end_poll`, which sees the count).
-    pub(crate) fn rearm(&self) -> Wake {
+    ///
+    /// Only a `CLOSED` task is re-armed; for any other the RMW leaves the
+    /// word as it is (a later cancel then sees the count at zero: the
+    /// cancel's RMW comes after this one). Returns whether it was closed.
+    pub(crate) fn rearm(&self) -> (Wake, bool) {
         // ORDERING: Relaxed load; the CAS decides.
         let mut state = self.0.load(Ordering::Relaxed);
         loop {
-            let (next, outcome) = if state & (COMPLETED | SCHEDULED) != 0 {
+            let closed = state & CLOSED != 0;
+            let (next, outcome) = if !closed || state & (COMPLETED | SCHEDULED) != 0 {
                 // Still an RMW (of the same value): the runner's next RMW of
                 // the word comes after it and so sees the count's decrement.
                 (state, Wake::Absorbed)
@@ -400,7 +405,7 @@ impl State {
             // ORDERING: AcqRel, as in `wake`: the shield's count change
             // happens-before whoever reads this value of the word.
             match self.0.compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return outcome,
+                Ok(_) => return (outcome, closed),
                 Err(actual) => state = actual,
             }
         }
@@ -440,8 +445,14 @@ impl State {
         let mut state = self.0.load(Ordering::Relaxed);
         loop {
             // A closed task is queued already (its canceller saw to it),
-            // unless a shield keeps it polled: then its wakes count.
-            let closed = state & CLOSED != 0 && !shielded(shields);
+            // unless a shield keeps it polled: then its wakes count. The
+            // count is read after an Acquire load of the word, which sees
+            // the poll's end (Release) that published the shield's count.
+            // ORDERING: Acquire, as said.
+            let closed = state & CLOSED != 0 && {
+                state = self.0.load(Ordering::Acquire);
+                !shielded(shields)
+            };
             if closed || state & (COMPLETED | SCHEDULED) != 0 {
                 return Wake::Absorbed;
             }

@@ -84,10 +84,10 @@ fn a_shield_defers_a_cancel_until_it_ends() {
     // the re-arm queues the idle task, whose run then drops it.
     shields.fetch_sub(1, Ordering::Relaxed);
     assert_eq!(s.wake(&shields), Wake::Absorbed, "a closed task's plain wakes are absorbed again");
-    assert_eq!(s.rearm(), Wake::Queue);
+    assert_eq!(s.rearm(), (Wake::Queue, true));
     assert_eq!(s.start_run(&shields), StartRun::Cancel);
     let _ = s.complete(false);
-    assert_eq!(s.rearm(), Wake::Absorbed, "nothing to re-arm once done");
+    assert_eq!(s.rearm(), (Wake::Absorbed, true), "nothing to re-arm once done");
 }
 
 #[test]
