@@ -53,22 +53,57 @@ impl BuildError {
     }
 
     /// The builder was asked for a pool of zero threads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = knotwork::Pool::builder().threads(0).build().unwrap_err();
+    /// assert!(err.is_zero_threads());
+    /// assert!(!err.is_invalid_thread_name());
+    /// ```
     pub fn is_zero_threads(&self) -> bool {
         matches!(self.kind, BuildErrorKind::ZeroThreads)
     }
 
     /// `build_global` was called after the global pool already existed
     /// (built by an earlier `build_global` or lazily by [`Pool::global`](crate::Pool::global)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let _ = knotwork::Pool::global(); // builds the global pool lazily
+    /// let err = knotwork::Pool::builder().threads(2).build_global().unwrap_err();
+    /// assert!(err.is_global_already_initialized());
+    /// ```
     pub fn is_global_already_initialized(&self) -> bool {
         matches!(self.kind, BuildErrorKind::GlobalAlreadyInitialized)
     }
 
     /// The thread-name prefix contained a NUL byte.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = knotwork::Pool::builder().thread_name("io\0worker").build().unwrap_err();
+    /// assert!(err.is_invalid_thread_name());
+    /// assert!(err.to_string().contains("NUL byte"));
+    /// ```
     pub fn is_invalid_thread_name(&self) -> bool {
         matches!(self.kind, BuildErrorKind::InvalidThreadName(_))
     }
 
     /// The operating system refused to start a worker thread; this is its error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // A 1 PiB stack does not fit in the address space: no thread can start.
+    /// let err = knotwork::Pool::builder().threads(1).stack_size(1 << 50).build().unwrap_err();
+    /// let os = err.spawn_error().expect("the OS refused the thread");
+    /// assert!(os.raw_os_error().is_some());
+    /// // Other build errors carry no I/O error.
+    /// assert!(knotwork::Pool::builder().threads(0).build().unwrap_err().spawn_error().is_none());
+    /// ```
     pub fn spawn_error(&self) -> Option<&io::Error> {
         match &self.kind {
             BuildErrorKind::Spawn(e) => Some(e),
@@ -143,6 +178,17 @@ impl ShutdownError {
     }
 
     /// The pool no longer accepts new top-level work.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = knotwork::Pool::builder().threads(1).build()?;
+    /// pool.shutdown()?;
+    /// let err = pool.run(|| 1).unwrap_err();
+    /// assert!(err.is_shut_down());
+    /// assert!(!err.is_called_from_worker());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_shut_down(&self) -> bool {
         self.kind == ShutdownErrorKind::ShutDown
     }
@@ -190,9 +236,42 @@ impl fmt::Display for ShutdownError {
 
 impl std::error::Error for ShutdownError {}
 
-/// Why a task produced no value: it panicked or it was cancelled.
+/// Why a task produced no value: it panicked, or it was cancelled before
+/// it finished.
 ///
-/// Returned by awaiting a [`LocalTask`](crate::LocalTask).
+/// Every handle that waits for one task's result gives it:
+///
+/// * a scope child's [`Task`](crate::Task), from [`Task::join`](crate::Task::join)
+///   or `.await`, and a [`TaskSet`](crate::TaskSet) of them, from
+///   [`join_next`](crate::TaskSet::join_next) or
+///   [`next_finished`](crate::TaskSet::next_finished);
+/// * a [`LocalTask`](crate::LocalTask) from [`spawn_local`](crate::spawn_local),
+///   when awaited;
+/// * the start handshake: [`StartError::Failed`](crate::StartError::Failed),
+///   when a child spawned with [`Scope::start`](crate::Scope::start) or
+///   [`Scope::start_blocking`](crate::Scope::start_blocking) panicked or was
+///   cancelled before it called [`Ready::started`](crate::Ready::started);
+/// * [`Limiter::acquire_blocking`](crate::Limiter::acquire_blocking), only as
+///   a cancellation: the task waiting for a permit, or a scope it is in, was
+///   cancelled (or its deadline passed).
+///
+/// [`is_panic`](Self::is_panic) says the task panicked (or its future's drop
+/// did); [`into_panic`](Self::into_panic) and
+/// [`try_into_panic`](Self::try_into_panic) give the original payload, to
+/// inspect or to re-raise with `std::panic::resume_unwind`. A child's panic
+/// observed through its handle this way is the caller's: the scope does not
+/// re-raise it. [`is_cancelled`](Self::is_cancelled) says the task was
+/// cancelled — by [`Task::cancel`](crate::Task::cancel) or
+/// [`LocalTask::cancel`](crate::LocalTask::cancel), by its scope's
+/// cancellation or deadline, or by its policy — before it produced a value.
+/// An `Err` returned by a child spawned with
+/// [`exec_try`](crate::Scope::exec_try) is not a `TaskError`: it is the
+/// child's value, `Ok(Err(e))`.
+///
+/// Pool calls that wait for a closure ([`Pool::run`](crate::Pool::run),
+/// [`Pool::join`](crate::Pool::join), [`scope`](crate::scope)) never give
+/// one: a panic there is resumed in the caller, and their error, if any, is
+/// a [`ShutdownError`].
 ///
 /// # Examples
 ///
@@ -222,11 +301,32 @@ impl TaskError {
     }
 
     /// The task panicked; [`into_panic`](Self::into_panic) gives the payload.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = knotwork::scope(|s| s.exec_blocking(|| panic!("boom")).join().unwrap_err());
+    /// assert!(err.is_panic());
+    /// assert!(!err.is_cancelled());
+    /// assert_eq!(err.to_string(), "the task panicked: boom");
+    /// ```
     pub fn is_panic(&self) -> bool {
         matches!(self.repr, TaskErrorRepr::Panicked(_))
     }
 
     /// The task was cancelled before it finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = knotwork::scope(|s| {
+    ///     let t = s.exec(std::future::pending::<()>());
+    ///     s.cancel(); // cancels every child of the scope
+    ///     t.join().unwrap_err()
+    /// });
+    /// assert!(err.is_cancelled());
+    /// assert!(!err.is_panic());
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         matches!(self.repr, TaskErrorRepr::Cancelled)
     }
@@ -237,6 +337,14 @@ impl TaskError {
     ///
     /// If the task was cancelled rather than panicked; check
     /// [`is_panic`](Self::is_panic) or use [`try_into_panic`](Self::try_into_panic).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = knotwork::scope(|s| s.exec(async { std::panic::panic_any(42_u32) }).join().unwrap_err());
+    /// let payload = err.into_panic();
+    /// assert_eq!(payload.downcast_ref::<u32>(), Some(&42));
+    /// ```
     pub fn into_panic(self) -> Box<dyn std::any::Any + Send + 'static> {
         self.try_into_panic().unwrap_or_else(|_| {
             panic!("TaskError::into_panic called on a cancelled task; check is_panic() first")
@@ -244,6 +352,18 @@ impl TaskError {
     }
 
     /// The panic payload, or the error back if the task was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = knotwork::scope(|s| {
+    ///     let t = s.exec(std::future::pending::<()>());
+    ///     t.cancel();
+    ///     t.join().unwrap_err()
+    /// });
+    /// let err = err.try_into_panic().unwrap_err(); // no payload: the error comes back
+    /// assert!(err.is_cancelled());
+    /// ```
     pub fn try_into_panic(self) -> Result<Box<dyn std::any::Any + Send + 'static>, TaskError> {
         match self.repr {
             TaskErrorRepr::Panicked(p) => Ok(p),

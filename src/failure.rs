@@ -23,9 +23,38 @@ use std::panic::Location;
 use std::sync::Mutex;
 
 /// A boxed error a child returned (`exec_try`, `exec_blocking_try`).
+///
+/// # Examples
+///
+/// ```
+/// use knotwork::{BoxError, Failure};
+/// let err = knotwork::scope_with(knotwork::Supervise, |s| {
+///     s.exec_blocking_try(|| "x".parse::<u8>());
+/// })
+/// .unwrap_err();
+/// let Failure::Error(e) = err.into_failures().remove(0).into_failure() else { unreachable!() };
+/// let e: BoxError = e; // the child's own error, boxed: downcast it back
+/// assert!(e.downcast_ref::<std::num::ParseIntError>().is_some());
+/// ```
 pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
 
 /// What a failed child left behind.
+///
+/// # Examples
+///
+/// ```
+/// use knotwork::Failure;
+/// let err = knotwork::scope_with(knotwork::Supervise, |s| {
+///     s.exec_blocking(|| panic!("boom"));
+///     s.exec_blocking_try(|| Err::<(), _>("bad input"));
+/// })
+/// .unwrap_err();
+/// let what: Vec<String> = err.failures().iter().map(|f| match f.failure() {
+///     Failure::Panic(p) => format!("panic: {}", p.message().unwrap()),
+///     Failure::Error(e) => format!("error: {e}"),
+/// }).collect();
+/// assert_eq!(what, ["panic: boom", "error: bad input"]);
+/// ```
 pub enum Failure {
     /// It panicked (or its future's drop did): the payload, as
     /// `std::panic::catch_unwind` gives it.
@@ -37,6 +66,19 @@ pub enum Failure {
 
 /// A panic payload, kept so that the errors holding it are `Send + Sync`
 /// (a payload is only `Send`): it can be taken out once, by value.
+///
+/// # Examples
+///
+/// ```
+/// use knotwork::Failure;
+/// let err = knotwork::scope_with(knotwork::Supervise, |s| {
+///     s.exec(async { panic!("at the disco") });
+/// })
+/// .unwrap_err();
+/// let Failure::Panic(payload) = err.into_failures().remove(0).into_failure() else { panic!("no panic") };
+/// assert_eq!(payload.message(), Some("at the disco"));
+/// assert_eq!(*payload.into_inner().downcast::<&str>().unwrap(), "at the disco");
+/// ```
 pub struct PanicPayload {
     message: Option<String>,
     payload: Mutex<Option<Box<dyn Any + Send>>>,
@@ -49,11 +91,39 @@ impl PanicPayload {
     }
 
     /// The panic message, when the payload is a string.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use knotwork::Failure;
+    /// let err = knotwork::scope_with(knotwork::Supervise, |s| {
+    ///     s.exec_blocking(|| panic!("request {} failed", 7)); // a `String` payload
+    ///     s.exec_blocking(|| std::panic::panic_any(7_i32)); // not a string
+    /// })
+    /// .unwrap_err();
+    /// let messages: Vec<Option<&str>> = err.failures().iter().map(|f| match f.failure() {
+    ///     Failure::Panic(p) => p.message(),
+    ///     Failure::Error(_) => unreachable!(),
+    /// }).collect();
+    /// assert_eq!(messages, [Some("request 7 failed"), None]);
+    /// ```
     pub fn message(&self) -> Option<&str> {
         self.message.as_deref()
     }
 
     /// The original payload, for `std::panic::resume_unwind` or a downcast.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use knotwork::Failure;
+    /// let err = knotwork::scope_with(knotwork::Supervise, |s| {
+    ///     s.exec_blocking(|| std::panic::panic_any(7_i32));
+    /// })
+    /// .unwrap_err();
+    /// let Failure::Panic(p) = err.into_failures().remove(0).into_failure() else { panic!("no panic") };
+    /// assert_eq!(p.into_inner().downcast_ref::<i32>(), Some(&7));
+    /// ```
     pub fn into_inner(self) -> Box<dyn Any + Send> {
         self.payload
             .into_inner()
@@ -116,26 +186,86 @@ impl ChildFailure {
     }
 
     /// The child's place among its scope's children, in spawn order, from 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = knotwork::scope_with(knotwork::Supervise, |s| {
+    ///     s.exec_blocking(|| ());
+    ///     s.exec_blocking_try(|| Err::<(), _>("second child"));
+    /// })
+    /// .unwrap_err();
+    /// assert_eq!(err.only().unwrap().index(), 1);
+    /// ```
     pub fn index(&self) -> usize {
         self.index
     }
 
     /// Where the child was spawned (the `exec…` call).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let line = line!() + 2; // the `exec_blocking_try` line
+    /// let err = knotwork::scope_with(knotwork::Supervise, |s| {
+    ///     s.exec_blocking_try(|| Err::<(), _>("no"));
+    /// })
+    /// .unwrap_err();
+    /// let at = err.only().unwrap().location();
+    /// assert_eq!((at.file(), at.line()), (file!(), line));
+    /// ```
     pub fn location(&self) -> &'static Location<'static> {
         self.location
     }
 
     /// What the child left.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = knotwork::scope_with(knotwork::Supervise, |s| {
+    ///     s.exec_blocking(|| panic!("boom"));
+    /// })
+    /// .unwrap_err();
+    /// let failure = err.only().unwrap().failure();
+    /// assert!(matches!(failure, knotwork::Failure::Panic(_)));
+    /// assert_eq!(failure.to_string(), "panicked: boom");
+    /// ```
     pub fn failure(&self) -> &Failure {
         &self.failure
     }
 
     /// Whether the child panicked (rather than returned an error).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = knotwork::scope_with(knotwork::Supervise, |s| {
+    ///     s.exec_blocking(|| panic!("boom"));
+    ///     s.exec_blocking_try(|| Err::<(), _>("bad"));
+    /// })
+    /// .unwrap_err();
+    /// let panics: Vec<bool> = err.failures().iter().map(knotwork::ChildFailure::is_panic).collect();
+    /// assert_eq!(panics, [true, false]);
+    /// ```
     pub fn is_panic(&self) -> bool {
         matches!(self.failure, Failure::Panic(_))
     }
 
     /// The error the child returned, if it returned one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = knotwork::scope_with(knotwork::Supervise, |s| {
+    ///     s.exec_try(async { Err::<(), _>(std::io::Error::other("disk full")) });
+    ///     s.exec_blocking(|| panic!("boom"));
+    /// })
+    /// .unwrap_err();
+    /// let [returned, panicked] = err.failures() else { panic!("two failures") };
+    /// assert_eq!(returned.error().unwrap().to_string(), "disk full");
+    /// assert!(panicked.error().is_none());
+    /// ```
     pub fn error(&self) -> Option<&(dyn Error + Send + Sync + 'static)> {
         match &self.failure {
             Failure::Error(e) => Some(&**e),
@@ -144,6 +274,20 @@ impl ChildFailure {
     }
 
     /// What the child left, by value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use knotwork::Failure;
+    /// let err = knotwork::scope_with(knotwork::Supervise, |s| {
+    ///     s.exec_blocking_try(|| Err::<(), _>(std::fmt::Error));
+    /// })
+    /// .unwrap_err();
+    /// match err.into_failures().remove(0).into_failure() {
+    ///     Failure::Error(e) => assert!(e.is::<std::fmt::Error>()),
+    ///     Failure::Panic(p) => std::panic::resume_unwind(p.into_inner()),
+    /// }
+    /// ```
     pub fn into_failure(self) -> Failure {
         self.failure
     }
@@ -187,16 +331,57 @@ impl ScopeError {
     /// Every failure, in spawn order. Empty only when the policy dropped
     /// the body of a `scope_async` for failures the body itself had
     /// already observed (through the failing children's `Task`s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = knotwork::scope_with(knotwork::Supervise, |s| {
+    ///     s.exec_blocking_try(|| Err::<(), _>("first"));
+    ///     s.exec_blocking(|| ());
+    ///     s.exec_blocking_try(|| Err::<(), _>("third"));
+    /// })
+    /// .unwrap_err();
+    /// let which: Vec<usize> = err.failures().iter().map(|f| f.index()).collect();
+    /// assert_eq!(which, [0, 2]);
+    /// ```
     pub fn failures(&self) -> &[ChildFailure] {
         &self.failures
     }
 
     /// Every failure, by value, in spawn order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = knotwork::scope_with(knotwork::Supervise, |s| {
+    ///     for name in ["a.txt", "b.txt"] {
+    ///         s.exec_blocking_try(move || std::fs::read(format!("/nonexistent/{name}")));
+    ///     }
+    /// })
+    /// .unwrap_err();
+    /// let failures: Vec<knotwork::ChildFailure> = err.into_failures();
+    /// assert_eq!(failures.len(), 2);
+    /// assert!(failures.iter().all(|f| f.error().unwrap().is::<std::io::Error>()));
+    /// ```
     pub fn into_failures(self) -> Vec<ChildFailure> {
         self.failures
     }
 
     /// The failure, when there is exactly one (the common case).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let one = knotwork::scope_with(knotwork::Supervise, |s| {
+    ///     s.exec_blocking_try(|| Err::<(), _>("bad"));
+    /// });
+    /// assert_eq!(one.unwrap_err().only().unwrap().index(), 0);
+    /// let two = knotwork::scope_with(knotwork::Supervise, |s| {
+    ///     s.exec_blocking_try(|| Err::<(), _>("bad"));
+    ///     s.exec_blocking_try(|| Err::<(), _>("worse"));
+    /// });
+    /// assert!(two.unwrap_err().only().is_none());
+    /// ```
     pub fn only(&self) -> Option<&ChildFailure> {
         match self.failures.as_slice() {
             [one] => Some(one),
@@ -206,6 +391,25 @@ impl ScopeError {
 
     /// Re-raises the first panic among the failures, with its original
     /// payload; returns `self` if no child panicked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::panic::{AssertUnwindSafe, catch_unwind};
+    /// let err = knotwork::scope_with(knotwork::Supervise, |s| {
+    ///     s.exec_blocking_try(|| Err::<(), _>("bad"));
+    ///     s.exec_blocking(|| panic!("boom"));
+    /// })
+    /// .unwrap_err();
+    /// let raised = catch_unwind(AssertUnwindSafe(|| err.resume_first_panic())).unwrap_err();
+    /// assert_eq!(*raised.downcast::<&str>().unwrap(), "boom");
+    ///
+    /// // No panic among the failures: the error comes back.
+    /// let err = knotwork::scope_with(knotwork::Supervise, |s| {
+    ///     s.exec_blocking_try(|| Err::<(), _>("bad"));
+    /// });
+    /// assert_eq!(err.unwrap_err().resume_first_panic().failures().len(), 1);
+    /// ```
     pub fn resume_first_panic(self) -> ScopeError {
         let Some(at) = self.failures.iter().position(ChildFailure::is_panic) else { return self };
         let mut failures = self.failures;

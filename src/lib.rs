@@ -70,6 +70,8 @@
 //! tokio (<https://docs.rs/tokio>); docs/architecture.md names the rest, file by file.
 
 #![warn(missing_docs, missing_debug_implementations)]
+// A plain `pub` in src/ is public API (tests/doc_examples.rs relies on it).
+#![warn(unreachable_pub)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
@@ -95,10 +97,10 @@ pub use scope::{
 
 pub use error::{BuildError, ShutdownError, TaskError};
 pub use event_loop::{
-    Elapsed, LocalTask, Loop, LoopId, Sleep, Timeout, YieldNow, block_on, sleep, spawn_local, timeout,
-    yield_now,
+    Elapsed, Interval, LocalTask, Loop, LoopId, MissedTicks, Sleep, Tick, Timeout, YieldNow, block_on,
+    interval, interval_at, sleep, sleep_until, spawn_local, timeout, yield_now,
 };
-pub use pool::{Pool, PoolBuilder};
+pub use pool::{Pool, PoolBuilder, PoolMetrics, WorkerMetrics, current_num_threads};
 
 /// Runs `a` and `b`, potentially in parallel, on the current pool (the one
 /// whose worker this is, else the global pool). See [`Pool::join`].
@@ -129,6 +131,11 @@ const _: () = {
     const fn send_sync<T: Send + Sync>() {}
     const fn send<T: Send>() {}
     send_sync::<Pool>();
+    // `catch_unwind(|| pool.run(..))` needs no `AssertUnwindSafe`.
+    const fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+    unwind_safe::<Pool>();
+    unwind_safe::<&Pool>();
+    send_sync::<PoolMetrics>();
     send_sync::<PoolBuilder>();
     send_sync::<Scope<'static, 'static>>();
     send_sync::<ScopeHandle>();

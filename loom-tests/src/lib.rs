@@ -22,6 +22,8 @@ where
         builder.preemption_bound = Some(default_bound);
     }
     let bound = builder.preemption_bound;
+    // Printed before the model runs, so a long model does not look stuck.
+    println!("loom model {name}: starting (bound {bound:?})");
     let iterations = Arc::new(AtomicUsize::new(0));
     let counter = iterations.clone();
     let start = Instant::now();

@@ -28,7 +28,7 @@ use crate::context::bindings::Crossing;
 use crate::context::with_bindings::WithBindings;
 use crate::hooks::{self, LoopTrace, TaskTrace, Traced};
 use crate::sync::time::Instant;
-use crate::sync::{Arc, IdCounter, with_thread_parker};
+use crate::sync::{Arc, IdCounter, StatCounter, with_thread_parker};
 use crate::task::{AfterRun, Inbox, LocalTask, TaskRef, allocate, allowed_here, wake_caught};
 use slab::Slab;
 use std::cell::{Cell, RefCell};
@@ -56,6 +56,8 @@ pub(crate) struct LoopCore {
     /// work that accepted work spawned. Such a loop is the pool's to tear
     /// down.
     pub(super) owner: Option<Box<dyn LoopOwner>>,
+    /// The owner's poll counter (`LoopOwner::poll_counter`).
+    polls: Option<Arc<StatCounter>>,
     /// Sleeping futures' deadlines.
     pub(crate) timers: RefCell<Timers>,
     /// Inside a poll of one of this loop's tasks (see module docs).
@@ -84,6 +86,9 @@ pub(crate) trait LoopOwner {
     fn count_task(&self) -> bool;
     /// A counted local task completed: releases its unit.
     fn task_done(&self);
+    /// The counter the loop bumps before each task poll (the pool's
+    /// metrics), if any. Asked once, when the loop is created.
+    fn poll_counter(&self) -> Option<Arc<StatCounter>>;
 }
 
 pub(super) fn new_core(owner: Option<Box<dyn LoopOwner>>) -> Rc<LoopCore> {
@@ -96,6 +101,7 @@ pub(super) fn new_core(owner: Option<Box<dyn LoopOwner>>) -> Rc<LoopCore> {
                 inbox: Arc::new(Inbox::new(unparker, schedule_local)),
                 ready: RefCell::new(VecDeque::new()),
                 tasks: RefCell::new(Slab::new()),
+                polls: owner.as_ref().and_then(|o| o.poll_counter()),
                 owner,
                 timers: RefCell::new(Timers::default()),
                 polling: Cell::new(false),
@@ -240,6 +246,11 @@ impl LoopCore {
                 continue;
             }
             ran += 1;
+            // Counted before the poll: whoever the poll's end releases
+            // then reads a count that includes it.
+            if let Some(polls) = &self.polls {
+                polls.bump();
+            }
             let key = task.key();
             let guard = PollGuard::enter(self);
             // SAFETY: this is the loop's thread, and the reference came from

@@ -41,7 +41,10 @@ pub(crate) use loop_core::{LoopCore, LoopOwner};
 pub(crate) use thread_slot::{
     current, install_owner, live_task_count, teardown_current, try_current, uninstall_owner,
 };
-pub use time::{Elapsed, Sleep, Timeout, YieldNow, sleep, timeout, yield_now};
+pub use time::{
+    Elapsed, Interval, MissedTicks, Sleep, Tick, Timeout, YieldNow, interval, interval_at, sleep,
+    sleep_until, timeout, yield_now,
+};
 pub(crate) use waiting::{Helping, Waiting};
 
 use std::fmt;
@@ -68,11 +71,26 @@ pub struct Loop {
 }
 
 /// The id of a loop: unique for every loop created in this process.
+///
+/// # Examples
+///
+/// ```
+/// let id: knotwork::LoopId = knotwork::Loop::current().id();
+/// assert_eq!(id.to_string(), format!("loop#{}", id.as_u64()));
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LoopId(u64);
 
 impl LoopId {
     /// The id as a number (ids start at 1 and are never reused).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = knotwork::Loop::current().id().as_u64();
+    /// let b = std::thread::spawn(|| knotwork::Loop::current().id().as_u64()).join().unwrap();
+    /// assert!(a >= 1 && b >= 1 && a != b);
+    /// ```
     pub fn as_u64(self) -> u64 {
         self.0
     }
@@ -91,7 +109,16 @@ impl Loop {
     ///
     /// If the thread's loop has already been torn down (the thread is
     /// exiting, or it is a pool worker that has shut down).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = knotwork::Loop::current(); // created here, on first use
+    /// assert_eq!(lp.id(), knotwork::Loop::current().id());
+    /// assert_eq!(lp.task_count(), 0);
+    /// ```
     #[inline]
+    #[track_caller]
     pub fn current() -> Loop {
         Loop { core: thread_slot::current() }
     }
@@ -112,12 +139,29 @@ impl Loop {
     }
 
     /// The loop's process-unique id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = knotwork::Pool::builder().threads(1).build()?;
+    /// let worker_loop = pool.run(|| knotwork::Loop::current().id())?;
+    /// assert_ne!(worker_loop, knotwork::Loop::current().id());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn id(&self) -> LoopId {
         LoopId(self.core.id())
     }
 
     /// Spawns `fut` as a task on this loop; see [`spawn_local`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = knotwork::Loop::current();
+    /// let task = lp.spawn_local(async { 2 + 2 });
+    /// assert_eq!(knotwork::block_on(task).unwrap(), 4);
+    /// ```
     pub fn spawn_local<F>(&self, fut: F) -> LocalTask<F::Output>
     where
         F: Future + 'static,
@@ -186,16 +230,47 @@ impl Loop {
     }
 
     /// Whether this loop has been torn down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = knotwork::Loop::current();
+    /// assert!(!lp.is_torn_down());
+    /// ```
     pub fn is_torn_down(&self) -> bool {
         self.core.is_torn_down()
     }
 
     /// How many tasks the loop holds (spawned and not yet finished).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = knotwork::Loop::current();
+    /// let task = lp.spawn_local(async {});
+    /// assert_eq!(lp.task_count(), 1);
+    /// knotwork::block_on(task).unwrap();
+    /// assert_eq!(lp.task_count(), 0);
+    /// ```
     pub fn task_count(&self) -> usize {
         self.core.task_count()
     }
 
     /// How many timers are registered on the loop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lp = knotwork::Loop::current();
+    /// let nap = lp.spawn_local(knotwork::sleep(Duration::from_millis(2)));
+    /// knotwork::block_on(async {
+    ///     knotwork::yield_now().await; // the nap registers its timer
+    ///     assert_eq!(knotwork::Loop::current().timer_count(), 1);
+    /// });
+    /// knotwork::block_on(nap).unwrap();
+    /// assert_eq!(lp.timer_count(), 0);
+    /// ```
     pub fn timer_count(&self) -> usize {
         self.core.timers.borrow().len()
     }

@@ -1,4 +1,5 @@
-//! Time on the loop: [`sleep`], [`timeout`] and [`yield_now`].
+//! Time on the loop: [`sleep`], [`sleep_until`], [`interval`], [`timeout`]
+//! and [`yield_now`].
 //!
 //! A [`Sleep`] registers a timer with the loop that polls it (the loop of
 //! the current thread) and is woken by that loop when the deadline passes;
@@ -43,7 +44,33 @@ pub fn sleep(duration: Duration) -> Sleep {
     Sleep { deadline, registration: None }
 }
 
-/// The future returned by [`sleep`].
+/// Waits until `deadline` (at once if it has passed). [`sleep`] with an
+/// absolute deadline: a loop of `sleep_until(start + k * period)` does not
+/// drift the way a loop of `sleep(period)` does.
+///
+/// Must be awaited inside a knotwork loop, like [`sleep`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let deadline = Instant::now() + Duration::from_millis(5);
+/// knotwork::block_on(knotwork::sleep_until(deadline));
+/// assert!(Instant::now() >= deadline);
+/// ```
+pub fn sleep_until(deadline: std::time::Instant) -> Sleep {
+    Sleep { deadline: crate::sync::time::from_std(deadline), registration: None }
+}
+
+/// The future returned by [`sleep`] and [`sleep_until`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let nap: knotwork::Sleep = knotwork::sleep(Duration::from_millis(1));
+/// knotwork::block_on(nap);
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     deadline: Instant,
@@ -52,6 +79,36 @@ pub struct Sleep {
 }
 
 impl Sleep {
+    /// When this sleep ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let at = Instant::now() + Duration::from_secs(60);
+    /// assert_eq!(knotwork::sleep_until(at).deadline(), at);
+    /// ```
+    pub fn deadline(&self) -> std::time::Instant {
+        crate::sync::time::to_std(self.deadline)
+    }
+
+    /// Moves the deadline (to a later or an earlier one), as if this sleep
+    /// had been made with [`sleep_until`]`(deadline)`; the timer is
+    /// registered again on the next poll.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let mut nap = Box::pin(knotwork::sleep(Duration::from_secs(3600)));
+    /// nap.as_mut().reset(Instant::now());
+    /// knotwork::block_on(nap); // ends at once
+    /// ```
+    pub fn reset(mut self: Pin<&mut Self>, deadline: std::time::Instant) {
+        self.deregister();
+        self.deadline = crate::sync::time::from_std(deadline);
+    }
+
     fn deregister(&mut self) {
         if let Some((loop_id, timer)) = self.registration.take() {
             // A sleep moved to another thread cannot reach its old loop's
@@ -123,6 +180,14 @@ pub fn timeout<F: Future>(duration: Duration, fut: F) -> Timeout<F> {
 
 pin_project_lite::pin_project! {
     /// The future returned by [`timeout`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let t: knotwork::Timeout<_> = knotwork::timeout(Duration::from_secs(1), async { 1 });
+    /// assert_eq!(knotwork::block_on(t), Ok(1));
+    /// ```
     #[must_use = "futures do nothing unless awaited"]
     pub struct Timeout<F> {
         #[pin]
@@ -153,6 +218,15 @@ impl<F> fmt::Debug for Timeout<F> {
 }
 
 /// The error of a [`timeout`] whose duration passed first.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let err: knotwork::Elapsed =
+///     knotwork::block_on(knotwork::timeout(Duration::ZERO, std::future::pending::<()>())).unwrap_err();
+/// assert!(err.to_string().contains("timeout elapsed"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Elapsed(());
 
@@ -186,6 +260,13 @@ pub fn yield_now() -> YieldNow {
 }
 
 /// The future returned by [`yield_now`].
+///
+/// # Examples
+///
+/// ```
+/// let y: knotwork::YieldNow = knotwork::yield_now();
+/// knotwork::block_on(y);
+/// ```
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct YieldNow {
@@ -202,5 +283,231 @@ impl Future for YieldNow {
         self.yielded = true;
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+}
+
+/// A timer that ticks every `period`, the first tick at once: tokio's
+/// `interval`. Deadlines are absolute (`start + k × period`), so a loop that
+/// awaits [`Interval::tick`] does not drift; what happens to ticks missed
+/// while the loop was busy is [`MissedTicks`] (by default `Burst`, as in
+/// tokio: they fire at once, one per `tick`, until the schedule is caught up).
+///
+/// Must be used inside a knotwork loop, like [`sleep`].
+///
+/// # Panics
+///
+/// If `period` is zero (at the caller's line).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let start = Instant::now();
+/// knotwork::block_on(async {
+///     let mut every = knotwork::interval(Duration::from_millis(2));
+///     for _ in 0..3 {
+///         every.tick().await; // at 0, 2 and 4 ms
+///     }
+/// });
+/// assert!(start.elapsed() >= Duration::from_millis(4));
+/// ```
+#[track_caller]
+pub fn interval(period: Duration) -> Interval {
+    interval_at(std::time::Instant::now(), period)
+}
+
+/// An [`interval`] whose first tick is at `start`.
+///
+/// # Panics
+///
+/// If `period` is zero (at the caller's line).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let start = Instant::now() + Duration::from_millis(3);
+/// let first = knotwork::block_on(async {
+///     knotwork::interval_at(start, Duration::from_secs(1)).tick().await
+/// });
+/// assert_eq!(first, start);
+/// ```
+#[track_caller]
+pub fn interval_at(start: std::time::Instant, period: Duration) -> Interval {
+    assert!(
+        !period.is_zero(),
+        "knotwork::interval: the period must be longer than zero (a zero period would tick without end); \
+         use yield_now() to give other tasks a turn instead"
+    );
+    Interval { sleep: Box::pin(sleep_until(start)), period, missed: MissedTicks::Burst }
+}
+
+/// What an [`Interval`] does with ticks it missed because its owner was
+/// late to call [`tick`](Interval::tick) (tokio's `MissedTickBehavior`).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let mut every = knotwork::interval(Duration::from_millis(10));
+/// every.set_missed_ticks(knotwork::MissedTicks::Skip);
+/// assert_eq!(every.missed_ticks(), knotwork::MissedTicks::Skip);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MissedTicks {
+    /// Fire every missed tick at once, one per `tick`, then go on with the
+    /// original schedule (the default).
+    #[default]
+    Burst,
+    /// Fire one tick now, and the next `period` after now: the schedule
+    /// shifts by the delay.
+    Delay,
+    /// Fire one tick now, and the next at the next multiple of `period` on
+    /// the original schedule: missed ticks are dropped.
+    Skip,
+}
+
+/// The timer returned by [`interval`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let mut every = knotwork::interval(Duration::from_millis(1));
+/// assert_eq!(every.period(), Duration::from_millis(1));
+/// knotwork::block_on(async { every.tick().await });
+/// ```
+#[derive(Debug)]
+pub struct Interval {
+    sleep: Pin<Box<Sleep>>,
+    period: Duration,
+    missed: MissedTicks,
+}
+
+impl Interval {
+    /// Waits for the next tick and returns the instant it was scheduled
+    /// for (which may be earlier than now, if the tick was late).
+    ///
+    /// Cancel-safe: dropping the future before it completes loses no tick.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let mut every = knotwork::interval(Duration::from_millis(2));
+    /// let (a, b) = knotwork::block_on(async { (every.tick().await, every.tick().await) });
+    /// assert_eq!(b - a, Duration::from_millis(2));
+    /// ```
+    pub fn tick(&mut self) -> Tick<'_> {
+        Tick { interval: self }
+    }
+
+    /// [`tick`](Self::tick) as a poll function, for a `Stream` adapter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let mut every = knotwork::interval(Duration::from_millis(1));
+    /// knotwork::block_on(std::future::poll_fn(|cx| every.poll_tick(cx)));
+    /// ```
+    pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<std::time::Instant> {
+        if self.sleep.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let scheduled = self.sleep.deadline;
+        let now = Instant::now();
+        let next = match self.missed {
+            MissedTicks::Burst => scheduled + self.period,
+            MissedTicks::Delay if now > scheduled + self.period => now + self.period,
+            MissedTicks::Delay => scheduled + self.period,
+            MissedTicks::Skip => {
+                // The first multiple of `period` after `now` on the schedule.
+                let behind = (now - scheduled).as_nanos() / self.period.as_nanos();
+                let steps = u32::try_from(behind + 1).unwrap_or(u32::MAX);
+                scheduled + self.period.saturating_mul(steps)
+            }
+        };
+        self.sleep.as_mut().reset(crate::sync::time::to_std(next));
+        Poll::Ready(crate::sync::time::to_std(scheduled))
+    }
+
+    /// Restarts the schedule: the next tick is one `period` from now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let mut every = knotwork::interval(Duration::from_millis(2));
+    /// every.reset();
+    /// let at = knotwork::block_on(every.tick());
+    /// assert!(at > Instant::now() - Duration::from_secs(1));
+    /// ```
+    pub fn reset(&mut self) {
+        let next = Instant::now() + self.period;
+        self.sleep.as_mut().reset(crate::sync::time::to_std(next));
+    }
+
+    /// The time between ticks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// assert_eq!(knotwork::interval(Duration::from_secs(2)).period(), Duration::from_secs(2));
+    /// ```
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// What missed ticks do (see [`MissedTicks`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let every = knotwork::interval(Duration::from_secs(1));
+    /// assert_eq!(every.missed_ticks(), knotwork::MissedTicks::Burst);
+    /// ```
+    pub fn missed_ticks(&self) -> MissedTicks {
+        self.missed
+    }
+
+    /// Sets what missed ticks do.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let mut every = knotwork::interval(Duration::from_secs(1));
+    /// every.set_missed_ticks(knotwork::MissedTicks::Delay);
+    /// assert_eq!(every.missed_ticks(), knotwork::MissedTicks::Delay);
+    /// ```
+    pub fn set_missed_ticks(&mut self, missed: MissedTicks) {
+        self.missed = missed;
+    }
+}
+
+/// The future returned by [`Interval::tick`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let mut every = knotwork::interval(Duration::from_millis(1));
+/// let tick: knotwork::Tick<'_> = every.tick();
+/// knotwork::block_on(tick);
+/// ```
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct Tick<'a> {
+    interval: &'a mut Interval,
+}
+
+impl Future for Tick<'_> {
+    type Output = std::time::Instant;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::time::Instant> {
+        self.interval.poll_tick(cx)
     }
 }

@@ -20,20 +20,80 @@
 use std::fmt;
 
 /// A child of a scope, numbered from 1 within one recording in spawn order.
+///
+/// # Examples
+///
+/// ```
+/// use knotwork::trace::{EventKind, TaskId};
+/// let ((), trace) = knotwork::trace::record(|| {
+///     knotwork::scope(|s| {
+///         s.exec_blocking(|| ());
+///         s.exec(async {});
+///     })
+/// });
+/// let spawned: Vec<TaskId> = trace.events().iter().filter_map(|e| match e.kind {
+///     EventKind::Spawned { task, .. } => Some(task),
+///     _ => None,
+/// }).collect();
+/// assert_eq!(spawned, [TaskId(1), TaskId(2)]);
+/// assert_eq!(TaskId(2).to_string(), "task #2");
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TaskId(pub u32);
 
 /// A scope, numbered from 1 within one recording in the order they opened.
+///
+/// # Examples
+///
+/// ```
+/// use knotwork::trace::{EventKind, ScopeId, TaskId};
+/// let ((), trace) = knotwork::trace::record(|| {
+///     knotwork::scope(|s| {
+///         s.exec_blocking(|| knotwork::scope(|_| ())); // a scope nested in child #1
+///     })
+/// });
+/// let opened: Vec<(ScopeId, Option<TaskId>)> = trace.events().iter().filter_map(|e| match e.kind {
+///     EventKind::ScopeOpened { scope, parent, .. } => Some((scope, parent)),
+///     _ => None,
+/// }).collect();
+/// assert_eq!(opened, [(ScopeId(1), None), (ScopeId(2), Some(TaskId(1)))]);
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ScopeId(pub u32);
 
 /// A thread, numbered from 0 within one recording in order of its first
 /// event; an index into [`Trace::threads`](crate::trace::Trace::threads).
+///
+/// # Examples
+///
+/// ```
+/// use knotwork::trace::ThreadIx;
+/// let ((), trace) = knotwork::trace::record(|| knotwork::scope(|s| { s.exec_blocking(|| ()); }));
+/// // The caller opened the scope: the first thread with an event.
+/// assert_eq!(trace.events()[0].thread, ThreadIx(0));
+/// assert_eq!(trace.threads()[0].worker, None);
+/// // Every event's thread is described.
+/// assert!(trace.events().iter().all(|e| (e.thread.0 as usize) < trace.threads().len()));
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ThreadIx(pub u32);
 
 /// A loop, by the process-unique number of its [`LoopId`](crate::LoopId)
 /// (not an index: loops are numbered across the whole process).
+///
+/// # Examples
+///
+/// ```
+/// use knotwork::trace::{EventKind, LoopNumber};
+/// let (id, trace) = knotwork::trace::record(|| {
+///     knotwork::scope(|s| s.exec(async { knotwork::Loop::current().id() }).join().unwrap())
+/// });
+/// let polled_on: Vec<LoopNumber> = trace.events().iter().filter_map(|e| match e.kind {
+///     EventKind::PollBegan { on_loop, .. } => Some(on_loop),
+///     _ => None,
+/// }).collect();
+/// assert_eq!(polled_on, [LoopNumber(id.as_u64())]);
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LoopNumber(pub u64);
 
@@ -62,6 +122,16 @@ impl fmt::Display for LoopNumber {
 }
 
 /// Where in the source something was called (`scope`, `exec`, …).
+///
+/// # Examples
+///
+/// ```
+/// use knotwork::trace::EventKind;
+/// let (line, trace) = knotwork::trace::record(|| knotwork::scope(|_| line!()));
+/// let EventKind::ScopeOpened { location, .. } = trace.events()[0].kind else { unreachable!() };
+/// assert_eq!((location.file, location.line), (file!(), line));
+/// assert!(location.to_string().starts_with(&format!("{}:{line}:", file!())));
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SourceLoc {
     /// The file, as the compiler names it.
@@ -85,6 +155,16 @@ impl fmt::Display for SourceLoc {
 }
 
 /// How a scope was opened.
+///
+/// # Examples
+///
+/// ```
+/// use knotwork::trace::{EventKind, ScopeForm};
+/// let ((), sync) = knotwork::trace::record(|| knotwork::scope(|_| ()));
+/// assert!(matches!(sync.events()[0].kind, EventKind::ScopeOpened { form: ScopeForm::Sync, .. }));
+/// let ((), r#async) = knotwork::block_on(knotwork::trace::record_async(|| knotwork::scope_async(async |_| ())));
+/// assert!(matches!(r#async.events()[0].kind, EventKind::ScopeOpened { form: ScopeForm::Async, .. }));
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ScopeForm {
     /// `scope` / `Pool::scope` / `Pool::try_scope`: the caller blocks.
@@ -94,6 +174,23 @@ pub enum ScopeForm {
 }
 
 /// What a child is.
+///
+/// # Examples
+///
+/// ```
+/// use knotwork::trace::{ChildKind, EventKind};
+/// let ((), trace) = knotwork::trace::record(|| {
+///     knotwork::scope(|s| {
+///         s.exec_blocking(|| ());
+///         s.exec(async {});
+///     })
+/// });
+/// let kinds: Vec<ChildKind> = trace.events().iter().filter_map(|e| match e.kind {
+///     EventKind::Spawned { kind, .. } => Some(kind),
+///     _ => None,
+/// }).collect();
+/// assert_eq!(kinds, [ChildKind::ExecBlocking, ChildKind::Exec]);
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ChildKind {
     /// [`Scope::exec`](crate::Scope::exec): a future, polled on one worker's loop.
@@ -104,6 +201,18 @@ pub enum ChildKind {
 
 impl ChildKind {
     /// The API name: `exec` or `exec_blocking`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use knotwork::trace::EventKind;
+    /// let ((), trace) = knotwork::trace::record(|| knotwork::scope(|s| { s.exec_blocking(|| ()); }));
+    /// let kind = trace.events().iter().find_map(|e| match e.kind {
+    ///     EventKind::Spawned { kind, .. } => Some(kind),
+    ///     _ => None,
+    /// });
+    /// assert_eq!(kind.unwrap().name(), "exec_blocking");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             ChildKind::Exec => "exec",
@@ -112,12 +221,57 @@ impl ChildKind {
     }
 
     /// Whether the child is a future polled on a loop (`exec`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use knotwork::trace::EventKind;
+    /// let ((), trace) = knotwork::trace::record(|| {
+    ///     knotwork::scope(|s| {
+    ///         s.exec_blocking(|| ());
+    ///         s.exec(async {});
+    ///     })
+    /// });
+    /// let mut kinds = Vec::new(); // task #n is kinds[n - 1]
+    /// for e in trace.events() {
+    ///     match e.kind {
+    ///         EventKind::Spawned { kind, .. } => kinds.push(kind),
+    ///         // Exactly the async children start on a loop.
+    ///         EventKind::Started { task, on_loop, .. } => {
+    ///             assert_eq!(on_loop.is_some(), kinds[task.0 as usize - 1].is_async())
+    ///         }
+    ///         _ => {}
+    ///     }
+    /// }
+    /// assert_eq!(kinds.iter().filter(|k| k.is_async()).count(), 1);
+    /// ```
     pub fn is_async(self) -> bool {
         self == ChildKind::Exec
     }
 }
 
 /// How a child ended.
+///
+/// # Examples
+///
+/// ```
+/// use knotwork::trace::{EventKind, Outcome, TaskId};
+/// let (_, trace) = knotwork::trace::record(|| {
+///     knotwork::scope_with(knotwork::Supervise, |s| {
+///         s.exec_blocking(|| ());
+///         s.exec_blocking(|| panic!("boom"));
+///         s.exec_blocking_try(|| Err::<(), _>("bad"));
+///         s.exec(std::future::pending::<()>()).cancel();
+///     })
+/// });
+/// let mut ends: Vec<(TaskId, Outcome)> = trace.events().iter().filter_map(|e| match e.kind {
+///     EventKind::Finished { task, outcome } => Some((task, outcome)),
+///     _ => None,
+/// }).collect();
+/// ends.sort_by_key(|&(task, _)| task); // children finish in any order
+/// let outcomes: Vec<Outcome> = ends.into_iter().map(|(_, o)| o).collect();
+/// assert_eq!(outcomes, [Outcome::Ok, Outcome::Panicked, Outcome::Failed, Outcome::Cancelled]);
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Outcome {
     /// It returned a value.
@@ -133,6 +287,18 @@ pub enum Outcome {
 
 impl Outcome {
     /// `ok`, `panicked`, `failed` or `cancelled`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use knotwork::trace::EventKind;
+    /// let ((), trace) = knotwork::trace::record(|| knotwork::scope(|s| { s.exec(async {}); }));
+    /// let outcome = trace.events().iter().find_map(|e| match e.kind {
+    ///     EventKind::Finished { outcome, .. } => Some(outcome),
+    ///     _ => None,
+    /// });
+    /// assert_eq!(outcome.unwrap().name(), "ok");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
@@ -144,6 +310,24 @@ impl Outcome {
 }
 
 /// Where a child's job was queued when it was spawned.
+///
+/// # Examples
+///
+/// ```
+/// use knotwork::trace::{EventKind, Queue};
+/// let ((), trace) = knotwork::trace::record(|| {
+///     knotwork::scope(|s| {
+///         s.exec_blocking(|| knotwork::scope(|s| { s.exec_blocking(|| ()); }));
+///     })
+/// });
+/// let queued: Vec<_> = trace.events().iter().filter_map(|e| match e.kind {
+///     EventKind::Spawned { queue, .. } => Some((e.thread, queue)),
+///     _ => None,
+/// }).collect();
+/// assert_eq!(queued[0].1, Queue::Injector); // spawned by the caller, outside the pool
+/// let (worker, queue) = queued[1];
+/// assert_eq!(queue, Queue::Deque(worker)); // spawned on a worker: its own deque
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Queue {
     /// The deque of the worker that spawned it (that thread).
@@ -154,6 +338,22 @@ pub enum Queue {
 
 /// How a context slot's binding crosses into the work forked under it
 /// (see [`Slot::with_inheritance`](crate::Slot::with_inheritance)).
+///
+/// # Examples
+///
+/// ```
+/// use knotwork::{Inheritance, Slot};
+/// static HINT: Slot<u32> = Slot::with_inheritance(Inheritance::AsyncOnly);
+/// let seen = HINT.bind(1, || {
+///     knotwork::scope(|s| {
+///         let a = s.exec(async { HINT.get() });
+///         let b = s.exec_blocking(|| HINT.get());
+///         (a.join().unwrap(), b.join().unwrap())
+///     })
+/// });
+/// assert_eq!(seen, (Some(1), None));
+/// assert_eq!(Inheritance::default(), Inheritance::Always);
+/// ```
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Inheritance {
     /// Every child inherits it: `exec`, `exec_blocking`, `spawn_local`,
@@ -208,6 +408,24 @@ impl Inheritance {
 
 /// One bound slot in a [`Bindings`]: which slot, its policy, and its
 /// provenance — the `bind` that gave it its value.
+///
+/// # Examples
+///
+/// ```
+/// use knotwork::trace::EventKind;
+/// static USER: knotwork::Slot<&'static str> = knotwork::Slot::new();
+/// let ((), trace) = knotwork::trace::record(|| {
+///     USER.bind("ada", || knotwork::scope(|s| { s.exec_blocking(|| ()); }))
+/// });
+/// let bindings = trace.events().iter().find_map(|e| match &e.kind {
+///     EventKind::Spawned { bindings, .. } => Some(bindings),
+///     _ => None,
+/// });
+/// let bound = &bindings.unwrap().slots[0];
+/// assert_eq!(bound.inheritance, knotwork::Inheritance::Always);
+/// assert_eq!(bound.bound_at.file, file!());
+/// assert_eq!(bound.bound_by, None); // bound by the caller of `record`, in no child
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct BoundSlot {
     /// The slot's number (process-wide, in order of first use).
@@ -272,6 +490,18 @@ impl fmt::Display for Bindings {
 }
 
 /// What happened.
+///
+/// # Examples
+///
+/// ```
+/// use knotwork::trace::{EventKind, Outcome};
+/// let ((), trace) = knotwork::trace::record(|| knotwork::scope(|s| { s.exec_blocking(|| ()); }));
+/// let kinds: Vec<&EventKind> = trace.events().iter().map(|e| &e.kind).collect();
+/// assert!(matches!(kinds[0], EventKind::ScopeOpened { .. }));
+/// assert!(matches!(kinds[1], EventKind::Spawned { .. }));
+/// assert!(kinds.iter().any(|k| matches!(k, EventKind::Finished { outcome: Outcome::Ok, .. })));
+/// assert!(matches!(kinds.last().unwrap(), EventKind::ScopeClosed { .. }));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EventKind {
     /// A scope opened on this event's thread.
@@ -376,6 +606,17 @@ pub enum EventKind {
 }
 
 /// One recorded event.
+///
+/// # Examples
+///
+/// ```
+/// let ((), trace) = knotwork::trace::record(|| knotwork::scope(|s| { s.exec(async {}); }));
+/// // Recording order agrees with the timestamps.
+/// assert!(trace.events().windows(2).all(|w| w[0].at_ns <= w[1].at_ns));
+/// // The caller opened the scope; the child ran on a worker.
+/// let first = &trace.events()[0];
+/// assert!(trace.threads()[first.thread.0 as usize].worker.is_none());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
     /// Nanoseconds since the recording started.
@@ -388,12 +629,32 @@ pub struct Event {
 
 impl Event {
     /// An event at `at_ns` on `thread` (for traces built by hand).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use knotwork::trace::{Event, EventKind, ScopeId, ThreadIx};
+    /// let e = Event::new(5, 1, EventKind::ScopeClosed { scope: ScopeId(1) });
+    /// assert_eq!((e.at_ns, e.thread), (5, ThreadIx(1)));
+    /// assert_eq!(e.kind, EventKind::ScopeClosed { scope: ScopeId(1) });
+    /// ```
     pub fn new(at_ns: u64, thread: u32, kind: EventKind) -> Event {
         Event { at_ns, thread: ThreadIx(thread), kind }
     }
 }
 
 /// A thread that took part in a recording.
+///
+/// # Examples
+///
+/// ```
+/// let pool = knotwork::Pool::builder().threads(1).thread_name("render").build()?;
+/// let ((), trace) = knotwork::trace::record(|| pool.scope(|s| { s.exec_blocking(|| ()); }));
+/// let worker = trace.threads().iter().find(|t| t.worker.is_some()).unwrap();
+/// assert_eq!(worker.name, "render-0");
+/// assert_eq!(worker.worker, Some((1, 0))); // the recording's pool #1, worker 0
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ThreadInfo {
     /// Its name, or `thread <n>` if it has none.
@@ -405,11 +666,31 @@ pub struct ThreadInfo {
 
 impl ThreadInfo {
     /// A thread that is not a pool worker (the caller of `record`, say).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use knotwork::trace::ThreadInfo;
+    /// let ((), trace) = knotwork::trace::record(|| knotwork::scope(|s| { s.exec_blocking(|| ()); }));
+    /// let caller = &trace.threads()[0]; // the thread that called `record`
+    /// assert_eq!(*caller, ThreadInfo::caller(&caller.name));
+    /// assert_eq!(ThreadInfo::caller("main").worker, None);
+    /// ```
     pub fn caller(name: &str) -> ThreadInfo {
         ThreadInfo { name: name.to_owned(), worker: None }
     }
 
     /// Worker `index` of pool `pool`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use knotwork::trace::ThreadInfo;
+    /// let pool = knotwork::Pool::builder().threads(1).thread_name("io").build()?;
+    /// let ((), trace) = knotwork::trace::record(|| pool.scope(|s| { s.exec_blocking(|| ()); }));
+    /// assert!(trace.threads().contains(&ThreadInfo::worker("io-0", 1, 0)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn worker(name: &str, pool: u32, index: usize) -> ThreadInfo {
         ThreadInfo { name: name.to_owned(), worker: Some((pool, index)) }
     }

@@ -6,7 +6,7 @@
 use super::Pool;
 use super::global;
 use super::idle::IdleWorkers;
-use super::registry::{PanicHandler, Registry};
+use super::registry::{PanicHandler, Registry, ThreadHooks};
 use super::spare::Spares;
 use super::worker;
 use crate::BuildError;
@@ -37,6 +37,7 @@ pub struct PoolBuilder {
     stack_size: Option<usize>,
     spare_threads: usize,
     panic_handler: Option<PanicHandler>,
+    thread_hooks: ThreadHooks,
 }
 
 /// Spare threads a pool may start by default (`spare.rs`). None under loom,
@@ -54,6 +55,7 @@ impl Default for PoolBuilder {
             stack_size: None,
             spare_threads: DEFAULT_SPARE_THREADS,
             panic_handler: None,
+            thread_hooks: ThreadHooks::default(),
         }
     }
 }
@@ -61,12 +63,30 @@ impl Default for PoolBuilder {
 impl PoolBuilder {
     /// The number of worker threads. Defaults to
     /// `std::thread::available_parallelism()`. Zero is a [`BuildError`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(knotwork::Pool::builder().threads(3).build()?.threads(), 3);
+    /// assert!(knotwork::Pool::builder().threads(0).build().unwrap_err().is_zero_threads());
+    /// # Ok::<(), knotwork::BuildError>(())
+    /// ```
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = Some(n);
         self
     }
 
-    /// Worker threads are named `"{prefix}-{index}"` (default prefix `knotwork`).
+    /// Worker threads are named `"{prefix}-{index}"` (default prefix
+    /// `knotwork`), spares `"{prefix}-spare-{index}"`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = knotwork::Pool::builder().threads(1).thread_name("io").build()?;
+    /// let name = pool.run(|| std::thread::current().name().map(str::to_owned))?;
+    /// assert_eq!(name.as_deref(), Some("io-0"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
         self.thread_name = prefix.into();
         self
@@ -78,6 +98,14 @@ impl PoolBuilder {
     /// deeply nested scopes need stack: about 1 KiB per nesting level in
     /// release builds and 4 KiB in debug builds. The default holds 1000
     /// levels in a debug build; raise it for deeper recursion.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = knotwork::Pool::builder().threads(1).stack_size(16 << 20).build()?;
+    /// assert_eq!(pool.run(|| 1 + 1)?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
         self
@@ -141,6 +169,63 @@ impl PoolBuilder {
         self
     }
 
+    /// Runs `hook(index)` on every thread the pool starts — each worker, and
+    /// each spare when it first starts (`index` is the slot: `0..threads`
+    /// for workers, higher for spares) — before the thread takes any work.
+    /// [`Pool::current`] is this pool there, and this thread's loop may be
+    /// used. A panic in the hook goes to the
+    /// [panic handler](Self::panic_handler) and the thread starts anyway.
+    ///
+    /// rayon's `start_handler`; tokio's `on_thread_start`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// let (started, stopped) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    /// let (s, t) = (started.clone(), stopped.clone());
+    /// let pool = knotwork::Pool::builder()
+    ///     .threads(3)
+    ///     .on_thread_start(move |_index| { s.fetch_add(1, Ordering::SeqCst); })
+    ///     .on_thread_stop(move |_index| { t.fetch_add(1, Ordering::SeqCst); })
+    ///     .build()?;
+    /// pool.shutdown()?; // every thread has run both hooks when this returns
+    /// assert_eq!((started.load(Ordering::SeqCst), stopped.load(Ordering::SeqCst)), (3, 3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_thread_start(mut self, hook: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        self.thread_hooks.start = Some(Box::new(hook));
+        self
+    }
+
+    /// Runs `hook(index)` on every thread of the pool just before it exits:
+    /// after it ran its last job (for a worker, once shutdown has drained
+    /// the pool), before its loop is torn down. A panic in the hook goes to
+    /// the [panic handler](Self::panic_handler). See
+    /// [`on_thread_start`](Self::on_thread_start).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// let exited = Arc::new(Mutex::new(Vec::new()));
+    /// let seen = exited.clone();
+    /// let pool = knotwork::Pool::builder()
+    ///     .threads(2)
+    ///     .on_thread_stop(move |index| seen.lock().unwrap().push(index))
+    ///     .build()?;
+    /// pool.shutdown()?;
+    /// let mut exited = exited.lock().unwrap().clone();
+    /// exited.sort();
+    /// assert_eq!(exited, [0, 1]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_thread_stop(mut self, hook: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        self.thread_hooks.stop = Some(Box::new(hook));
+        self
+    }
+
     /// Starts the pool's worker threads.
     ///
     /// # Errors
@@ -148,6 +233,16 @@ impl PoolBuilder {
     /// [`BuildError`] if `threads(0)` was asked for, the thread name holds a
     /// NUL byte, or the operating system refused to start a thread (then the
     /// threads already started are shut down and joined first).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = knotwork::Pool::builder().threads(2).build()?;
+    /// assert_eq!(pool.run(|| 40 + 2)?, 42);
+    /// let err = knotwork::Pool::builder().thread_name("bad\0name").build().unwrap_err();
+    /// assert!(err.is_invalid_thread_name());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(self) -> Result<Pool, BuildError> {
         let threads = match self.threads {
             Some(0) => return Err(BuildError::zero_threads()),
@@ -177,6 +272,7 @@ impl PoolBuilder {
             spares,
             IdleWorkers::new(unparkers),
             self.panic_handler,
+            self.thread_hooks,
         ));
         let pool = Pool::from_registry(registry.clone());
         let mut handles = Vec::with_capacity(threads);
@@ -231,6 +327,8 @@ impl fmt::Debug for PoolBuilder {
             .field("stack_size", &self.stack_size)
             .field("spare_threads", &self.spare_threads)
             .field("panic_handler", &self.panic_handler.as_ref().map(|_| ".."))
+            .field("on_thread_start", &self.thread_hooks.start.as_ref().map(|_| ".."))
+            .field("on_thread_stop", &self.thread_hooks.stop.as_ref().map(|_| ".."))
             .finish()
     }
 }

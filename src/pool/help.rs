@@ -116,6 +116,17 @@ impl WorkerThread {
         let _aside = Restore(&self.set_aside_since_park, self.set_aside_since_park.replace(false));
         let mut idle_rounds = 0;
         while !done() {
+            // A broadcast's job for this very thread: nobody else can run
+            // it, and its broadcaster may be what this wait waits for
+            // (`broadcast.rs`). Anyone's work, so counted as stolen.
+            if self.inbox_pending() {
+                let _off = Helping::enter();
+                let _nested = NestedSteal::enter(&self.nested_steals);
+                if self.run_inbox() {
+                    idle_rounds = 0;
+                    continue;
+                }
+            }
             if let Some((job, stolen)) = self.find_work_while_waiting(constrained) {
                 // A job run here is not part of any task this thread may be
                 // polling further up the stack; let it use the loop freely.
@@ -222,8 +233,9 @@ impl WorkerThread {
             idle.prepare_to_sleep(self.index);
         }
         let (loop_ready, deadline) = self.loop_state();
-        let visible = self.has_visible_work(stealable, !constrained);
+        let visible = self.has_visible_work(stealable, !constrained) || self.inbox_pending();
         if !(loop_ready || done() || visible || self.registry.is_terminated()) {
+            self.registry.counters[self.index].parks.bump();
             with_thread_parker(|parker| parker.park(deadline));
             // Thieves take from the bottom of the deque, so what lay above
             // the floor may have sunk under it: look at the whole deque

@@ -5,6 +5,8 @@
 //!   outstanding-work count that makes shutdown exact;
 //! * `job`: type-erased jobs (`HeapJob`: one allocation; `StackJob`: none);
 //! * `worker`: a worker's main loop, stealing and helping while waiting;
+//! * `broadcast`: per-worker inboxes, for `Pool::broadcast`;
+//! * `metrics`: per-worker counters, for `Pool::metrics`;
 //! * `sleep`: the idle protocol and its no-lost-wake-up argument;
 //! * `global`: the process-wide default pool.
 //!
@@ -19,6 +21,7 @@
 //! crossbeam's Chase–Lev deques (<https://docs.rs/crossbeam-deque>).
 
 pub(crate) mod awaited;
+mod broadcast;
 mod builder;
 pub(crate) mod deadline;
 mod global;
@@ -26,11 +29,13 @@ mod help;
 mod idle;
 pub(crate) mod job;
 pub(crate) mod latch;
+mod metrics;
 pub(crate) mod registry;
 mod spare;
 pub(crate) mod worker;
 
 pub use builder::PoolBuilder;
+pub use metrics::{PoolMetrics, WorkerMetrics};
 
 use crate::ShutdownError;
 use crate::context::bindings::Snapshot;
@@ -71,6 +76,14 @@ pub struct Pool {
 
 impl Pool {
     /// A builder for a new pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = knotwork::Pool::builder().threads(2).build()?;
+    /// assert_eq!(pool.threads(), 2);
+    /// # Ok::<(), knotwork::BuildError>(())
+    /// ```
     pub fn builder() -> PoolBuilder {
         PoolBuilder::default()
     }
@@ -109,6 +122,16 @@ impl Pool {
     }
 
     /// The pool free functions use here: [`Pool::current`], else [`Pool::global`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = knotwork::Pool::builder().threads(3).build()?;
+    /// let inside = pool.run(|| knotwork::Pool::current_or_global().threads())?;
+    /// assert_eq!(inside, 3);
+    /// assert_eq!(knotwork::Pool::current_or_global().threads(), knotwork::Pool::global().threads());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn current_or_global() -> Pool {
         Pool::current().unwrap_or_else(|| Pool::global().clone())
     }
@@ -122,13 +145,53 @@ impl Pool {
         Pool { registry: registry.clone() }
     }
 
-    /// The number of worker threads.
+    /// The number of worker threads (spares that stand in for blocked
+    /// workers not counted).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = knotwork::Pool::builder().threads(4).build()?;
+    /// assert_eq!(pool.threads(), 4);
+    /// # Ok::<(), knotwork::BuildError>(())
+    /// ```
     pub fn threads(&self) -> usize {
         self.registry.num_threads()
     }
 
+    /// A snapshot of the pool's per-worker counters: jobs run, steals,
+    /// parks and loop polls (`metrics.rs`). Cheap to keep: each counter is
+    /// written only by its own thread, with no locked instruction; reading
+    /// them takes no lock either and never blocks the pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = knotwork::Pool::builder().threads(2).build()?;
+    /// let (a, b) = pool.join(|| 1, || 2)?;
+    /// let m = pool.metrics();
+    /// assert_eq!(m.workers().len(), 2);
+    /// assert!(m.jobs_run() >= 1, "the join ran on a worker:\n{m}");
+    /// # assert_eq!(a + b, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn metrics(&self) -> PoolMetrics {
+        PoolMetrics::read(&self.registry.counters, self.registry.num_threads(), self.registry.spares.live())
+    }
+
     /// Whether [`shutdown`](Self::shutdown) has begun (from any handle, or
     /// by dropping the last one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = knotwork::Pool::builder().threads(1).build()?;
+    /// let other = pool.clone();
+    /// assert!(!other.is_shut_down());
+    /// pool.shutdown()?;
+    /// assert!(other.is_shut_down());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_shut_down(&self) -> bool {
         self.registry.is_shut_down()
     }
@@ -145,6 +208,18 @@ impl Pool {
     ///
     /// [`ShutdownError`] if the pool is shut down (for calls from outside
     /// the pool, as soon as shutdown has begun).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = knotwork::Pool::builder().threads(2).build()?;
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// pool.spawn(move || tx.send(6 * 7).unwrap())?;
+    /// assert_eq!(rx.recv()?, 42);
+    /// pool.shutdown()?;
+    /// assert!(pool.spawn(|| ()).unwrap_err().is_shut_down());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spawn<F>(&self, f: F) -> Result<(), ShutdownError>
     where
         F: FnOnce() + Send + 'static,
@@ -349,6 +424,24 @@ impl Pool {
     /// pool's own workers, which would have to wait for itself, or from work
     /// that one of them waits for (handed to another pool with `run`,
     /// `join` or `scope`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// let pool = knotwork::Pool::builder().threads(1).build()?;
+    /// let done = Arc::new(AtomicBool::new(false));
+    /// let flag = done.clone();
+    /// pool.spawn(move || flag.store(true, Ordering::SeqCst))?;
+    /// pool.shutdown()?; // the accepted job ran before this returned
+    /// assert!(done.load(Ordering::SeqCst));
+    /// // From a worker of the pool, shutdown would wait for itself.
+    /// let pool = knotwork::Pool::builder().threads(1).build()?;
+    /// let inner = pool.clone();
+    /// assert!(pool.run(move || inner.shutdown())?.unwrap_err().is_called_from_worker());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn shutdown(&self) -> Result<(), ShutdownError> {
         if WorkerThread::with_current(|w| w.is_some_and(|w| w.belongs_to(&self.registry))) {
             return Err(ShutdownError::called_from_worker());
@@ -365,6 +458,34 @@ impl Pool {
         Ok(())
     }
 }
+
+/// The number of worker threads of the current pool: the one whose worker
+/// this is, else the global pool (built here if nothing has built it yet).
+/// rayon's `current_num_threads`. On a worker it reads the worker's own
+/// pool, touching no shared counter.
+///
+/// # Examples
+///
+/// ```
+/// let pool = knotwork::Pool::builder().threads(3).build()?;
+/// assert_eq!(pool.run(knotwork::current_num_threads)?, 3);
+/// assert_eq!(knotwork::current_num_threads(), knotwork::Pool::global().threads());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn current_num_threads() -> usize {
+    WorkerThread::with_current(|w| w.map(|w| w.registry.num_threads()))
+        .unwrap_or_else(|| Pool::global().threads())
+}
+
+/// A `Pool` may be used across `catch_unwind`: no panic of user code can
+/// leave it half-updated. Every job, child and task runs under its own
+/// `catch_unwind` inside the pool, and the pool's own state changes are
+/// single atomic steps or guarded sections that run no user code. So a
+/// `&Pool` captured by a closure passed to `std::panic::catch_unwind` needs
+/// no `AssertUnwindSafe`.
+impl std::panic::UnwindSafe for Pool {}
+/// See the `UnwindSafe` impl.
+impl std::panic::RefUnwindSafe for Pool {}
 
 impl Clone for Pool {
     fn clone(&self) -> Self {

@@ -28,9 +28,11 @@
 //!
 //! Prior art: rayon-core's `Registry` (<https://docs.rs/rayon-core>).
 
+use super::broadcast::Inbox;
 use super::deadline::Deadlines;
 use super::idle::IdleWorkers;
 use super::job::JobRef;
+use super::metrics::SlotCounters;
 use super::spare::Spares;
 use crate::ShutdownError;
 use crate::sync::deque::{Injector, Stealer};
@@ -72,6 +74,24 @@ pub(crate) struct Registry {
     joining: Mutex<()>,
     /// Number of `Pool` handles alive; the last one to go shuts down.
     handles: AtomicUsize,
+    /// Jobs addressed to one worker (`broadcast.rs`), by worker index
+    /// (spares have none).
+    pub(crate) inboxes: Box<[Inbox]>,
+    /// Per-slot statistics (`metrics.rs`), by slot index, spares' included.
+    pub(crate) counters: Box<[SlotCounters]>,
+    /// Called on every thread the pool starts, before it takes work, and
+    /// before it exits (`PoolBuilder::on_thread_start` / `on_thread_stop`).
+    pub(crate) thread_hooks: ThreadHooks,
+}
+
+/// A hook called with a slot index on a pool thread.
+pub(crate) type ThreadHook = Box<dyn Fn(usize) + Send + Sync>;
+
+/// The builder's thread start and stop hooks.
+#[derive(Default)]
+pub(crate) struct ThreadHooks {
+    pub(crate) start: Option<ThreadHook>,
+    pub(crate) stop: Option<ThreadHook>,
 }
 
 impl Registry {
@@ -81,7 +101,10 @@ impl Registry {
         spares: Spares,
         idle: IdleWorkers,
         panic_handler: Option<PanicHandler>,
+        thread_hooks: ThreadHooks,
     ) -> Self {
+        let slots = stealers.len();
+        let core = spares.core;
         Registry {
             id,
             state: AtomicUsize::new(0),
@@ -94,6 +117,20 @@ impl Registry {
             threads: Mutex::new(Vec::new()),
             joining: Mutex::new(()),
             handles: AtomicUsize::new(1),
+            inboxes: (0..core).map(|_| Inbox::new()).collect(),
+            counters: (0..slots).map(|_| SlotCounters::default()).collect(),
+            thread_hooks,
+        }
+    }
+
+    /// Runs a thread hook on slot `index`'s thread. A panic in it is the
+    /// user's: caught and given to the panic handler, and the thread goes
+    /// on (a worker that never started would take the pool's work with it).
+    pub(crate) fn run_thread_hook(&self, hook: &Option<ThreadHook>, index: usize) {
+        if let Some(hook) = hook {
+            if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(index))) {
+                self.handle_panic(payload);
+            }
         }
     }
 
@@ -287,13 +324,24 @@ impl Registry {
     }
 }
 
-/// A worker's loop serves its pool: its local tasks count as outstanding work.
-impl crate::event_loop::LoopOwner for Arc<Registry> {
+/// What owns a worker's loop: the pool it serves, and the slot it runs on.
+pub(crate) struct WorkerLoop {
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) index: usize,
+}
+
+/// A worker's loop serves its pool: its local tasks count as outstanding
+/// work, and its polls are counted in the slot's metrics.
+impl crate::event_loop::LoopOwner for WorkerLoop {
     fn count_task(&self) -> bool {
-        self.accept_nested().is_ok()
+        self.registry.accept_nested().is_ok()
     }
 
     fn task_done(&self) {
-        Registry::release(self);
+        Registry::release(&self.registry);
+    }
+
+    fn poll_counter(&self) -> Option<Arc<crate::sync::StatCounter>> {
+        Some(self.registry.counters[self.index].polls.clone())
     }
 }

@@ -81,7 +81,7 @@ crate::sync::thread_local_key! {
 /// The body of worker thread `index`.
 pub(crate) fn main(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>, parker: Parker) {
     install_thread_parker(parker);
-    event_loop::install_owner(Box::new(registry.clone()));
+    event_loop::install_owner(Box::new(super::registry::WorkerLoop { registry: registry.clone(), index }));
     let worker = WorkerThread {
         index,
         registry,
@@ -97,7 +97,12 @@ pub(crate) fn main(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>,
     };
     {
         let _registered = Registration::enter(&worker);
+        let hooks = &worker.registry.thread_hooks;
+        worker.registry.run_thread_hook(&hooks.start, index);
         worker.run();
+        // Everything accepted has run (or this spare retired for good); the
+        // loop is still there for the hook to use.
+        worker.registry.run_thread_hook(&hooks.stop, index);
         // Dropping the registration ends this thread's time as a worker:
         // code that teardown runs (the drops of tasks left on the loop,
         // `on_teardown` hooks) must not push to this exiting worker's
@@ -206,6 +211,10 @@ impl WorkerThread {
                 }
             }
             let loop_busy = self.tick_loop();
+            if self.run_inbox() {
+                self.stop_searching(&mut idle_rounds);
+                continue;
+            }
             if let Some(job) = self.find_work() {
                 self.stop_searching(&mut idle_rounds);
                 self.execute(job);
@@ -267,6 +276,9 @@ impl WorkerThread {
 
     /// Runs one job (which settles its own unit of outstanding work).
     pub(crate) fn execute(&self, job: JobRef) {
+        // Counted before it runs: whoever the job's end releases then reads
+        // a count that includes it.
+        self.registry.counters[self.index].jobs.bump();
         // SAFETY: the job came out of one of this pool's queues, which hand
         // each entry to exactly one taker.
         unsafe { job.execute(&self.registry) }
@@ -392,7 +404,10 @@ impl WorkerThread {
                     continue;
                 }
                 match stealers[victim].steal() {
-                    Steal::Success(job) => return Some(job),
+                    Steal::Success(job) => {
+                        self.registry.counters[self.index].steals.bump();
+                        return Some(job);
+                    }
                     Steal::Retry => retry = true,
                     Steal::Empty => {}
                 }
@@ -425,10 +440,15 @@ impl WorkerThread {
         if let Some(until) = deferring {
             deadline = Some(deadline.map_or(until, |d| d.min(until)));
         }
-        if loop_ready || self.has_visible_work(true, deferring.is_none()) || self.registry.is_terminated() {
+        if loop_ready
+            || self.inbox_pending()
+            || self.has_visible_work(true, deferring.is_none())
+            || self.registry.is_terminated()
+        {
             idle.leave_idle(self.index);
             return;
         }
+        self.registry.counters[self.index].parks.bump();
         with_thread_parker(|parker| parker.park(deadline));
         idle.leave_idle(self.index);
         // Whoever woke us may have had a job for us; if more work is queued

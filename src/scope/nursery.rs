@@ -243,6 +243,16 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// Whether the scope has been cancelled (by [`cancel`](Self::cancel),
     /// [`cancel_after`](Self::cancel_after), a child's panic, or the
     /// cancellation of the task or scope it is nested in).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// knotwork::scope(|s| {
+    ///     assert!(!s.is_cancelled());
+    ///     s.cancel();
+    ///     assert!(s.is_cancelled());
+    /// });
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         self.core.is_cancelled()
     }

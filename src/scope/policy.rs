@@ -26,6 +26,38 @@ use std::panic::Location;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A child, as a policy sees it.
+///
+/// # Examples
+///
+/// A policy that notes every child as it is forked:
+///
+/// ```
+/// use knotwork::{ChildFailure, ChildInfo, Policy, Verdict, trace::Outcome};
+/// use std::sync::Mutex;
+///
+/// #[derive(Default)]
+/// struct Forks(Mutex<Vec<usize>>);
+///
+/// impl Policy for Forks {
+///     type Output<R> = Vec<usize>;
+///     fn on_fork(&self, child: &ChildInfo) {
+///         self.0.lock().unwrap().push(child.index());
+///     }
+///     fn on_complete(&self, _: &ChildInfo, _: Outcome) -> Verdict {
+///         Verdict::Continue
+///     }
+///     fn finish<R>(self, _body: Option<R>, _: Vec<ChildFailure>) -> Vec<usize> {
+///         self.0.into_inner().unwrap()
+///     }
+/// }
+///
+/// let forked = knotwork::scope_with(Forks::default(), |s| {
+///     s.exec_blocking(|| ());
+///     s.exec(async {});
+///     s.exec_blocking(|| ());
+/// });
+/// assert_eq!(forked, [0, 1, 2]);
+/// ```
 #[derive(Copy, Clone, Debug)]
 pub struct ChildInfo {
     pub(crate) index: usize,
@@ -34,17 +66,103 @@ pub struct ChildInfo {
 
 impl ChildInfo {
     /// The child's place among its scope's children, in spawn order, from 0.
+    ///
+    /// # Examples
+    ///
+    /// A policy for a scope whose first child is the main work and the
+    /// others its helpers: when child #0 is done, the rest are cancelled.
+    ///
+    /// ```
+    /// use knotwork::{ChildFailure, ChildInfo, Policy, Verdict, trace::Outcome};
+    ///
+    /// struct UntilFirstChild;
+    ///
+    /// impl Policy for UntilFirstChild {
+    ///     type Output<R> = Option<R>;
+    ///     fn on_complete(&self, child: &ChildInfo, _: Outcome) -> Verdict {
+    ///         if child.index() == 0 { Verdict::Cancel } else { Verdict::Continue }
+    ///     }
+    ///     fn finish<R>(self, body: Option<R>, _: Vec<ChildFailure>) -> Option<R> {
+    ///         body
+    ///     }
+    /// }
+    ///
+    /// let helper_cancelled = knotwork::scope_with(UntilFirstChild, |s| {
+    ///     s.exec_blocking(|| ());
+    ///     let helper = s.exec(std::future::pending::<()>());
+    ///     helper.join().unwrap_err().is_cancelled()
+    /// });
+    /// assert_eq!(helper_cancelled, Some(true));
+    /// ```
     pub fn index(&self) -> usize {
         self.index
     }
 
     /// Where it was spawned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use knotwork::{ChildFailure, ChildInfo, Policy, Verdict, trace::Outcome};
+    /// use std::sync::Mutex;
+    ///
+    /// #[derive(Default)]
+    /// struct Lines(Mutex<Vec<u32>>);
+    ///
+    /// impl Policy for Lines {
+    ///     type Output<R> = Vec<u32>;
+    ///     fn on_fork(&self, child: &ChildInfo) {
+    ///         self.0.lock().unwrap().push(child.location().line());
+    ///     }
+    ///     fn on_complete(&self, _: &ChildInfo, _: Outcome) -> Verdict {
+    ///         Verdict::Continue
+    ///     }
+    ///     fn finish<R>(self, _body: Option<R>, _: Vec<ChildFailure>) -> Vec<u32> {
+    ///         self.0.into_inner().unwrap()
+    ///     }
+    /// }
+    ///
+    /// let first = line!() + 2; // the first `exec…` line
+    /// let lines = knotwork::scope_with(Lines::default(), |s| {
+    ///     s.exec_blocking(|| ());
+    ///     s.exec(async {});
+    /// });
+    /// assert_eq!(lines, [first, first + 1]);
+    /// ```
     pub fn location(&self) -> &'static Location<'static> {
         self.location
     }
 }
 
 /// What a policy decides when a child completes.
+///
+/// # Examples
+///
+/// A policy under which the first child to complete, however it ends,
+/// cancels the rest:
+///
+/// ```
+/// use knotwork::{ChildFailure, ChildInfo, Policy, Verdict, trace::Outcome};
+///
+/// struct FirstDone;
+///
+/// impl Policy for FirstDone {
+///     type Output<R> = Option<R>;
+///     fn on_complete(&self, _: &ChildInfo, _: Outcome) -> Verdict {
+///         Verdict::Cancel
+///     }
+///     fn finish<R>(self, body: Option<R>, _: Vec<ChildFailure>) -> Option<R> {
+///         body
+///     }
+/// }
+///
+/// let slow_cancelled = knotwork::scope_with(FirstDone, |s| {
+///     let slow = s.exec(std::future::pending::<()>());
+///     s.exec_blocking(|| ()); // done first: cancels `slow`
+///     slow.join().unwrap_err().is_cancelled()
+/// });
+/// assert_eq!(slow_cancelled, Some(true)); // a sync body runs on to its end
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// The scope goes on.
@@ -218,6 +336,17 @@ pub struct FirstSuccess {
 
 impl FirstSuccess {
     /// A race nobody has won yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = knotwork::scope_with(knotwork::FirstSuccess::new(), |s| {
+    ///     s.exec_blocking_try(|| Err::<(), _>("mirror 1 is down"));
+    ///     s.exec_blocking_try(|| Err::<(), _>("mirror 2 is down"));
+    /// })
+    /// .unwrap_err();
+    /// assert_eq!(err.failures().len(), 2); // nobody won: every error is the scope's
+    /// ```
     pub fn new() -> Self {
         FirstSuccess::default()
     }

@@ -149,6 +149,21 @@ impl<'scope, T> Task<'scope, T> {
     }
 
     /// Whether the child has finished (with a value, a panic or a cancellation).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// knotwork::scope(|s| {
+    ///     let waiting = s.exec(std::future::pending::<()>());
+    ///     let quick = s.exec_blocking(|| 6 * 7);
+    ///     while !quick.is_finished() {
+    ///         std::thread::yield_now(); // other work could go here
+    ///     }
+    ///     assert!(!waiting.is_finished());
+    ///     waiting.cancel();
+    ///     assert_eq!(quick.join().unwrap(), 42); // at once: it is finished
+    /// });
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.raw.as_ref().is_none_or(TaskRef::is_completed)
     }

@@ -166,6 +166,43 @@ impl IdCounter {
     }
 }
 
+/// A statistics counter with one writer: a pool slot's thread bumps it, any
+/// thread may read it (`Pool::metrics`).
+///
+/// A plain `std` atomic in both builds, like [`IdCounter`]: nothing in
+/// knotwork decides anything from it, so there is no interleaving of it
+/// worth exploring, and under loom each access would otherwise be one more
+/// scheduling point in every model. `bump` is a load and a store, not an
+/// RMW: the counter has one writer at a time (the slot's thread; a spare
+/// slot passes to its next thread through the spare lock, which orders the
+/// two), so no increment is lost, and the hot path pays no locked
+/// instruction.
+#[derive(Default)]
+pub(crate) struct StatCounter(std::sync::atomic::AtomicU64);
+
+impl StatCounter {
+    /// Adds `n`. Only the counter's one writer calls this.
+    #[inline]
+    pub(crate) fn add(&self, n: u64) {
+        // ORDERING: statistics only; a reader may see a value a few events
+        // old, never a torn one.
+        let v = self.0.load(std::sync::atomic::Ordering::Relaxed);
+        self.0.store(v.wrapping_add(n), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Adds one.
+    #[inline]
+    pub(crate) fn bump(&self) {
+        self.add(1);
+    }
+
+    /// The count so far.
+    pub(crate) fn get(&self) -> u64 {
+        // ORDERING: as in `add`.
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// The lazy-initialisation cell for the process-wide default pool.
 ///
 /// This is `std::sync::OnceLock` in both builds: the global pool is a

@@ -12,6 +12,40 @@
 #[cfg(not(loom))]
 pub(crate) use std::time::Instant;
 
+/// A `std` instant (what the public API takes) on this build's clock: the
+/// same instant normally; under loom, as far from the virtual now as it is
+/// from the real one.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn from_std(at: std::time::Instant) -> Instant {
+    at
+}
+
+/// This build's instant as a `std` one (what the public API returns); the
+/// inverse of [`from_std`].
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn to_std(at: Instant) -> std::time::Instant {
+    at
+}
+
+#[cfg(loom)]
+pub(crate) fn from_std(at: std::time::Instant) -> Instant {
+    let real = std::time::Instant::now();
+    let now = Instant::now();
+    if at >= real {
+        now + (at - real)
+    } else {
+        Instant::from_nanos(now.nanos().saturating_sub((real - at).as_nanos() as u64))
+    }
+}
+
+#[cfg(loom)]
+pub(crate) fn to_std(at: Instant) -> std::time::Instant {
+    let (real, now) = (std::time::Instant::now(), Instant::now());
+    if at >= now { real + (at - now) } else { real.checked_sub(now - at).unwrap_or(real) }
+}
+
 /// `at` as nanoseconds on a process-wide scale (for deadlines kept in an
 /// atomic); instants before the scale's start read as 0.
 #[cfg(not(loom))]
@@ -57,6 +91,10 @@ mod virtual_clock {
 
         pub fn nanos(&self) -> u64 {
             self.0
+        }
+
+        pub fn from_nanos(nanos: u64) -> Instant {
+            Instant(nanos)
         }
 
         pub fn checked_add(&self, d: Duration) -> Option<Instant> {

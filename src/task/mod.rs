@@ -134,6 +134,18 @@ impl<T> LocalTask<T> {
     }
 
     /// Whether the task has finished (with a value, a panic or a cancellation).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// knotwork::block_on(async {
+    ///     let task = knotwork::spawn_local(async { 1 });
+    ///     assert!(!task.is_finished()); // queued: the loop has not run it yet
+    ///     knotwork::yield_now().await; // let the loop run it
+    ///     assert!(task.is_finished());
+    ///     assert_eq!(task.await.unwrap(), 1);
+    /// });
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.raw().is_completed()
     }

@@ -12,6 +12,21 @@ use crate::hooks::{Event, ThreadInfo, ThreadIx};
 /// Render it with [`tree`](Trace::tree), [`tree_stable`](Trace::tree_stable),
 /// [`chrome_json`](Trace::chrome_json) and [`svg`](Trace::svg); check it
 /// with [`audit`](Trace::audit).
+///
+/// # Examples
+///
+/// ```
+/// let (sum, trace) = knotwork::trace::record(|| {
+///     knotwork::scope(|s| {
+///         let a = s.exec_blocking(|| 1);
+///         let b = s.exec(async { 2 });
+///         a.join().unwrap() + b.join().unwrap()
+///     })
+/// });
+/// assert_eq!(sum, 3);
+/// assert!(trace.audit().passed());
+/// assert!(trace.tree_stable().starts_with("trace: 1 scopes, 2 children"));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Trace {
     pub(crate) threads: Vec<ThreadInfo>,
@@ -47,11 +62,38 @@ impl Trace {
     }
 
     /// The events, in recording order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use knotwork::trace::EventKind;
+    /// let ((), trace) = knotwork::trace::record(|| {
+    ///     knotwork::scope(|s| {
+    ///         for _ in 0..3 {
+    ///             s.exec_blocking(|| ());
+    ///         }
+    ///     })
+    /// });
+    /// let spawns = trace.events().iter().filter(|e| matches!(e.kind, EventKind::Spawned { .. }));
+    /// assert_eq!(spawns.count(), 3);
+    /// assert!(matches!(trace.events().last().unwrap().kind, EventKind::ScopeClosed { .. }));
+    /// ```
     pub fn events(&self) -> &[Event] {
         &self.events
     }
 
     /// The threads, indexed by [`ThreadIx`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = knotwork::Pool::builder().threads(1).thread_name("calc").build()?;
+    /// let ((), trace) = knotwork::trace::record(|| pool.scope(|s| { s.exec_blocking(|| ()); }));
+    /// let names: Vec<&str> = trace.threads().iter().map(|t| t.name.as_str()).collect();
+    /// assert_eq!(names.len(), 2); // the caller, then the worker that ran the child
+    /// assert_eq!(names[1], "calc-0");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn threads(&self) -> &[ThreadInfo] {
         &self.threads
     }

@@ -1,0 +1,37 @@
+//! Models of `Pool::broadcast`'s inboxes (`src/pool/broadcast.rs`): a job
+//! addressed to one worker reaches it whether it is parked, about to park,
+//! or waiting in the pool itself.
+#![cfg(loom)]
+
+use knotwork::Pool;
+use knotwork_loom_tests::check;
+
+/// **A broadcast reaches parked workers.** The main thread broadcasts to a
+/// pool of two workers, which may be running, about to park or parked when
+/// their job lands in their inbox. Each runs its call once, on its own
+/// thread. A delivery that did not unpark its worker is a loom deadlock.
+/// Bound: 2 preemptions.
+#[test]
+fn broadcast_reaches_parked_workers() {
+    check("broadcast_reaches_parked_workers", 1, || {
+        let pool = Pool::builder().threads(2).build().unwrap();
+        let got = pool.broadcast(|i| i).unwrap();
+        assert_eq!(got, [0, 1]);
+        drop(pool);
+    });
+}
+
+/// **A broadcast from a worker.** A job on one worker of a two-worker pool
+/// broadcasts: its own call lands in its own inbox, which its wait must run
+/// (nobody else may), while the other worker's lands in a parked or
+/// running thread's inbox. A wait that does not look at its inbox is a loom
+/// deadlock. Bound: 2 preemptions.
+#[test]
+fn broadcast_from_a_worker_runs_its_own_call_in_its_wait() {
+    check("broadcast_from_a_worker_runs_its_own_call_in_its_wait", 2, || {
+        let pool = Pool::builder().threads(2).build().unwrap();
+        let got = pool.run(|| pool.broadcast(|i| i * 10).unwrap()).unwrap();
+        assert_eq!(got, [0, 10]);
+        drop(pool);
+    });
+}

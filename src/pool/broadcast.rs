@@ -1,0 +1,230 @@
+//! `Pool::broadcast`: run a closure once on every worker.
+//!
+//! # Inboxes
+//!
+//! A job for one worker in particular cannot go through the deques (any
+//! thief may take from them), so each worker has an *inbox*: a locked list
+//! of jobs only it runs, and a `pending` flag readable without the lock.
+//!
+//! ```text
+//!  broadcaster, for each worker i          worker i
+//!  ──────────────────────────────          ────────
+//!  lock inbox i; push job; pending = true  main loop and every wait (`wait_until`):
+//!  unlock                                      if pending: lock; pop a job; unlock; run it
+//!  unpark worker i                  (U)    before parking: if pending, do not park
+//! ```
+//!
+//! **No lost wake-up.** The unpark (U) comes after the push and leaves a
+//! permit if worker i is not parked yet, so its next park returns at once
+//! and it goes round its loop, where it looks at the inbox before it parks
+//! again. So the flag needs no fence against the parking check: the permit
+//! carries the wake.
+//!
+//! **Who waits for whom.** The broadcaster waits for every worker to reach a
+//! point where it takes jobs: its main loop, or any wait of its own in the
+//! pool (`join`, a scope, `Task::join`: `wait_until` runs inbox jobs first,
+//! constrained or not). So broadcasts from two workers at once, or a
+//! broadcast from inside a broadcast, finish. A worker that is blocked
+//! outside the pool's waits — in a lock, a channel, `block_on`, another
+//! pool's `run` — runs its inbox job when it comes back; a spare cannot run
+//! it in its place (the job is for *that* thread). So a broadcast waits for
+//! such a worker, and one made from code that a blocked worker waits for
+//! would wait for ever: the same contract as rayon's `broadcast`
+//! (docs/guarantees.md, L9).
+//!
+//! Each job holds a unit of the pool's outstanding work until it has run,
+//! so no worker exits with a broadcast job in its inbox.
+//!
+//! Prior art: rayon-core's `broadcast` (<https://docs.rs/rayon-core/latest/rayon_core/fn.broadcast.html>),
+//! which keeps a per-thread queue for the same reason.
+
+use super::Pool;
+use super::job::{JobRef, StackJob};
+use super::latch::Latch;
+use super::registry::Registry;
+use super::worker::WorkerThread;
+use crate::ShutdownError;
+use crate::hooks;
+use crate::sync::{AtomicBool, Mutex, Ordering, SPIN_ROUNDS, with_thread_parker};
+use std::panic::resume_unwind;
+
+/// The jobs addressed to one worker.
+pub(crate) struct Inbox {
+    jobs: Mutex<Vec<JobRef>>,
+    /// `jobs` is not empty (set under the lock; read without it).
+    pending: AtomicBool,
+}
+
+impl Inbox {
+    pub(crate) fn new() -> Inbox {
+        Inbox { jobs: Mutex::new(Vec::new()), pending: AtomicBool::new(false) }
+    }
+
+    /// Whether a job waits here (a hint; `take` decides).
+    #[inline]
+    pub(crate) fn is_pending(&self) -> bool {
+        // ORDERING: Relaxed: a hint. A job seen here is taken under the
+        // lock, which orders it; a job missed here is not lost, because
+        // its delivery unparks this worker after the push.
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// Takes the oldest job, if any.
+    pub(crate) fn take(&self) -> Option<JobRef> {
+        if !self.is_pending() {
+            return None;
+        }
+        let mut jobs = self.jobs.lock();
+        let job = if jobs.is_empty() { None } else { Some(jobs.remove(0)) };
+        // ORDERING: under the lock, which orders it with every push.
+        self.pending.store(!jobs.is_empty(), Ordering::Relaxed);
+        job
+    }
+
+    fn push(&self, job: JobRef) {
+        let mut jobs = self.jobs.lock();
+        jobs.push(job);
+        // ORDERING: under the lock (see `take`).
+        self.pending.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Registry {
+    /// Puts `job` in worker `i`'s inbox and wakes that worker.
+    fn deliver(&self, i: usize, job: JobRef) {
+        self.inboxes[i].push(job);
+        // (U) in the module docs: after the push, whatever the worker is doing.
+        self.idle.unpark_worker(i);
+    }
+}
+
+impl WorkerThread {
+    /// Runs one job from this worker's inbox. Returns whether one ran.
+    #[inline]
+    pub(crate) fn run_inbox(&self) -> bool {
+        // Spares have no inbox.
+        let Some(inbox) = self.registry.inboxes.get(self.index) else { return false };
+        match inbox.take() {
+            Some(job) => {
+                self.execute(job);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether this worker's inbox holds a job.
+    #[inline]
+    pub(crate) fn inbox_pending(&self) -> bool {
+        self.registry.inboxes.get(self.index).is_some_and(Inbox::is_pending)
+    }
+}
+
+impl Pool {
+    /// Runs `f(index)` once on every worker of the pool — each of the
+    /// [`threads`](Self::threads) workers runs it exactly once, on its own
+    /// thread — and returns the results by worker index (rayon's
+    /// `broadcast`). For per-thread set-up and for gathering per-thread
+    /// state (a thread-local cache, a loop's counters).
+    ///
+    /// The caller waits until every worker has run its call: a worker busy
+    /// with a job runs it when that job ends or waits in the pool. Called
+    /// on one of the pool's own workers, the caller's own call runs there
+    /// too, and the caller helps while it waits, so broadcasts from several
+    /// workers at once, or nested ones, finish. A worker blocked outside the
+    /// pool's own waits (a lock, a channel, `block_on`) delays it, and a
+    /// broadcast made from code such a worker waits for never finishes —
+    /// the one wait in knotwork with that contract (docs/guarantees.md, L9).
+    /// `f` runs in the caller's context bindings, as with [`run`](Self::run).
+    /// If calls panic, the first worker's panic (by index) is resumed here
+    /// once every call has finished.
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownError`] if the pool is shut down (from outside the pool).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = knotwork::Pool::builder().threads(3).build()?;
+    /// let names = pool.broadcast(|i| (i, std::thread::current().name().unwrap().to_owned()))?;
+    /// assert_eq!(names, [(0, "knotwork-0".into()), (1, "knotwork-1".into()), (2, "knotwork-2".into())]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn broadcast<F, R>(&self, f: F) -> Result<Vec<R>, ShutdownError>
+    where
+        F: Fn(usize) -> R + Sync,
+        R: Send,
+    {
+        let n = self.threads();
+        let on_worker =
+            WorkerThread::with_current(|w| w.filter(|w| w.belongs_to(&self.registry)).map(|w| w.index()));
+        // One unit of outstanding work per job. From outside, the first
+        // accept is the one that may be refused; the rest are nested in it.
+        match on_worker {
+            Some(_) => self.registry.accept_nested()?,
+            None => self.registry.accept_top_level()?,
+        }
+        for _ in 1..n {
+            self.registry.accept_nested().expect("a unit already held keeps the pool open");
+        }
+        let f = &f;
+        let latch = |_: usize| match on_worker {
+            Some(me) => Latch::for_worker(&self.registry, me),
+            None => Latch::new(with_thread_parker(|p| p.unparker())),
+        };
+        let carried = |i: usize| {
+            let call = move || f(i);
+            let call = super::inherit_bindings(super::awaited::carry(&self.registry, call));
+            hooks::carry(call)
+        };
+        // Built in full before any reference is taken: the vector is not
+        // resized (nor its jobs moved) after that.
+        let jobs: Vec<_> = (0..n).map(|i| StackJob::new(carried(i), latch(i))).collect();
+        // From the first delivery until every latch is set, workers may run
+        // these jobs on this frame: an unwind out of here would free them.
+        let abort = crate::sync::AbortOnUnwind;
+        for (i, job) in jobs.iter().enumerate() {
+            // SAFETY: every job stays in `jobs`, unmoved, until its latch is
+            // set: the waits below return only then, and an unwind aborts.
+            // Each reference is delivered once, so executed at most once.
+            self.registry.deliver(i, unsafe { job.as_job_ref() });
+        }
+        let all_done = || jobs.iter().all(|j| j.latch.probe());
+        match on_worker {
+            Some(_) => WorkerThread::with_current(|w| {
+                // Runs this worker's own call (its inbox comes first) and
+                // helps until the others have run theirs.
+                w.expect("checked above").wait_until(all_done, None);
+            }),
+            None => {
+                let mut round = 0;
+                while !all_done() {
+                    if round < SPIN_ROUNDS {
+                        crate::sync::backoff(round);
+                        round += 1;
+                    } else {
+                        crate::sync::park_blocking(None);
+                    }
+                }
+            }
+        }
+        std::mem::forget(abort);
+        let mut results = Vec::with_capacity(n);
+        let mut panic = None;
+        for job in jobs {
+            match job.into_result() {
+                Ok(r) => results.push(r),
+                Err(payload) if panic.is_none() => panic = Some(payload),
+                Err(payload) => crate::sync::drop_contained(payload, "a panic payload"),
+            }
+        }
+        match panic {
+            None => Ok(results),
+            Some(payload) => {
+                crate::sync::drop_contained(results, "broadcast results");
+                resume_unwind(payload)
+            }
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! The basics rayon and tokio users reach for: `broadcast`, thread start and
+//! stop hooks, `metrics`, `current_num_threads`, `Pool: UnwindSafe`,
+//! `sleep_until` and `interval`. Each test runs under the watchdog.
+
+mod common;
+
+use common::{panic_text, pool, within};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+#[test]
+fn broadcast_runs_once_on_every_worker_thread() {
+    within(20, || {
+        for n in [1, 2, 4] {
+            let pool = pool(n);
+            let seen = pool.broadcast(|i| (i, std::thread::current().id())).unwrap();
+            assert_eq!(seen.iter().map(|(i, _)| *i).collect::<Vec<_>>(), (0..n).collect::<Vec<_>>());
+            let threads: HashSet<_> = seen.iter().map(|(_, t)| *t).collect();
+            assert_eq!(threads.len(), n, "every call ran on its own worker thread");
+            // And the index is the worker's own: the thread name says so.
+            let names = pool.broadcast(|i| (i, std::thread::current().name().unwrap().to_owned())).unwrap();
+            for (i, name) in names {
+                assert_eq!(name, format!("knotwork-{i}"));
+            }
+        }
+    });
+}
+
+#[test]
+fn broadcast_from_a_worker_and_from_two_workers_at_once() {
+    within(20, || {
+        let pool = pool(2);
+        // From inside the pool: the caller's own call runs there too.
+        let inner = pool.run(|| pool.broadcast(|i| i * 10).unwrap()).unwrap();
+        assert_eq!(inner, [0, 10]);
+        // Two workers broadcast at the same moment: each waits for the
+        // other, and each runs the other's call from its wait.
+        let barrier = Barrier::new(2);
+        let (a, b) = pool
+            .join(
+                || {
+                    barrier.wait();
+                    pool.broadcast(|i| i).unwrap()
+                },
+                || {
+                    barrier.wait();
+                    pool.broadcast(|i| i + 100).unwrap()
+                },
+            )
+            .unwrap();
+        assert_eq!((a, b), (vec![0, 1], vec![100, 101]));
+        // Nested: a broadcast whose calls broadcast.
+        let nested = pool.broadcast(|_| pool.broadcast(|j| j).unwrap().len()).unwrap();
+        assert_eq!(nested, [2, 2]);
+        // From a scope's blocking child and from an async child's blocking wait.
+        pool.scope(|s| {
+            let t = s.exec_blocking(|| pool.broadcast(|i| i).unwrap());
+            assert_eq!(t.join().unwrap(), [0, 1]);
+        });
+    });
+}
+
+#[test]
+fn broadcast_waits_for_a_busy_worker_and_runs_after_its_job() {
+    within(20, || {
+        let pool = pool(2);
+        let release = Arc::new(Barrier::new(2));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let r = release.clone();
+        pool.spawn(move || {
+            tx.send(std::thread::current().id()).unwrap();
+            r.wait(); // busy until the test lets it go
+        })
+        .unwrap();
+        let busy = rx.recv().unwrap();
+        let p = pool.clone();
+        let broadcaster = std::thread::spawn(move || p.broadcast(|_| std::thread::current().id()).unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!broadcaster.is_finished(), "the busy worker has not run its call yet");
+        release.wait();
+        let ids = broadcaster.join().unwrap();
+        assert!(ids.contains(&busy));
+    });
+}
+
+#[test]
+fn broadcast_resumes_the_first_panic_after_every_call_and_refuses_after_shutdown() {
+    within(20, || {
+        let pool = pool(3);
+        let ran = AtomicUsize::new(0);
+        let err = std::panic::catch_unwind(|| {
+            pool.broadcast(|i| {
+                ran.fetch_add(1, Ordering::SeqCst);
+                if i >= 1 {
+                    panic!("worker {i} fails");
+                }
+            })
+        })
+        .unwrap_err();
+        assert_eq!(panic_text(&*err), "worker 1 fails");
+        assert_eq!(ran.load(Ordering::SeqCst), 3, "every call ran before the panic was resumed");
+        // The workers survived: a second broadcast works.
+        assert_eq!(pool.broadcast(|i| i).unwrap(), [0, 1, 2]);
+        pool.shutdown().unwrap();
+        assert!(pool.broadcast(|i| i).unwrap_err().is_shut_down());
+    });
+}
+
+#[test]
+fn many_concurrent_broadcasts_from_outside_and_inside() {
+    within(60, || {
+        let pool = pool(3);
+        let total = AtomicUsize::new(0);
+        std::thread::scope(|t| {
+            for _ in 0..4 {
+                t.spawn(|| {
+                    for _ in 0..50 {
+                        let r = pool.broadcast(|i| i).unwrap();
+                        total.fetch_add(r.len(), Ordering::SeqCst);
+                    }
+                });
+            }
+            t.spawn(|| {
+                pool.scope(|s| {
+                    for _ in 0..20 {
+                        s.exec_blocking(|| {
+                            let r = pool.broadcast(|i| i).unwrap();
+                            total.fetch_add(r.len(), Ordering::SeqCst);
+                        });
+                    }
+                });
+            });
+        });
+        assert_eq!(total.load(Ordering::SeqCst), (4 * 50 + 20) * 3);
+    });
+}
+
+#[test]
+fn thread_hooks_run_on_every_thread_spares_included() {
+    within(20, || {
+        let started = Arc::new(Mutex::new(Vec::new()));
+        let stopped = Arc::new(Mutex::new(Vec::new()));
+        let (s, t) = (started.clone(), stopped.clone());
+        let pool = knotwork::Pool::builder()
+            .threads(1)
+            .spare_threads(2)
+            .on_thread_start(move |i| {
+                // On the pool's own thread, which is a worker of it.
+                assert_eq!(knotwork::Pool::current().map(|p| p.threads()), Some(1));
+                s.lock().unwrap().push(i);
+            })
+            .on_thread_stop(move |i| t.lock().unwrap().push(i))
+            .build()
+            .unwrap();
+        // The one worker blocks on a child queued behind it: a spare starts.
+        let v = pool
+            .run(|| knotwork::block_on(pool.scope_async(async |s| s.exec_blocking(|| 7).await.unwrap())))
+            .unwrap();
+        assert_eq!(v, 7);
+        pool.shutdown().unwrap();
+        let mut started = started.lock().unwrap().clone();
+        let mut stopped = stopped.lock().unwrap().clone();
+        started.sort();
+        stopped.sort();
+        assert_eq!(started[0], 0);
+        assert!(started.len() >= 2, "a spare started and ran the start hook: {started:?}");
+        assert_eq!(started, stopped, "every thread that started also stopped");
+    });
+}
+
+#[test]
+fn a_panicking_thread_hook_goes_to_the_panic_handler_and_the_pool_works() {
+    within(20, || {
+        let caught = Arc::new(Mutex::new(Vec::new()));
+        let c = caught.clone();
+        let pool = knotwork::Pool::builder()
+            .threads(2)
+            .on_thread_start(|i| panic!("start hook {i}"))
+            .panic_handler(move |p| c.lock().unwrap().push(panic_text(&*p)))
+            .build()
+            .unwrap();
+        assert_eq!(pool.broadcast(|i| i).unwrap(), [0, 1]);
+        pool.shutdown().unwrap();
+        let mut caught = caught.lock().unwrap().clone();
+        caught.sort();
+        assert_eq!(caught, ["start hook 0", "start hook 1"]);
+    });
+}
+
+#[test]
+fn metrics_count_jobs_steals_parks_and_polls() {
+    within(30, || {
+        let pool = pool(2);
+        let before = pool.metrics();
+        assert_eq!(before.jobs_run(), 0);
+        pool.scope(|s| {
+            for _ in 0..100 {
+                s.exec_blocking(|| std::hint::black_box(0));
+            }
+            for _ in 0..10 {
+                s.exec(async { knotwork::yield_now().await });
+            }
+        });
+        let m = pool.metrics();
+        assert!(m.jobs_run() >= 100, "{m}");
+        assert!(m.loop_polls() >= 20, "each async child is polled twice: {m}");
+        // Counts only grow; a fork-join on two workers steals (give it a few tries).
+        let stole = (0..200).any(|_| {
+            pool.join(
+                || std::thread::sleep(Duration::from_micros(200)),
+                || std::thread::sleep(Duration::from_micros(200)),
+            )
+            .unwrap();
+            pool.metrics().steals() > 0
+        });
+        assert!(stole, "{}", pool.metrics());
+        assert!(common::eventually(5, || pool.metrics().parks() > 0));
+        let later = pool.metrics();
+        for (a, b) in m.workers().iter().zip(later.workers()) {
+            assert!(b.jobs_run() >= a.jobs_run() && b.loop_polls() >= a.loop_polls());
+        }
+        // The Display form has a line per worker.
+        assert_eq!(later.to_string().lines().count(), 2 + later.spares().len());
+    });
+}
+
+#[test]
+fn current_num_threads_reads_the_current_pool() {
+    within(20, || {
+        let pool = pool(3);
+        assert_eq!(pool.run(knotwork::current_num_threads).unwrap(), 3);
+        let in_child = pool.scope(|s| s.exec(async { knotwork::current_num_threads() }).join().unwrap());
+        assert_eq!(in_child, 3);
+        assert_eq!(knotwork::current_num_threads(), knotwork::Pool::global().threads());
+    });
+}
+
+#[test]
+fn a_pool_crosses_catch_unwind_without_assert_unwind_safe() {
+    within(20, || {
+        let pool = pool(1);
+        let r = std::panic::catch_unwind(|| pool.run(|| panic!("inside")).unwrap());
+        assert_eq!(panic_text(&*r.unwrap_err()), "inside");
+        // The pool is unharmed.
+        assert_eq!(pool.run(|| 5).unwrap(), 5);
+    });
+}
+
+#[test]
+fn sleep_until_and_a_drift_free_interval() {
+    within(20, || {
+        let pool = pool(2);
+        let out = pool.scope(|s| {
+            let a = s.exec(async {
+                let at = Instant::now() + Duration::from_millis(10);
+                knotwork::sleep_until(at).await;
+                Instant::now() >= at
+            });
+            let b = s.exec(async {
+                let mut every = knotwork::interval(Duration::from_millis(3));
+                let mut ticks = Vec::new();
+                for _ in 0..5 {
+                    ticks.push(every.tick().await);
+                }
+                ticks
+            });
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        assert!(out.0);
+        // Scheduled instants are exact multiples of the period: no drift.
+        for w in out.1.windows(2) {
+            assert_eq!(w[1] - w[0], Duration::from_millis(3));
+        }
+    });
+}
+
+#[test]
+fn missed_ticks_burst_delay_and_skip() {
+    within(20, || {
+        knotwork::block_on(async {
+            let period = Duration::from_millis(5);
+            for missed in
+                [knotwork::MissedTicks::Burst, knotwork::MissedTicks::Delay, knotwork::MissedTicks::Skip]
+            {
+                let mut every = knotwork::interval(period);
+                every.set_missed_ticks(missed);
+                let first = every.tick().await;
+                // Late by more than three periods.
+                std::thread::sleep(Duration::from_millis(18));
+                let late = every.tick().await;
+                assert_eq!(late, first + period, "{missed:?}: the late tick reports its own schedule");
+                let next = every.tick().await;
+                match missed {
+                    // The missed ticks come at once, on the old schedule.
+                    knotwork::MissedTicks::Burst => assert_eq!(next, first + 2 * period),
+                    // Shifted: a period after the late tick was taken.
+                    knotwork::MissedTicks::Delay => {
+                        assert!(next >= first + Duration::from_millis(18) + period)
+                    }
+                    // Dropped: the next multiple of the period after the delay.
+                    knotwork::MissedTicks::Skip => {
+                        assert!(next >= first + 4 * period);
+                        assert_eq!((next - first).as_nanos() % period.as_nanos(), 0);
+                    }
+                }
+            }
+        });
+    });
+}
+
+#[test]
+fn a_zero_interval_panics_at_the_callers_line() {
+    let err = std::panic::catch_unwind(|| knotwork::interval(Duration::ZERO)).unwrap_err();
+    assert!(panic_text(&*err).contains("period must be longer than zero"));
+}
