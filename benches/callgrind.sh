@@ -9,7 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind is not installed"; exit 1; }
-bin=$(cargo bench --bench instr --no-run 2>&1 | grep -o 'target/release/deps/instr-[0-9a-f]*' | head -1)
+# Wherever the target directory is (CARGO_TARGET_DIR, build.target-dir).
+bin=$(cargo bench --bench instr --no-run 2>&1 | sed -n 's/.*(\(.*release\/deps\/instr-[0-9a-f]*\)).*/\1/p' | head -1)
 [ -x "$bin" ] || { echo "could not find the instr bench binary"; exit 1; }
 
 # fib(n) forks fib(n + 1) - 1 times.

@@ -11,7 +11,7 @@
 //! Each recorded step prints its fork/join tree and the audit's verdict, and
 //! writes `<step>.svg` (a timeline for a browser) and `<step>.json` (for
 //! <https://ui.perfetto.dev>) to the output directory (default
-//! `target/knotwork-tour/`); `tour.svg` and `tour.json` are the fan-out's.
+//! `<target dir>/knotwork-tour/`, beside the build); `tour.svg` and `tour.json` are the fan-out's.
 //! The five use cases are also runnable alone: `cargo run --example
 //! seed_1_async_calls_sync`, and so on.
 
@@ -39,8 +39,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Cargo's target directory, wherever it is (`CARGO_TARGET_DIR`,
+/// `--target-dir`, `build.target-dir` or `./target`): found from this
+/// program's own path, `<target>/<profile>/{examples,deps}/<name>`, so the
+/// output lands beside the build and never in the checkout when the build
+/// is elsewhere.
+fn target_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.parent()?.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("target"))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let out = std::env::args_os().nth(1).map_or_else(|| PathBuf::from("target/knotwork-tour"), PathBuf::from);
+    let out = std::env::args_os().nth(1).map_or_else(|| target_dir().join("knotwork-tour"), PathBuf::from);
     std::fs::create_dir_all(&out)?;
     println!("knotwork tour (pictures and Perfetto traces go to {})\n", out.display());
     println!("== the five use cases of the Python original, as nurseries, recorded\n");

@@ -345,10 +345,15 @@ impl TaskError {
     /// let payload = err.into_panic();
     /// assert_eq!(payload.downcast_ref::<u32>(), Some(&42));
     /// ```
+    #[track_caller]
     pub fn into_panic(self) -> Box<dyn std::any::Any + Send + 'static> {
-        self.try_into_panic().unwrap_or_else(|_| {
-            panic!("TaskError::into_panic called on a cancelled task; check is_panic() first")
-        })
+        match self.try_into_panic() {
+            Ok(payload) => payload,
+            Err(_) => panic!(
+                "TaskError::into_panic was called on a cancelled task, which has no panic payload; \
+                 check is_panic() first, or use try_into_panic()"
+            ),
+        }
     }
 
     /// The panic payload, or the error back if the task was cancelled.

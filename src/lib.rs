@@ -14,17 +14,21 @@
 //!
 //! ## The pieces
 //!
-//! | piece | what | where |
-//! |---|---|---|
-//! | [`Pool`] | work-stealing threads: per-worker deques, a global injector, random-victim stealing, parking idle workers | `src/pool/` |
-//! | [`Loop`] | one per thread, created lazily and cached: tasks, timers, cross-thread wakes | `src/event_loop/` |
-//! | [`block_on`], [`spawn_local`], [`sleep`], [`timeout`], [`yield_now`] | run async code on this thread's loop | `src/event_loop/` |
-//! | [`scope`], [`Scope`], [`Task`], [`scope_async`], [`is_cancelled`] | nursery scopes: children joined before the scope returns, cancelled together, panics re-raised | `src/scope/` |
-//! | [`scope_with`], [`Policy`], [`ScopeError`], [`TaskSet`] | failures as values (`exec_try`), completion policies, every failure collected, completion order | `src/scope/`, `src/failure.rs` |
-//! | [`Slot`], [`Context`], [`Inheritance`] | context slots, inherited by the children of a scope as each slot says; carried anywhere by a `Context` | `src/context/` |
-//! | [`Scope::start`], [`shield`], [`Limiter`] | the start handshake, shielded cleanup, a cooperating capacity limiter | `src/scope/` |
-//! | [`trace`] | record what a program ran: a text tree, Perfetto JSON, an SVG timeline, and an audit of the join guarantees | `src/trace/` |
-//! | `sync` | the facade every atomic, lock and thread goes through, so loom checks the real code | `src/sync/` |
+//! | piece | what |
+//! |---|---|
+//! | [`Pool`], [`PoolBuilder`], [`join`], [`current_num_threads`] | work-stealing threads: per-worker deques, a global injector, random-victim stealing, parked idle workers; [`Pool::broadcast`], thread start/stop hooks, [`Pool::metrics`] |
+//! | [`Loop`], [`block_on`], [`spawn_local`] | one loop per thread, created lazily and cached: tasks, timers, cross-thread wakes |
+//! | [`sleep`], [`sleep_until`], [`interval`], [`timeout`], [`yield_now`] | time and fairness on the loop |
+//! | [`scope`], [`Scope`], [`Task`], [`scope_async`], [`is_cancelled`] | nursery scopes: children joined before the scope returns, cancelled together, panics re-raised |
+//! | [`scope_with`], [`Policy`], [`ScopeError`], [`TaskSet`] | failures as values ([`Scope::exec_try`]), completion policies, every failure collected, completion order |
+//! | [`Slot`], [`Context`], [`Inheritance`] | context slots, inherited by the children of a scope as each slot says; carried anywhere by a [`Context`] |
+//! | [`Scope::start`], [`shield`], [`Limiter`] | the start handshake, shielded cleanup, a cooperating capacity limiter |
+//! | [`trace`] | record what a program ran: a text tree, Perfetto JSON, an SVG timeline, and an audit of the join guarantees |
+//! | [`guide`] | the project's documents: [guarantees](guide::guarantees), [architecture](guide::architecture), [loom models](guide::loom), [performance](guide::performance), [the Python original, mapped](guide::seed_mapping) |
+//!
+//! Every atomic, lock, thread-local and thread goes through one internal
+//! facade, so that `--cfg loom` model-checks the real code
+//! ([guide::loom]).
 //!
 //! ## A first look
 //!
@@ -40,34 +44,53 @@
 //! assert_eq!(halves[0] + halves[1], 5050);
 //! ```
 //!
-//! The pool and the loops underneath:
+//! The five use cases of the Python original, on a pool and its loops:
 //!
 //! ```
 //! use std::time::Duration;
-//!
-//! // Use case 1 of the original: async code offloads a blocking function.
 //! let pool = knotwork::Pool::builder().threads(2).build()?;
-//! let total = knotwork::block_on(async {
+//!
+//! // 1. Async code calls a blocking function: it awaits a blocking child,
+//! //    so its own loop keeps running other tasks meanwhile (a plain
+//! //    `pool.run` here would block the loop until the function returns).
+//! let total = knotwork::block_on(pool.scope_async(async |s| {
 //!     knotwork::sleep(Duration::from_millis(1)).await;
-//!     pool.run(|| (1..=10).sum::<u32>())
-//! })?;
+//!     s.exec_blocking(|| (1..=10).sum::<u32>()).await
+//! }))?;
 //! assert_eq!(total, 55);
 //!
-//! // Use case 5: sync code calls an async function, on a worker's own loop.
+//! // 2. Sync code calls a sync function that runs async code: on a worker,
+//! //    `block_on` drives that worker's own loop.
 //! let v = pool.run(|| knotwork::block_on(async { knotwork::yield_now().await; 7 }))?;
 //! assert_eq!(v, 7);
+//!
+//! // 3. Async code calls a sync function that runs async code.
+//! let w = knotwork::block_on(pool.scope_async(async |s| {
+//!     s.exec_blocking(|| knotwork::block_on(async { 8 })).await
+//! }))?;
+//! assert_eq!(w, 8);
+//!
+//! // 4. Async code runs an async function on another thread.
+//! let x = knotwork::block_on(pool.scope_async(async |s| s.exec(async { 9 }).await))?;
+//! assert_eq!(x, 9);
+//!
+//! // 5. Sync code calls an async function.
+//! let y = pool.scope(|s| s.exec(async { 10 }).join())?;
+//! assert_eq!(y, 10);
+//!
 //! pool.shutdown()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! ## Guarantees
 //!
-//! docs/guarantees.md states each guarantee (shutdown, loop lifetime,
-//! scopes, context slots) and names the test that shows it;
-//! docs/architecture.md draws the pool, the loop and the scopes.
+//! [guide::guarantees] states each guarantee — shutdown, loop lifetime,
+//! scopes, failures, structure, liveness, soundness — and names the test
+//! that shows it; [guide::architecture] draws the pool, the loop and the
+//! scopes, layer by layer.
 //!
 //! Prior art: Trio's nurseries (<https://trio.readthedocs.io>), rayon (<https://docs.rs/rayon>) and
-//! tokio (<https://docs.rs/tokio>); docs/architecture.md names the rest, file by file.
+//! tokio (<https://docs.rs/tokio>); [guide::architecture] names the rest, file by file.
 
 #![warn(missing_docs, missing_debug_implementations)]
 // A plain `pub` in src/ is public API (tests/doc_examples.rs relies on it).
@@ -79,6 +102,7 @@ mod context;
 mod error;
 mod event_loop;
 mod failure;
+pub mod guide;
 mod hooks;
 mod pool;
 mod scope;
@@ -115,6 +139,7 @@ pub use pool::{Pool, PoolBuilder, PoolMetrics, WorkerMetrics, current_num_thread
 /// let (a, b) = knotwork::join(|| 1 + 1, || 2 + 2);
 /// assert_eq!((a, b), (2, 4));
 /// ```
+#[track_caller]
 pub fn join<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
 where
     A: FnOnce() -> RA + Send,
@@ -122,7 +147,10 @@ where
     RA: Send,
     RB: Send,
 {
-    Pool::current_or_global().join(a, b).unwrap_or_else(|e| panic!("knotwork::join: {e}"))
+    match Pool::current_or_global().join(a, b) {
+        Ok(both) => both,
+        Err(e) => panic!("knotwork::join: {e}"),
+    }
 }
 
 /// Which public types may cross threads, pinned by the compiler: a change

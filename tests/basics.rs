@@ -315,3 +315,21 @@ fn a_zero_interval_panics_at_the_callers_line() {
     let err = std::panic::catch_unwind(|| knotwork::interval(Duration::ZERO)).unwrap_err();
     assert!(panic_text(&*err).contains("period must be longer than zero"));
 }
+
+static REQUEST: knotwork::Slot<u32> = knotwork::Slot::new();
+
+#[test]
+fn broadcast_calls_run_in_the_callers_bindings() {
+    within(20, || {
+        let pool = pool(2);
+        let seen = REQUEST.bind(7, || pool.broadcast(|_| REQUEST.get()).unwrap());
+        assert_eq!(seen, [Some(7), Some(7)]);
+        // And from a worker, inside a child that rebinds.
+        let inner = pool.scope(|s| {
+            s.exec_blocking(|| REQUEST.bind(9, || pool.broadcast(|_| REQUEST.get()).unwrap())).join().unwrap()
+        });
+        assert_eq!(inner, [Some(9), Some(9)]);
+        // A worker's later jobs do not keep the binding.
+        assert_eq!(pool.broadcast(|_| REQUEST.get()).unwrap(), [None, None]);
+    });
+}

@@ -30,9 +30,11 @@ fn missing_examples(file: &str, text: &str) -> Vec<String> {
                 docs.push_str(above);
                 docs.push('\n');
             } else if above.starts_with("#[") || above.starts_with("#![") {
-                if above.contains("doc(hidden)")
-                    || above.contains("cfg(loom)")
-                    || above.contains("cfg(doctest)")
+                // Hidden, not built, or a document of `docs/` included as a
+                // module's docs (`src/guide.rs`: no API to show).
+                if ["doc(hidden)", "cfg(loom)", "cfg(doctest)", "include_str!"]
+                    .iter()
+                    .any(|a| above.contains(a))
                 {
                     hidden = true;
                 }

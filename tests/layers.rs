@@ -30,6 +30,8 @@ const LAYERS: &[&[&str]] = &[
     &["pool"],
     &["scope"],
     &["trace"],
+    // The documents of `docs/`, rendered with the API docs: no code.
+    &["guide"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

@@ -14,7 +14,7 @@
 //! (see `harness`); the figures are medians, and each target is the median
 //! of the per-round ratio knotwork / peer. Nothing here asserts: a
 //! benchmark measures, the tests in `tests/` check behaviour. The results
-//! go to `target/knotwork-bench/` (or `--out`) as a Markdown table and an
+//! go to `<target dir>/knotwork-bench/` (or `--out`) as a Markdown table and an
 //! SVG chart; docs/performance.md holds the committed ones.
 
 mod chart;
@@ -29,7 +29,7 @@ mod spawn;
 mod timers;
 
 use harness::{Config, Outcome};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Runs one workload's comparison.
 type Workload = fn(&Config) -> Outcome;
@@ -58,6 +58,18 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
+/// Cargo's target directory, wherever it is (`CARGO_TARGET_DIR`,
+/// `--target-dir`, `build.target-dir` or `./target`): found from this
+/// program's own path, `<target>/<profile>/{examples,deps}/<name>`, so the
+/// output lands beside the build and never in the checkout when the build
+/// is elsewhere.
+fn target_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.parent()?.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("target"))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
@@ -72,7 +84,7 @@ fn main() {
     let threads: Vec<usize> = value_of("--threads")
         .map(|t| t.split(',').map(|x| x.parse().expect("--threads takes a list like 1,2,4")).collect())
         .unwrap_or_else(|| vec![1, 2]);
-    let out = PathBuf::from(value_of("--out").unwrap_or_else(|| "target/knotwork-bench".into()));
+    let out = value_of("--out").map_or_else(|| target_dir().join("knotwork-bench"), PathBuf::from);
     let only: Vec<String> = {
         let mut only = Vec::new();
         let mut skip = false;

@@ -30,10 +30,17 @@ static NEXT_INDEX: AtomicUsize = AtomicUsize::new(0);
 /// rebinding inside a child is never seen by its parent or siblings, and a
 /// rebinding in the parent after the spawn is not seen by the child.
 ///
-/// Work outside a scope sees no bindings: a [`Pool::spawn`](crate::Pool::spawn)
-/// job, a `std::thread`, a task of another executor. To carry them there,
+/// Work outside a scope sees **no bindings**: a
+/// [`Pool::spawn`](crate::Pool::spawn) job (fire-and-forget: nobody waits
+/// for it, so it is nobody's child), a `std::thread`, a task of another
+/// executor. To carry them there,
 /// [`Context::capture`](crate::Context::capture) them and
 /// [`run`](crate::Context::run) or [`wrap`](crate::Context::wrap) there.
+/// What the caller waits for as for a call of its own —
+/// [`Pool::run`](crate::Pool::run), both halves of
+/// [`Pool::join`](crate::Pool::join), every call of
+/// [`Pool::broadcast`](crate::Pool::broadcast) — runs in the caller's own
+/// bindings, wherever it runs.
 ///
 /// # Examples
 ///

@@ -78,7 +78,13 @@ impl Wake for RootWaker {
 /// });
 /// assert_eq!(v, 42);
 /// ```
+#[track_caller]
 pub fn block_on<F: Future>(fut: F) -> F::Output {
+    // Checked here, so that the panic names the caller's line (`drive`
+    // checks again, for the internal callers).
+    if thread_slot::try_current().is_some_and(|core| core.is_polling()) {
+        panic!("{REENTRANT_MSG}");
+    }
     on_this_loop(|core| drive(core, fut, true))
 }
 

@@ -213,6 +213,7 @@ impl Loop {
     ///     assert!(!knotwork::Loop::teardown_current()); // only once
     /// }).join().unwrap();
     /// ```
+    #[track_caller]
     pub fn teardown_current() -> bool {
         if thread_slot::serves_a_pool() {
             panic!(
@@ -304,6 +305,7 @@ impl fmt::Debug for Loop {
 /// });
 /// assert_eq!(sum, 3);
 /// ```
+#[track_caller]
 pub fn spawn_local<F>(fut: F) -> LocalTask<F::Output>
 where
     F: Future + 'static,

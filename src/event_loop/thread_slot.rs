@@ -100,8 +100,10 @@ const DEAD_MSG: &str = "this thread's knotwork loop has already been torn down (
 /// This thread's loop, created on first use.
 ///
 /// # Panics
-/// If the thread's loop was already torn down.
+/// If the thread's loop was already torn down (at the caller's line: the
+/// public entries that reach this are `#[track_caller]` too).
 #[inline]
+#[track_caller]
 pub(crate) fn current() -> Rc<LoopCore> {
     let fast = CURRENT_FAST.try_with(Cell::get).unwrap_or(std::ptr::null());
     if !fast.is_null() {
@@ -113,22 +115,26 @@ pub(crate) fn current() -> Rc<LoopCore> {
             Rc::from_raw(fast)
         };
     }
-    CURRENT.with(create)
+    match CURRENT.with(create) {
+        Some(core) => core,
+        None => panic!("{DEAD_MSG}"),
+    }
 }
 
+/// The slot's loop, created if there is none yet; `None` if it is dead.
 #[cold]
-fn create(slot: &ThreadLoop) -> Rc<LoopCore> {
+fn create(slot: &ThreadLoop) -> Option<Rc<LoopCore>> {
     let mut slot = slot.0.borrow_mut();
-    match &*slot {
+    Some(match &*slot {
         Slot::Live(core) => core.clone(),
-        Slot::Dead => panic!("{DEAD_MSG}"),
+        Slot::Dead => return None,
         Slot::Empty => {
             let core = new_core(OWNER.with(|o| o.borrow_mut().take()));
             *slot = Slot::Live(core.clone());
             CURRENT_FAST.with(|fast| fast.set(Rc::as_ptr(&core)));
             core
         }
-    }
+    })
 }
 
 /// A loop for `block_on` on a thread whose own loop is already gone (the

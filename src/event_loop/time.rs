@@ -15,6 +15,7 @@ use super::timer::TimerKey;
 use crate::sync::time::Instant;
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -36,12 +37,13 @@ const NO_LOOP_MSG: &str = "a knotwork timer (sleep/timeout) was polled outside a
 /// knotwork::block_on(knotwork::sleep(Duration::from_millis(5)));
 /// assert!(start.elapsed() >= Duration::from_millis(5));
 /// ```
+#[track_caller]
 pub fn sleep(duration: Duration) -> Sleep {
     let now = Instant::now();
     // A duration too large to represent sleeps "forever" (until ~30 years).
     let deadline =
         now.checked_add(duration).unwrap_or_else(|| now + Duration::from_secs(60 * 60 * 24 * 365 * 30));
-    Sleep { deadline, registration: None }
+    Sleep { deadline, registration: None, made_at: Location::caller() }
 }
 
 /// Waits until `deadline` (at once if it has passed). [`sleep`] with an
@@ -58,8 +60,9 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// knotwork::block_on(knotwork::sleep_until(deadline));
 /// assert!(Instant::now() >= deadline);
 /// ```
+#[track_caller]
 pub fn sleep_until(deadline: std::time::Instant) -> Sleep {
-    Sleep { deadline: crate::sync::time::from_std(deadline), registration: None }
+    Sleep { deadline: crate::sync::time::from_std(deadline), registration: None, made_at: Location::caller() }
 }
 
 /// The future returned by [`sleep`] and [`sleep_until`].
@@ -76,6 +79,9 @@ pub struct Sleep {
     deadline: Instant,
     /// The loop id and timer this sleep is registered with, if any.
     registration: Option<(u64, TimerKey)>,
+    /// Where the sleep was made: named by the panic of a sleep polled
+    /// outside any knotwork loop (the poll itself is the executor's line).
+    made_at: &'static Location<'static>,
 }
 
 impl Sleep {
@@ -128,7 +134,7 @@ impl Future for Sleep {
             self.deregister();
             return Poll::Ready(());
         }
-        let core = polling_core();
+        let core = polling_core(self.made_at);
         let mut timers = core.timers.borrow_mut();
         match self.registration {
             Some((loop_id, timer)) if loop_id == core.id() && timers.update(timer, cx.waker()) => {}
@@ -156,10 +162,10 @@ impl fmt::Debug for Sleep {
 }
 
 /// The loop of this thread, which must be polling a task right now.
-fn polling_core() -> std::rc::Rc<LoopCore> {
+fn polling_core(made_at: &Location<'_>) -> std::rc::Rc<LoopCore> {
     match thread_slot::try_current() {
         Some(core) if core.is_polling() => core,
-        _ => panic!("{NO_LOOP_MSG}"),
+        _ => panic!("{NO_LOOP_MSG} (the timer was made at {made_at})"),
     }
 }
 
@@ -174,6 +180,7 @@ fn polling_core() -> std::rc::Rc<LoopCore> {
 /// let fast = knotwork::block_on(knotwork::timeout(Duration::from_secs(5), async { 7 }));
 /// assert_eq!(fast, Ok(7));
 /// ```
+#[track_caller]
 pub fn timeout<F: Future>(duration: Duration, fut: F) -> Timeout<F> {
     Timeout { fut, sleep: sleep(duration) }
 }

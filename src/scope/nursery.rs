@@ -205,6 +205,12 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// every scope nested inside a child is cancelled too. The scope still
     /// joins all of them. Children spawned after this are cancelled at once.
     ///
+    /// A blocking child that is already running is **not interrupted**:
+    /// Rust cannot stop a thread in the middle of a closure. It runs to its
+    /// end unless it looks at [`is_cancelled`](crate::is_cancelled) and
+    /// returns early, and the scope waits for it (N5 in
+    /// [guarantees](crate::guide::guarantees)).
+    ///
     /// # Examples
     ///
     /// ```
@@ -222,6 +228,10 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// Cancels the scope once `deadline` has passed (measured from now),
     /// unless it has finished by then. The deadline (fired by the pool's
     /// deadline thread) does not hold up the join.
+    ///
+    /// As with [`cancel`](Self::cancel), a blocking child already running
+    /// when the deadline passes is not interrupted: it sees
+    /// [`is_cancelled`](crate::is_cancelled) and is still joined.
     ///
     /// # Examples
     ///

@@ -205,13 +205,23 @@ impl Pool {
     where
         F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
     {
-        self.try_scope(f).unwrap_or_else(|_| panic!("{SHUT_DOWN_MSG}"))
+        match self.try_scope(f) {
+            Ok(value) => value,
+            // Here, not in a closure: the panic names the caller's line.
+            Err(_) => panic!("{SHUT_DOWN_MSG}"),
+        }
     }
 
     /// Like [`scope`](Self::scope), but returns [`ShutdownError`] instead of
     /// panicking when the pool is shut down (for a scope opened from outside
     /// the pool; scopes opened by work the pool already runs are accepted
     /// while it drains).
+    ///
+    /// The only error is the pool's: children's failures are handled as in
+    /// [`scope`](Self::scope) (a panic re-raised). For a scope whose
+    /// children return `Err` and that fails on the first one, use
+    /// [`scope_with`](Self::scope_with) with [`FailFast`](crate::FailFast)
+    /// and [`exec_try`](Scope::exec_try) children.
     ///
     /// # Errors
     ///
@@ -270,8 +280,10 @@ impl Pool {
         let hooks: &dyn Hooks = &policy;
         // The policy outlives every child: `run_sync` joins them all before
         // it returns, and `policy` lives on this frame until then.
-        let (body, failures) =
-            run_sync(self, Some(NonNull::from(hooks)), f).unwrap_or_else(|_| panic!("{SHUT_DOWN_MSG}"));
+        let (body, failures) = match run_sync(self, Some(NonNull::from(hooks)), f) {
+            Ok(ran) => ran,
+            Err(_) => panic!("{SHUT_DOWN_MSG}"),
+        };
         match body {
             Ok(value) => policy.finish(Some(value), failures),
             Err(payload) => {
