@@ -61,7 +61,9 @@ pub(crate) struct Helping {
 }
 
 impl Helping {
-    #[inline]
+    /// Always inlined: a waiter enters one per job it runs, and a call
+    /// (callgrind: ~30 instructions with its drop) showed up per child.
+    #[inline(always)]
     pub(crate) fn enter() -> Self {
         Helping {
             core: try_current().map(|core| {
@@ -74,7 +76,7 @@ impl Helping {
 }
 
 impl Drop for Helping {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         if let Some((core, prev)) = &self.core {
             core.polling.set(*prev);

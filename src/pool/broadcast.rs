@@ -103,7 +103,7 @@ impl WorkerThread {
     #[inline]
     pub(crate) fn run_inbox(&self) -> bool {
         // Spares have no inbox.
-        let Some(inbox) = self.registry.inboxes.get(self.index) else { return false };
+        let Some(inbox) = self.inbox() else { return false };
         match inbox.take() {
             Some(job) => {
                 self.execute(job);
@@ -116,7 +116,7 @@ impl WorkerThread {
     /// Whether this worker's inbox holds a job.
     #[inline]
     pub(crate) fn inbox_pending(&self) -> bool {
-        self.registry.inboxes.get(self.index).is_some_and(Inbox::is_pending)
+        self.inbox().is_some_and(Inbox::is_pending)
     }
 }
 

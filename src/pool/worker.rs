@@ -19,7 +19,9 @@
 //!
 //! Prior art: rayon-core's `WorkerThread` and its main loop (<https://docs.rs/rayon-core>).
 
+use super::broadcast::Inbox;
 use super::job::JobRef;
+use super::metrics::SlotCounters;
 use super::registry::Registry;
 use crate::event_loop::{self, Helping};
 use crate::hooks;
@@ -52,6 +54,11 @@ pub(crate) struct WorkerThread {
     /// Until then, this worker takes nothing from the injector, so that the
     /// idle worker it woke gets the deferred job.
     defer_until: Cell<Option<Instant>>,
+    /// This slot's counters (`metrics.rs`) and inbox (`broadcast.rs`; null
+    /// on a spare), in `registry`, which this worker keeps alive: cached
+    /// here so that the hot paths do not index the registry's slices.
+    counters: *const SlotCounters,
+    inbox: *const Inbox,
     /// Grace periods spent on the current deferred job (see [`DEFER_ROUNDS`]).
     defer_rounds: Cell<u32>,
     /// The innermost wait pops this worker's own deque only while it holds
@@ -82,8 +89,12 @@ crate::sync::thread_local_key! {
 pub(crate) fn main(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>, parker: Parker) {
     install_thread_parker(parker);
     event_loop::install_owner(Box::new(super::registry::WorkerLoop { registry: registry.clone(), index }));
+    let counters: *const SlotCounters = &registry.counters[index];
+    let inbox = registry.inboxes.get(index).map_or(ptr::null(), ptr::from_ref);
     let worker = WorkerThread {
         index,
+        counters,
+        inbox,
         registry,
         deque,
         rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
@@ -185,6 +196,23 @@ impl WorkerThread {
         ptr::eq(&*self.registry, registry)
     }
 
+    /// This slot's counters.
+    #[inline]
+    pub(super) fn counters(&self) -> &SlotCounters {
+        // SAFETY: points into `self.registry.counters`, a boxed slice that
+        // is never resized and lives as long as the registry, which
+        // `self.registry` keeps alive.
+        unsafe { &*self.counters }
+    }
+
+    /// This worker's inbox; `None` on a spare.
+    #[inline]
+    pub(super) fn inbox(&self) -> Option<&Inbox> {
+        // SAFETY: null, or a pointer into `self.registry.inboxes`, kept
+        // alive as `counters` is.
+        unsafe { self.inbox.as_ref() }
+    }
+
     /// Pushes an accepted job onto this worker's deque and wakes a sleeper.
     pub(crate) fn push(&self, job: JobRef) {
         self.deque.push(job);
@@ -278,7 +306,7 @@ impl WorkerThread {
     pub(crate) fn execute(&self, job: JobRef) {
         // Counted before it runs: whoever the job's end releases then reads
         // a count that includes it.
-        self.registry.counters[self.index].jobs.bump();
+        self.counters().jobs.bump();
         // SAFETY: the job came out of one of this pool's queues, which hand
         // each entry to exactly one taker.
         unsafe { job.execute(&self.registry) }
@@ -405,7 +433,7 @@ impl WorkerThread {
                 }
                 match stealers[victim].steal() {
                     Steal::Success(job) => {
-                        self.registry.counters[self.index].steals.bump();
+                        self.counters().steals.bump();
                         return Some(job);
                     }
                     Steal::Retry => retry = true,
@@ -448,7 +476,7 @@ impl WorkerThread {
             idle.leave_idle(self.index);
             return;
         }
-        self.registry.counters[self.index].parks.bump();
+        self.counters().parks.bump();
         with_thread_parker(|parker| parker.park(deadline));
         idle.leave_idle(self.index);
         // Whoever woke us may have had a job for us; if more work is queued

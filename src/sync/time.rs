@@ -78,26 +78,26 @@ mod virtual_clock {
 
     /// A point on the model's virtual clock.
     #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-    pub struct Instant(u64);
+    pub(crate) struct Instant(u64);
 
     impl Instant {
-        pub fn now() -> Instant {
+        pub(crate) fn now() -> Instant {
             Instant(NOW.load(loom::sync::atomic::Ordering::SeqCst))
         }
 
-        pub fn saturating_duration_since(&self, earlier: Instant) -> Duration {
+        pub(crate) fn saturating_duration_since(&self, earlier: Instant) -> Duration {
             Duration::from_nanos(self.0.saturating_sub(earlier.0))
         }
 
-        pub fn nanos(&self) -> u64 {
+        pub(crate) fn nanos(&self) -> u64 {
             self.0
         }
 
-        pub fn from_nanos(nanos: u64) -> Instant {
+        pub(crate) fn from_nanos(nanos: u64) -> Instant {
             Instant(nanos)
         }
 
-        pub fn checked_add(&self, d: Duration) -> Option<Instant> {
+        pub(crate) fn checked_add(&self, d: Duration) -> Option<Instant> {
             self.0.checked_add(d.as_nanos() as u64).map(Instant)
         }
     }
