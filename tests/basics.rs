@@ -333,3 +333,246 @@ fn broadcast_calls_run_in_the_callers_bindings() {
         assert_eq!(pool.broadcast(|_| REQUEST.get()).unwrap(), [None, None]);
     });
 }
+
+#[test]
+fn broadcasts_across_two_pools_and_from_every_blocking_wait_finish() {
+    within(60, || {
+        for _ in 0..20 {
+            let a = pool(1);
+            let b = pool(1);
+            // Two pools broadcast into each other at once: each worker,
+            // waiting for the other pool, runs the call addressed to it.
+            let both = Arc::new(Barrier::new(2));
+            let t = {
+                let (a, b, both) = (a.clone(), b.clone(), both.clone());
+                std::thread::spawn(move || {
+                    a.broadcast(|_| {
+                        both.wait();
+                        b.broadcast(|i| i).unwrap()
+                    })
+                    .unwrap()
+                })
+            };
+            let from_b = b
+                .broadcast(|_| {
+                    both.wait();
+                    a.broadcast(|i| i).unwrap()
+                })
+                .unwrap();
+            assert_eq!((t.join().unwrap(), from_b), (vec![vec![0]], vec![vec![0]]));
+            // Nested runs across pools.
+            let nested = a.run(|| b.run(|| a.broadcast(|i| i + 1).unwrap()).unwrap()).unwrap();
+            assert_eq!(nested, [1]);
+        }
+        // A worker in `Starting::wait` and one in `Limiter::acquire_blocking`
+        // run the broadcast calls addressed to them.
+        let p = pool(2);
+        let v = p.scope(|s| {
+            s.exec_blocking(|| {
+                knotwork::scope(|inner| {
+                    inner
+                        .start_blocking(|ready| {
+                            std::thread::sleep(Duration::from_millis(10));
+                            ready.started(p.broadcast(|i| i).unwrap());
+                        })
+                        .wait()
+                        .unwrap()
+                })
+            })
+            .join()
+            .unwrap()
+        });
+        assert_eq!(v, [0, 1]);
+        let limit = knotwork::Limiter::new(1);
+        let got = p.scope(|s| {
+            let holder = s.exec_blocking(|| {
+                let _permit = limit.acquire_blocking().unwrap();
+                std::thread::sleep(Duration::from_millis(10));
+                p.broadcast(|i| i).unwrap()
+            });
+            let waiter = s.exec_blocking(|| limit.acquire_blocking().map(drop).is_ok());
+            (holder.join().unwrap(), waiter.join().unwrap())
+        });
+        assert_eq!(got, (vec![0, 1], true));
+        // And a worker in a plain `block_on` inside a job.
+        let (tx, rx) = async_channel::bounded::<()>(1);
+        let p2 = p.clone();
+        let blocked = std::thread::spawn(move || {
+            p2.run(|| {
+                knotwork::block_on(async { rx.recv().await.unwrap() });
+            })
+            .unwrap()
+        });
+        std::thread::sleep(Duration::from_millis(10));
+        assert_eq!(p.broadcast(|i| i).unwrap(), [0, 1]);
+        tx.send_blocking(()).unwrap();
+        blocked.join().unwrap();
+    });
+}
+
+static STASHED: Mutex<Option<knotwork::Pool>> = Mutex::new(None);
+
+#[test]
+fn a_stop_hook_runs_after_the_drain_and_its_submissions_are_refused() {
+    within(60, || {
+        let accepted = Arc::new(AtomicUsize::new(0));
+        for _ in 0..50 {
+            let a = accepted.clone();
+            let p = knotwork::Pool::builder()
+                .threads(2)
+                .on_thread_stop(move |_| {
+                    assert!(knotwork::Pool::current().is_none(), "no longer a worker");
+                    let stashed = STASHED.lock().unwrap().clone();
+                    if let Some(p) = stashed {
+                        if p.spawn(|| ()).is_ok() {
+                            a.fetch_add(1, Ordering::SeqCst);
+                        }
+                        assert!(p.broadcast(|i| i).unwrap_err().is_shut_down());
+                    }
+                })
+                .build()
+                .unwrap();
+            *STASHED.lock().unwrap() = Some(p.clone());
+            // Another thread keeps submitting (and being refused) across the
+            // shutdown: its refused accepts lift the count for an instant.
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let hammer = {
+                let (p, stop) = (p.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        let _ = p.spawn(|| ());
+                    }
+                })
+            };
+            std::thread::sleep(Duration::from_millis(1));
+            p.shutdown().unwrap();
+            stop.store(true, Ordering::SeqCst);
+            hammer.join().unwrap();
+            STASHED.lock().unwrap().take();
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 0, "work accepted after the pool terminated");
+    });
+}
+
+#[test]
+fn a_start_hook_may_submit_work_and_it_runs_even_if_shutdown_comes_first() {
+    within(30, || {
+        for _ in 0..50 {
+            let ran = Arc::new(AtomicUsize::new(0));
+            let r = ran.clone();
+            let p = knotwork::Pool::builder()
+                .threads(2)
+                .on_thread_start(move |_| {
+                    let r = r.clone();
+                    // A worker of the pool here: the spawn is nested in the
+                    // unit the hook runs under, so it is accepted and runs.
+                    knotwork::Pool::current()
+                        .unwrap()
+                        .spawn(move || {
+                            r.fetch_add(1, Ordering::SeqCst);
+                        })
+                        .unwrap();
+                })
+                .build()
+                .unwrap();
+            p.shutdown().unwrap(); // at once: the hooks may not have run yet
+            assert_eq!(ran.load(Ordering::SeqCst), 2);
+        }
+    });
+}
+
+#[test]
+fn an_interval_of_duration_max_does_not_overflow() {
+    within(20, || {
+        knotwork::block_on(async {
+            let mut forever = knotwork::interval(Duration::MAX);
+            forever.tick().await; // the first tick is at once
+            let second = knotwork::timeout(Duration::from_millis(5), forever.tick()).await;
+            assert!(second.is_err(), "the second tick is far away");
+            forever.reset();
+            for missed in [knotwork::MissedTicks::Delay, knotwork::MissedTicks::Skip] {
+                let mut every = knotwork::interval(Duration::MAX);
+                every.set_missed_ticks(missed);
+                every.tick().await;
+                std::thread::sleep(Duration::from_millis(6));
+                assert!(knotwork::timeout(Duration::from_millis(1), every.tick()).await.is_err());
+            }
+        });
+    });
+}
+
+#[test]
+fn delay_counts_a_tick_late_by_less_than_a_period_as_missed() {
+    within(20, || {
+        knotwork::block_on(async {
+            let period = Duration::from_millis(20);
+            let mut every = knotwork::interval(period);
+            every.set_missed_ticks(knotwork::MissedTicks::Delay);
+            every.tick().await;
+            // The second tick is due at 20 ms; take it at ~30 ms.
+            std::thread::sleep(Duration::from_millis(30));
+            every.tick().await;
+            let taken = Instant::now();
+            let third = every.tick().await;
+            assert!(
+                third >= taken + period - Duration::from_millis(1),
+                "a period after the late tick was taken"
+            );
+        });
+    });
+}
+
+#[test]
+fn resetting_a_registered_sleep_wakes_its_task_at_the_new_deadline() {
+    within(20, || {
+        let pool = pool(1);
+        let start = Instant::now();
+        let woke = pool.scope(|s| {
+            s.exec(async {
+                let mut nap = std::pin::pin!(knotwork::sleep(Duration::from_secs(3600)));
+                let mut first = true;
+                std::future::poll_fn(move |cx| {
+                    if first {
+                        first = false;
+                        // Registered, then moved to 10 ms from now, and left
+                        // without a poll: the timer itself must wake us.
+                        let _ = nap.as_mut().poll(cx);
+                        nap.as_mut().reset(Instant::now() + Duration::from_millis(10));
+                        return std::task::Poll::Pending;
+                    }
+                    nap.as_mut().poll(cx)
+                })
+                .await;
+                Instant::now()
+            })
+            .join()
+            .unwrap()
+        });
+        let waited = woke - start;
+        assert!(waited >= Duration::from_millis(10) && waited < Duration::from_secs(10), "{waited:?}");
+    });
+}
+
+#[test]
+fn timers_run_in_a_block_on_after_the_threads_loop_is_torn_down() {
+    within(20, || {
+        std::thread::spawn(|| {
+            knotwork::Loop::current();
+            assert!(knotwork::Loop::teardown_current());
+            // `block_on` runs on a loop of its own (L7), and its timers too.
+            knotwork::block_on(knotwork::sleep(Duration::from_millis(2)));
+            let limit = knotwork::Limiter::new(1);
+            let held = limit.try_acquire().unwrap();
+            let waiter = std::thread::scope(|t| {
+                t.spawn(|| {
+                    std::thread::sleep(Duration::from_millis(5));
+                    drop(held);
+                });
+                limit.acquire_blocking().map(drop)
+            });
+            assert!(waiter.is_ok());
+        })
+        .join()
+        .unwrap();
+    });
+}

@@ -195,6 +195,17 @@ fn misuse_panics_point_at_the_callers_line() {
     if !msg.contains("tests/track_caller.rs") {
         wrong.push(format!("a sleep polled outside a loop: the message does not name its maker: {msg}"));
     }
+    // A scope_async made before a shutdown and first polled after it: the
+    // panic is in the poll (the executor's line); its message says why.
+    let doomed = common::pool(1);
+    let fut = doomed.scope_async(async |_| ());
+    doomed.shutdown().unwrap();
+    let (_, _, msg) = provoke("a scope_async polled after its pool shut down", "shut down", || {
+        knotwork::block_on(fut);
+    });
+    if !msg.contains("first polled after") {
+        wrong.push(format!("a scope_async polled after its pool shut down: {msg}"));
+    }
     let _ = std::panic::take_hook();
     assert!(wrong.is_empty(), "misuse panics that point into knotwork:\n  {}", wrong.join("\n  "));
 }

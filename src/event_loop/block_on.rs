@@ -101,6 +101,8 @@ fn on_this_loop<R>(f: impl FnOnce(&std::rc::Rc<LoopCore>) -> R) -> R {
             }
         }
         let exit = Teardown(exit);
+        // Timers polled inside find this loop; unset before the teardown.
+        let _driving = thread_slot::driving_exit_loop(&exit.0);
         return f(&exit.0);
     }
     f(&thread_slot::current())

@@ -69,6 +69,16 @@ fn clear_fast() {
 }
 
 crate::sync::thread_local_key! {
+    /// While `block_on` drives a loop of its own on an exiting thread
+    /// (`exit_loop`): that loop, so that the timers polled inside it find
+    /// it ([`polling_loop`]). Null otherwise. A raw pointer with no
+    /// destructor, like `CURRENT_FAST`, so it is readable during thread
+    /// exit; the `Rc` it points to is held by that `block_on` for as long as
+    /// the pointer is set.
+    static EXIT_CORE: Cell<*const LoopCore> = Cell::new(std::ptr::null());
+}
+
+crate::sync::thread_local_key! {
     /// The owner a pool worker hands to the loop it will create.
     static OWNER: RefCell<Option<Box<dyn LoopOwner>>> = RefCell::new(None);
 }
@@ -115,9 +125,11 @@ pub(crate) fn current() -> Rc<LoopCore> {
             Rc::from_raw(fast)
         };
     }
-    match CURRENT.with(create) {
-        Some(core) => core,
-        None => panic!("{DEAD_MSG}"),
+    // At thread exit the slot itself may be gone (`try_with` fails): the
+    // same "torn down" answer, at the caller's line, not std's.
+    match CURRENT.try_with(create) {
+        Ok(Some(core)) => core,
+        _ => panic!("{DEAD_MSG}"),
     }
 }
 
@@ -148,6 +160,41 @@ pub(crate) fn exit_loop() -> Option<Rc<LoopCore>> {
     }
     let usable = CURRENT.try_with(|slot| !matches!(&*slot.0.borrow(), Slot::Dead)).unwrap_or(false);
     if usable { None } else { Some(new_core(None)) }
+}
+
+/// Marks `core` (an [`exit_loop`]) as the loop this thread drives until the
+/// guard is dropped. The caller keeps `core` alive meanwhile.
+pub(crate) fn driving_exit_loop(core: &Rc<LoopCore>) -> impl Drop {
+    struct Unset(*const LoopCore);
+    impl Drop for Unset {
+        fn drop(&mut self) {
+            let _ = EXIT_CORE.try_with(|c| c.set(self.0));
+        }
+    }
+    Unset(EXIT_CORE.try_with(|c| c.replace(Rc::as_ptr(core))).unwrap_or(std::ptr::null()))
+}
+
+/// The loop a future polled on this thread runs on: this thread's loop,
+/// else the loop of its own that a `block_on` on an exiting thread drives.
+pub(crate) fn polling_loop() -> Option<Rc<LoopCore>> {
+    try_current().or_else(|| {
+        let exit = EXIT_CORE.try_with(Cell::get).unwrap_or(std::ptr::null());
+        if exit.is_null() {
+            return None;
+        }
+        // SAFETY: non-null only while the `block_on` that set it holds the
+        // `Rc` (`driving_exit_loop`); we add a count for the one returned.
+        unsafe {
+            Rc::increment_strong_count(exit);
+            Some(Rc::from_raw(exit))
+        }
+    })
+}
+
+/// Whether this thread's loop is gone for good (torn down, or its
+/// thread-local destroyed at thread exit).
+pub(crate) fn is_dead() -> bool {
+    CURRENT.try_with(|slot| matches!(&*slot.0.borrow(), Slot::Dead)).unwrap_or(true)
 }
 
 /// How many live tasks this thread's loop has (0 if it has none): a

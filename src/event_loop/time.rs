@@ -39,11 +39,13 @@ const NO_LOOP_MSG: &str = "a knotwork timer (sleep/timeout) was polled outside a
 /// ```
 #[track_caller]
 pub fn sleep(duration: Duration) -> Sleep {
-    let now = Instant::now();
-    // A duration too large to represent sleeps "forever" (until ~30 years).
-    let deadline =
-        now.checked_add(duration).unwrap_or_else(|| now + Duration::from_secs(60 * 60 * 24 * 365 * 30));
-    Sleep { deadline, registration: None, made_at: Location::caller() }
+    Sleep { deadline: after(Instant::now(), duration), registration: None, made_at: Location::caller() }
+}
+
+/// `at + d`, or — for a `d` too large to represent — about 30 years from
+/// `at`: "forever".
+fn after(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d).unwrap_or_else(|| at + Duration::from_secs(60 * 60 * 24 * 365 * 30))
 }
 
 /// Waits until `deadline` (at once if it has passed). [`sleep`] with an
@@ -99,8 +101,11 @@ impl Sleep {
     }
 
     /// Moves the deadline (to a later or an earlier one), as if this sleep
-    /// had been made with [`sleep_until`]`(deadline)`; the timer is
-    /// registered again on the next poll.
+    /// had been made with [`sleep_until`]`(deadline)`. A sleep already
+    /// registered with this thread's loop keeps its waker and is woken at
+    /// the new deadline without being polled first (tokio's `reset`); one
+    /// registered with another thread's loop (it was moved) registers
+    /// again on its next poll.
     ///
     /// # Examples
     ///
@@ -111,15 +116,23 @@ impl Sleep {
     /// knotwork::block_on(nap); // ends at once
     /// ```
     pub fn reset(mut self: Pin<&mut Self>, deadline: std::time::Instant) {
+        let deadline = crate::sync::time::from_std(deadline);
+        self.deadline = deadline;
+        if let Some((loop_id, timer)) = self.registration {
+            if let Some(core) = thread_slot::polling_loop().filter(|c| c.id() == loop_id) {
+                let moved = core.timers.borrow_mut().reschedule(timer, deadline);
+                self.registration = moved.map(|timer| (loop_id, timer));
+                return;
+            }
+        }
         self.deregister();
-        self.deadline = crate::sync::time::from_std(deadline);
     }
 
     fn deregister(&mut self) {
         if let Some((loop_id, timer)) = self.registration.take() {
             // A sleep moved to another thread cannot reach its old loop's
             // timers; that stale entry fires once, spuriously, and is gone.
-            if let Some(core) = thread_slot::try_current().filter(|c| c.id() == loop_id) {
+            if let Some(core) = thread_slot::polling_loop().filter(|c| c.id() == loop_id) {
                 core.timers.borrow_mut().cancel(timer);
             }
         }
@@ -163,8 +176,12 @@ impl fmt::Debug for Sleep {
 
 /// The loop of this thread, which must be polling a task right now.
 fn polling_core(made_at: &Location<'_>) -> std::rc::Rc<LoopCore> {
-    match thread_slot::try_current() {
+    match thread_slot::polling_loop() {
         Some(core) if core.is_polling() => core,
+        _ if thread_slot::is_dead() => panic!(
+            "a knotwork timer (made at {made_at}) was polled on a thread whose knotwork loop has been torn \
+             down (Loop::teardown_current, or the thread is exiting); there is no loop left to fire it"
+        ),
         _ => panic!("{NO_LOOP_MSG} (the timer was made at {made_at})"),
     }
 }
@@ -350,7 +367,10 @@ pub fn interval_at(start: std::time::Instant, period: Duration) -> Interval {
 }
 
 /// What an [`Interval`] does with ticks it missed because its owner was
-/// late to call [`tick`](Interval::tick) (tokio's `MissedTickBehavior`).
+/// late to call [`tick`](Interval::tick) (tokio's `MissedTickBehavior`). A
+/// tick counts as missed when it is taken more than 5 ms after its
+/// scheduled instant, as in tokio; a tick taken sooner keeps the schedule
+/// whatever the behaviour.
 ///
 /// # Examples
 ///
@@ -366,13 +386,17 @@ pub enum MissedTicks {
     /// original schedule (the default).
     #[default]
     Burst,
-    /// Fire one tick now, and the next `period` after now: the schedule
-    /// shifts by the delay.
+    /// Fire one tick now, and the next one `period` after the tick was
+    /// taken: the schedule shifts by the delay.
     Delay,
-    /// Fire one tick now, and the next at the next multiple of `period` on
-    /// the original schedule: missed ticks are dropped.
+    /// Fire one tick now, and the next at the first multiple of `period` on
+    /// the original schedule after the tick was taken: missed ticks are
+    /// dropped.
     Skip,
 }
+
+/// How late a tick must be taken to count as missed ([`MissedTicks`]).
+const MISSED_AFTER: Duration = Duration::from_millis(5);
 
 /// The timer returned by [`interval`].
 ///
@@ -424,16 +448,19 @@ impl Interval {
         }
         let scheduled = self.sleep.deadline;
         let now = Instant::now();
+        let late = now.saturating_duration_since(scheduled) > MISSED_AFTER;
         let next = match self.missed {
-            MissedTicks::Burst => scheduled + self.period,
-            MissedTicks::Delay if now > scheduled + self.period => now + self.period,
-            MissedTicks::Delay => scheduled + self.period,
-            MissedTicks::Skip => {
-                // The first multiple of `period` after `now` on the schedule.
-                let behind = (now - scheduled).as_nanos() / self.period.as_nanos();
-                let steps = u32::try_from(behind + 1).unwrap_or(u32::MAX);
-                scheduled + self.period.saturating_mul(steps)
+            MissedTicks::Delay if late => after(now, self.period),
+            MissedTicks::Skip if late => {
+                // The first multiple of `period` after `now` on the schedule:
+                // `period - (behind mod period)` past now, in u128 nanoseconds
+                // (no step count to overflow).
+                let period = self.period.as_nanos();
+                let into = (now - scheduled).as_nanos() % period;
+                let ahead = Duration::from_nanos(u64::try_from(period - into).unwrap_or(u64::MAX));
+                after(now, ahead)
             }
+            _ => after(scheduled, self.period),
         };
         self.sleep.as_mut().reset(crate::sync::time::to_std(next));
         Poll::Ready(crate::sync::time::to_std(scheduled))
@@ -451,7 +478,7 @@ impl Interval {
     /// assert!(at > Instant::now() - Duration::from_secs(1));
     /// ```
     pub fn reset(&mut self) {
-        let next = Instant::now() + self.period;
+        let next = after(Instant::now(), self.period);
         self.sleep.as_mut().reset(crate::sync::time::to_std(next));
     }
 

@@ -47,6 +47,18 @@ impl Timers {
         TimerKey { key, seq }
     }
 
+    /// Moves a live timer to `deadline`, keeping its waker; `None` if it
+    /// already fired or was cancelled. (The old heap item goes stale.)
+    pub(crate) fn reschedule(&mut self, timer: TimerKey, deadline: Instant) -> Option<TimerKey> {
+        match self.entries.get(timer.key) {
+            Some(entry) if entry.seq == timer.seq => {
+                let waker = self.entries.remove(timer.key).waker;
+                Some(self.register(deadline, waker))
+            }
+            _ => None,
+        }
+    }
+
     /// Replaces the waker of a live timer; returns false if it already fired
     /// or was cancelled.
     pub(crate) fn update(&mut self, timer: TimerKey, waker: &Waker) -> bool {

@@ -21,16 +21,19 @@
 //! carries the wake.
 //!
 //! **Who waits for whom.** The broadcaster waits for every worker to reach a
-//! point where it takes jobs: its main loop, or any wait of its own in the
+//! point where it takes jobs: its main loop, any wait of its own in the
 //! pool (`join`, a scope, `Task::join`: `wait_until` runs inbox jobs first,
-//! constrained or not). So broadcasts from two workers at once, or a
-//! broadcast from inside a broadcast, finish. A worker that is blocked
-//! outside the pool's waits — in a lock, a channel, `block_on`, another
-//! pool's `run` — runs its inbox job when it comes back; a spare cannot run
-//! it in its place (the job is for *that* thread). So a broadcast waits for
-//! such a worker, and one made from code that a blocked worker waits for
-//! would wait for ever: the same contract as rayon's `broadcast`
-//! (docs/guarantees.md, L9).
+//! constrained or not), and any *blocking* wait of knotwork's on that
+//! thread (`block_on`, `Starting::wait`, `Limiter::acquire_blocking`, a
+//! `run`, `scope` or `broadcast` on another pool: `sync::park_blocking`
+//! asks the worker's block hook to serve its inbox before it parks, and a
+//! delivery unparks it). So broadcasts from two workers at once, nested
+//! broadcasts, and two pools broadcasting into each other all finish. A
+//! worker blocked in a wait knotwork does not see — a `std` lock or
+//! channel, `thread::sleep`, another executor's `block_on`, blocking I/O —
+//! runs its call only when it comes back; a spare cannot run it in its
+//! place (the call is for *that* thread). So a broadcast made from code
+//! that such a worker waits for never finishes (docs/guarantees.md, L9).
 //!
 //! Each job holds a unit of the pool's outstanding work until it has run,
 //! so no worker exits with a broadcast job in its inbox.
@@ -131,10 +134,13 @@ impl Pool {
     /// with a job runs it when that job ends or waits in the pool. Called
     /// on one of the pool's own workers, the caller's own call runs there
     /// too, and the caller helps while it waits, so broadcasts from several
-    /// workers at once, or nested ones, finish. A worker blocked outside the
-    /// pool's own waits (a lock, a channel, `block_on`) delays it, and a
-    /// broadcast made from code such a worker waits for never finishes —
-    /// the one wait in knotwork with that contract (docs/guarantees.md, L9).
+    /// workers at once, nested ones, and broadcasts between two pools
+    /// finish: every wait of knotwork's on a worker (a join, a scope's
+    /// close, `block_on`, a wait on another pool) runs the calls addressed
+    /// to it. A worker blocked in a wait knotwork does not see (a `std`
+    /// lock or channel, `thread::sleep`, blocking I/O) delays it, and a
+    /// broadcast made from code such a worker waits for never finishes (L9
+    /// in [guarantees](crate::guide::guarantees)).
     /// `f` runs in the caller's context bindings, as with [`run`](Self::run).
     /// If calls panic, the first worker's panic (by index) is resumed here
     /// once every call has finished.

@@ -173,8 +173,15 @@ impl PoolBuilder {
     /// each spare when it first starts (`index` is the slot: `0..threads`
     /// for workers, higher for spares) — before the thread takes any work.
     /// [`Pool::current`] is this pool there, and this thread's loop may be
-    /// used. A panic in the hook goes to the
+    /// used. The hook runs holding a unit of the pool's outstanding work, so
+    /// what it submits is accepted and runs even if shutdown has begun (the
+    /// pool cannot drain under it). A panic in the hook goes to the
     /// [panic handler](Self::panic_handler) and the thread starts anyway.
+    ///
+    /// A pool installed with [`build_global`](Self::build_global) is not
+    /// the global pool yet while its start hooks run: use
+    /// [`Pool::current`] there, not [`Pool::global`] (which would build a
+    /// default pool and make the install fail).
     ///
     /// rayon's `start_handler`; tokio's `on_thread_start`.
     ///
@@ -200,9 +207,11 @@ impl PoolBuilder {
     }
 
     /// Runs `hook(index)` on every thread of the pool just before it exits:
-    /// after it ran its last job (for a worker, once shutdown has drained
-    /// the pool), before its loop is torn down. A panic in the hook goes to
-    /// the [panic handler](Self::panic_handler). See
+    /// once shutdown has drained the pool (every accepted job has run),
+    /// before the thread's loop is torn down (the hook may still use it).
+    /// The thread is no longer one of the pool's workers there
+    /// ([`Pool::current`] is `None`), and the pool refuses new work. A panic
+    /// in the hook goes to the [panic handler](Self::panic_handler). See
     /// [`on_thread_start`](Self::on_thread_start).
     ///
     /// # Examples
@@ -282,9 +291,15 @@ impl PoolBuilder {
                 builder = builder.stack_size(bytes);
             }
             let for_worker = registry.clone();
-            match builder.spawn(move || worker::main(for_worker, index, deque, parker)) {
+            // The unit its start hook runs under (`worker::main`): taken
+            // while the pool is new, so never refused.
+            let start_unit = registry.thread_hooks.start.is_some() && registry.accept_top_level().is_ok();
+            match builder.spawn(move || worker::main(for_worker, index, deque, parker, start_unit)) {
                 Ok(handle) => handles.push(handle),
                 Err(err) => {
+                    if start_unit {
+                        registry.release();
+                    }
                     registry.set_threads(handles);
                     // Dropping the only handle shuts down and joins what started.
                     drop(pool);

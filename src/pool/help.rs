@@ -160,7 +160,7 @@ impl WorkerThread {
     /// every child the wait runs a call (callgrind: ~35 instructions).
     #[cold]
     #[inline(never)]
-    fn run_inbox_while_waiting(&self) -> bool {
+    pub(super) fn run_inbox_while_waiting(&self) -> bool {
         let _off = Helping::enter();
         let _nested = NestedSteal::enter(&self.nested_steals);
         self.run_inbox()

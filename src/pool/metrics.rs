@@ -90,8 +90,11 @@ impl WorkerMetrics {
         self.index
     }
 
-    /// Jobs this thread ran: blocking children, `spawn`, `run` and stolen
-    /// `join` halves, from any queue (async children are counted as polls).
+    /// Jobs this thread ran, from any queue: blocking children, the start
+    /// of each async child (the job that binds it to this thread's loop;
+    /// its polls are [`loop_polls`](Self::loop_polls)), `spawn` and `run`
+    /// jobs, stolen `join` halves and `broadcast` calls. A blocking child
+    /// left to another worker (L2) counts once, on the thread that ran it.
     ///
     /// # Examples
     ///
@@ -123,7 +126,11 @@ impl WorkerMetrics {
         self.steals
     }
 
-    /// Times this thread parked: out of work, or blocked in a wait.
+    /// Times this thread parked in the pool's idle protocol (out of work)
+    /// or in one of the pool's own waits (`join`, a scope's close,
+    /// `Task::join`) with nothing to help with. The parks of a *blocking*
+    /// wait (`block_on`, a wait on another pool) and of a retired spare are
+    /// not counted.
     ///
     /// # Examples
     ///

@@ -126,10 +126,13 @@ impl Registry {
     /// Runs a thread hook on slot `index`'s thread. A panic in it is the
     /// user's: caught and given to the panic handler, and the thread goes
     /// on (a worker that never started would take the pool's work with it).
-    pub(crate) fn run_thread_hook(&self, hook: &Option<ThreadHook>, index: usize) {
+    pub(crate) fn run_thread_hook(&self, hook: &Option<ThreadHook>, index: usize, which: &str) {
         if let Some(hook) = hook {
             if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(index))) {
-                self.handle_panic(payload);
+                self.report_panic(
+                    payload,
+                    &format!("the thread {which} hook (PoolBuilder::on_thread_{which})"),
+                );
             }
         }
     }
@@ -274,6 +277,12 @@ impl Registry {
 
     /// Reports the panic of a fire-and-forget job.
     pub(crate) fn handle_panic(&self, payload: Box<dyn Any + Send>) {
+        self.report_panic(payload, "a job spawned with Pool::spawn");
+    }
+
+    /// Gives the panic of `what` (user code nobody joins) to the panic
+    /// handler, or prints it.
+    fn report_panic(&self, payload: Box<dyn Any + Send>, what: &str) {
         match &self.panic_handler {
             Some(handler) => {
                 // A panicking handler must not take the worker down with it.
@@ -282,10 +291,10 @@ impl Registry {
             None => {
                 let msg = crate::error::panic_message(&*payload).unwrap_or("<non-string payload>");
                 eprintln!(
-                    "knotwork: a job spawned with Pool::spawn panicked: {msg} \
+                    "knotwork: {what} panicked: {msg} \
                      (set PoolBuilder::panic_handler to handle this yourself)"
                 );
-                crate::sync::drop_contained(payload, "a Pool::spawn job's panic payload");
+                crate::sync::drop_contained(payload, "a panic payload nobody joins");
             }
         }
     }

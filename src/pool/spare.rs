@@ -226,17 +226,25 @@ impl Registry {
                     builder = builder.stack_size(bytes);
                 }
                 let registry = this.clone();
+                // The unit its start hook runs under (`worker::main`):
+                // nested in the work that needs the spare (queued work, or
+                // the blocked worker's job), so not refused before the pool
+                // is drained.
+                let start_unit = this.thread_hooks.start.is_some() && this.accept_nested().is_ok();
                 // ORDERING: Relaxed: see `live`.
                 spares.live.fetch_max(index + 1, Ordering::Relaxed);
                 let unparker = parker.unparker();
                 // ORDERING: Relaxed: a count (see `compensate`).
                 spares.avail.fetch_add(1, Ordering::Relaxed);
-                match builder.spawn(move || worker::main(registry, index, deque, parker)) {
+                match builder.spawn(move || worker::main(registry, index, deque, parker, start_unit)) {
                     Ok(handle) => {
                         this.add_thread(handle);
                         return;
                     }
                     Err(_) => {
+                        if start_unit {
+                            this.release();
+                        }
                         // The operating system refused: go on without it, as
                         // past the limit. The slot is lost with its thread.
                         drop(unparker);

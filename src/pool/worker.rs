@@ -85,8 +85,18 @@ crate::sync::thread_local_key! {
     static WORKER: Cell<*const WorkerThread> = Cell::new(ptr::null());
 }
 
-/// The body of worker thread `index`.
-pub(crate) fn main(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>, parker: Parker) {
+/// The body of worker thread `index`. `start_unit`: the thread was given
+/// a unit of outstanding work to hold while its start hook runs (whoever
+/// started it took one: `PoolBuilder::build`, `bring_in_spare`), so that
+/// the pool cannot terminate under the hook, and whatever the hook submits
+/// is accepted work that the pool runs before it does.
+pub(crate) fn main(
+    registry: Arc<Registry>,
+    index: usize,
+    deque: Worker<JobRef>,
+    parker: Parker,
+    start_unit: bool,
+) {
     install_thread_parker(parker);
     event_loop::install_owner(Box::new(super::registry::WorkerLoop { registry: registry.clone(), index }));
     let counters: *const SlotCounters = &registry.counters[index];
@@ -108,18 +118,23 @@ pub(crate) fn main(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>,
     };
     {
         let _registered = Registration::enter(&worker);
-        let hooks = &worker.registry.thread_hooks;
-        worker.registry.run_thread_hook(&hooks.start, index);
+        worker.registry.run_thread_hook(&worker.registry.thread_hooks.start, index, "start");
+        if start_unit {
+            worker.registry.release();
+        }
         worker.run();
-        // Everything accepted has run (or this spare retired for good); the
-        // loop is still there for the hook to use.
-        worker.registry.run_thread_hook(&hooks.stop, index);
         // Dropping the registration ends this thread's time as a worker:
         // code that teardown runs (the drops of tasks left on the loop,
         // `on_teardown` hooks) must not push to this exiting worker's
         // deque; a submission from it now goes through the top-level path,
         // which the shut-down pool refuses.
     }
+    // The pool has terminated: everything accepted has run. The stop hook
+    // runs here, no longer as a worker — what it submits to the pool goes
+    // the top-level way, which the shut-down pool refuses (as a worker it
+    // would be "nested" work that no unit covers) — and before the loop's
+    // teardown, so it may still use the loop.
+    worker.registry.run_thread_hook(&worker.registry.thread_hooks.stop, index, "stop");
     // Explicit teardown before the thread returns: `join` (loom's in
     // particular) may return before thread-local destructors have run, and
     // `shutdown` promises the loops are gone when it returns.
@@ -139,7 +154,11 @@ struct Registration<'a>(std::marker::PhantomData<&'a WorkerThread>);
 impl<'a> Registration<'a> {
     fn enter(worker: &'a WorkerThread) -> Registration<'a> {
         WORKER.with(|w| w.set(worker));
-        set_block_hook(Some(BlockHook { data: ptr::from_ref(worker).cast(), call: block_hook }));
+        set_block_hook(Some(BlockHook {
+            data: ptr::from_ref(worker).cast(),
+            call: block_hook,
+            serve: serve_hook,
+        }));
         hooks::set_worker_role(Some((worker.registry.id, worker.index)));
         Registration(std::marker::PhantomData)
     }
@@ -166,6 +185,17 @@ unsafe fn block_hook(data: *const (), entering: bool) {
     } else {
         worker.registry.block_exit();
     }
+}
+
+/// The block hook's `serve`: runs one of this worker's broadcast calls
+/// before a blocking park (`sync::park_blocking`), as a helped job.
+///
+/// # Safety
+/// As for [`block_hook`].
+unsafe fn serve_hook(data: *const ()) -> bool {
+    // SAFETY: per the contract above.
+    let worker = unsafe { &*data.cast::<WorkerThread>() };
+    worker.inbox_pending() && worker.run_inbox_while_waiting()
 }
 
 impl WorkerThread {
@@ -402,6 +432,8 @@ impl WorkerThread {
         self.defer_rounds.set(0);
         self.registry.injector.push(job());
         Registry::notify_work(&self.registry);
+        // Counted by whoever runs it now: not twice.
+        self.counters().jobs.unbump();
         true
     }
 

@@ -361,7 +361,12 @@ impl ScopeCore {
         // An async scope always takes a lease: its future may be moved off
         // the worker that made it and outlive the work running there.
         if super::run::acquire_lease(&self.registry, false).is_err() {
-            panic!("{}", super::run::SHUT_DOWN_MSG);
+            // Raised inside a poll (the executor's line, not the user's):
+            // the message says which poll.
+            panic!(
+                "{} (a scope_async future made before the shutdown was first polled after it)",
+                super::run::SHUT_DOWN_MSG
+            );
         }
         // ORDERING: Relaxed: read by the owner's close, after the children.
         self.leased.store(true, Ordering::Relaxed);

@@ -196,6 +196,13 @@ impl StatCounter {
         self.add(1);
     }
 
+    /// Takes back one `bump` of this writer's (a job that was counted but
+    /// handed on to another thread, which counts it again).
+    #[inline]
+    pub(crate) fn unbump(&self) {
+        self.add(u64::MAX); // wrapping: minus one
+    }
+
     /// The count so far.
     pub(crate) fn get(&self) -> u64 {
         // ORDERING: as in `add`.

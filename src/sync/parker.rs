@@ -227,13 +227,18 @@ pub(crate) fn install_thread_parker(parker: Parker) {
 
 /// What a pool worker does around a blocking wait (`pool/spare.rs`): before
 /// it, hand the worker's place to a spare thread if work would otherwise
-/// wait; after it, take the place back.
+/// wait; after it, take the place back. And, before it parks, run what only
+/// this thread may run (`pool/broadcast.rs`: a broadcast's call for it).
 #[derive(Copy, Clone)]
 pub(crate) struct BlockHook {
     /// The worker (opaque here), valid while the hook is installed.
     pub(crate) data: *const (),
     /// Called with `true` before blocking and `false` after.
     pub(crate) call: unsafe fn(*const (), bool),
+    /// Runs work addressed to this very thread, if any; returns whether
+    /// some ran (then the wait looks at its condition again instead of
+    /// parking).
+    pub(crate) serve: unsafe fn(*const ()) -> bool,
 }
 
 crate::sync::thread_local_key! {
@@ -270,7 +275,19 @@ pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Parks this thread as a blocking wait: [`blocking`] around
-/// [`Parker::park`].
+/// [`Parker::park`]. On a pool worker, work addressed to this thread alone
+/// (a broadcast's call) runs first, and then this returns without parking:
+/// every caller parks in a loop that looks at its condition again, and a
+/// delivery of such work unparks this thread, so none waits for ever behind
+/// a park (L9 in docs/guarantees.md).
 pub(crate) fn park_blocking(deadline: Option<Instant>) {
+    // Not inside another blocking section: its hook is taken (`blocking`).
+    if let Some(hook) = BLOCK_HOOK.try_with(std::cell::Cell::get).ok().flatten() {
+        // SAFETY: installed by a live worker on this thread, which outlives
+        // every wait its thread makes.
+        if unsafe { (hook.serve)(hook.data) } {
+            return;
+        }
+    }
     blocking(|| with_thread_parker(|p| p.park(deadline)));
 }
