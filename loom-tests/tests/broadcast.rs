@@ -35,3 +35,21 @@ fn broadcast_from_a_worker_runs_its_own_call_in_its_wait() {
         drop(pool);
     });
 }
+
+/// **A broadcast reaches a worker blocked on another pool.** Pool A's only
+/// worker waits in pool B's `run`, whose job broadcasts to pool A: the call
+/// for A's worker lands in its inbox while it is in a *blocking* park,
+/// which serves the inbox before parking (`sync::park_blocking` asks the
+/// worker's block hook) and is unparked by the delivery. A blocking park
+/// that did not serve its inbox is a loom deadlock. Bound: 2 preemptions.
+#[test]
+fn broadcast_reaches_a_worker_blocked_on_another_pool() {
+    check("broadcast_reaches_a_worker_blocked_on_another_pool", 2, || {
+        let a = Pool::builder().threads(1).build().unwrap();
+        let b = Pool::builder().threads(1).build().unwrap();
+        let got = a.run(|| b.run(|| a.broadcast(|i| i + 1).unwrap()).unwrap()).unwrap();
+        assert_eq!(got, [1]);
+        drop(b);
+        drop(a);
+    });
+}
