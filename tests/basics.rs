@@ -576,3 +576,27 @@ fn timers_run_in_a_block_on_after_the_threads_loop_is_torn_down() {
         .unwrap();
     });
 }
+
+#[test]
+fn shutdown_from_a_stop_hook_is_an_error_not_a_deadlock() {
+    within(20, || {
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let e = errors.clone();
+        let p = knotwork::Pool::builder()
+            .threads(2)
+            .on_thread_stop(move |_| {
+                let stashed = STASHED_FOR_SHUTDOWN.lock().unwrap().clone();
+                if let Some(p) = stashed {
+                    e.lock().unwrap().push(p.shutdown().unwrap_err().is_called_from_worker());
+                }
+            })
+            .build()
+            .unwrap();
+        *STASHED_FOR_SHUTDOWN.lock().unwrap() = Some(p.clone());
+        p.shutdown().unwrap();
+        STASHED_FOR_SHUTDOWN.lock().unwrap().take();
+        assert_eq!(*errors.lock().unwrap(), [true, true]);
+    });
+}
+
+static STASHED_FOR_SHUTDOWN: Mutex<Option<knotwork::Pool>> = Mutex::new(None);

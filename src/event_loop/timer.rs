@@ -1,9 +1,10 @@
 //! The loop's timers: a binary min-heap of deadlines over a slab of entries.
 //!
 //! A sleeping future registers an entry (`register`) and keeps its
-//! [`TimerKey`]; the heap holds `(deadline, key, seq)`. Cancelling removes the
-//! slab entry only, leaving a stale heap item that is skipped when it reaches
-//! the top (its `seq` no longer matches). Stale items are bounded: when they
+//! [`TimerKey`]; the heap holds `(deadline, key, seq)`. Cancelling (and
+//! moving a timer: `reschedule`, a new item under a new `seq`) removes the
+//! slab entry only, leaving a stale heap item that is skipped when it
+//! reaches the top (its `seq` no longer matches). Stale items are bounded: when they
 //! outnumber live ones by 2:1 the heap is rebuilt from the slab, so a loop
 //! that starts and cancels many timeouts does not grow without bound.
 //!
@@ -53,7 +54,9 @@ impl Timers {
         match self.entries.get(timer.key) {
             Some(entry) if entry.seq == timer.seq => {
                 let waker = self.entries.remove(timer.key).waker;
-                Some(self.register(deadline, waker))
+                let moved = self.register(deadline, waker);
+                self.compact_if_stale();
+                Some(moved)
             }
             _ => None,
         }
@@ -77,13 +80,19 @@ impl Timers {
     pub(crate) fn cancel(&mut self, timer: TimerKey) {
         if self.entries.get(timer.key).is_some_and(|e| e.seq == timer.seq) {
             crate::sync::drop_contained(self.entries.remove(timer.key).waker, "a timer's Waker");
-            if self.heap.len() > 64 && self.heap.len() > 2 * self.entries.len() {
-                self.compact();
-            }
+            self.compact_if_stale();
         }
     }
 
     #[cold]
+    /// Rebuilds the heap once stale items (of cancelled or moved timers)
+    /// outnumber live ones 2:1.
+    fn compact_if_stale(&mut self) {
+        if self.heap.len() > 64 && self.heap.len() > 2 * self.entries.len() {
+            self.compact();
+        }
+    }
+
     fn compact(&mut self) {
         let entries = &self.entries;
         self.heap.retain(|Reverse((_, key, seq))| entries.get(*key).is_some_and(|e| e.seq == *seq));
@@ -126,5 +135,24 @@ impl Timers {
     /// Live timers (tests and debugging).
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::Timers;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn moving_a_timer_again_and_again_keeps_the_heap_bounded() {
+        let mut timers = Timers::default();
+        let now = Instant::now();
+        let mut key = timers.register(now + Duration::from_secs(60), std::task::Waker::noop().clone());
+        for i in 0..10_000 {
+            key = timers.reschedule(key, now + Duration::from_millis(i)).expect("still live");
+            assert!(timers.heap.len() <= 3 * timers.entries.len().max(22), "{} items", timers.heap.len());
+        }
+        assert_eq!(timers.len(), 1);
+        assert_eq!(timers.next_deadline(), Some(now + Duration::from_millis(9_999)));
     }
 }

@@ -27,7 +27,8 @@
 //! thread (`block_on`, `Starting::wait`, `Limiter::acquire_blocking`, a
 //! `run`, `scope` or `broadcast` on another pool: `sync::park_blocking`
 //! asks the worker's block hook to serve its inbox before it parks, and a
-//! delivery unparks it). So broadcasts from two workers at once, nested
+//! delivery unparks it; the exception is `shutdown` of another pool, whose
+//! join of threads is not a park). So broadcasts from two workers at once, nested
 //! broadcasts, and two pools broadcasting into each other all finish. A
 //! worker blocked in a wait knotwork does not see — a `std` lock or
 //! channel, `thread::sleep`, another executor's `block_on`, blocking I/O —
@@ -142,6 +143,15 @@ impl Pool {
     /// broadcast made from code such a worker waits for never finishes (L9
     /// in [guarantees](crate::guide::guarantees)).
     /// `f` runs in the caller's context bindings, as with [`run`](Self::run).
+    ///
+    /// A worker may run its call *on top of* whatever wait it is in — a
+    /// join, a scope's close, `block_on`, a `run` on another pool — in the
+    /// middle of the job that waits, as a job stolen by that wait would
+    /// (rayon's broadcast does the same). So `f` must not need a lock or a
+    /// `RefCell` borrow that the code it interrupts holds across its wait:
+    /// it would wait for itself, or panic. The one wait that does not run
+    /// calls is `shutdown` of another pool (joining threads), which delays
+    /// them until it returns.
     /// If calls panic, the first worker's panic (by index) is resumed here
     /// once every call has finished.
     ///

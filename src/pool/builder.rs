@@ -171,7 +171,9 @@ impl PoolBuilder {
 
     /// Runs `hook(index)` on every thread the pool starts — each worker, and
     /// each spare when it first starts (`index` is the slot: `0..threads`
-    /// for workers, higher for spares) — before the thread takes any work.
+    /// for workers, higher for spares) — before the thread enters its main
+    /// loop (work the hook itself waits for, with `block_on` or a join, may
+    /// run on it meanwhile).
     /// [`Pool::current`] is this pool there, and this thread's loop may be
     /// used. The hook runs holding a unit of the pool's outstanding work, so
     /// what it submits is accepted and runs even if shutdown has begun (the

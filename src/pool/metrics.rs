@@ -93,8 +93,10 @@ impl WorkerMetrics {
     /// Jobs this thread ran, from any queue: blocking children, the start
     /// of each async child (the job that binds it to this thread's loop;
     /// its polls are [`loop_polls`](Self::loop_polls)), `spawn` and `run`
-    /// jobs, stolen `join` halves and `broadcast` calls. A blocking child
-    /// left to another worker (L2) counts once, on the thread that ran it.
+    /// jobs, stolen `join` halves and `broadcast` calls. A job a thread
+    /// picked up and handed on (a blocking child left to an idle worker,
+    /// L2, or set aside by a wait it may not run on top of) counts on each
+    /// thread that picked it up: counts only grow.
     ///
     /// # Examples
     ///

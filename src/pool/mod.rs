@@ -443,7 +443,9 @@ impl Pool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn shutdown(&self) -> Result<(), ShutdownError> {
-        if WorkerThread::with_current(|w| w.is_some_and(|w| w.belongs_to(&self.registry))) {
+        if WorkerThread::with_current(|w| w.is_some_and(|w| w.belongs_to(&self.registry)))
+            || worker::exiting_from(&self.registry)
+        {
             return Err(ShutdownError::called_from_worker());
         }
         if awaited::awaited_by(&self.registry) {

@@ -80,6 +80,20 @@ const DEFER_GRACE: std::time::Duration = std::time::Duration::from_millis(2);
 const DEFER_ROUNDS: u32 = 10;
 
 crate::sync::thread_local_key! {
+    /// The pool (its registry, by address: compared, never dereferenced)
+    /// whose exiting thread this is, between the end of its time as a
+    /// worker and its end: the stop hook and the loop's teardown run here.
+    static EXITING: Cell<*const ()> = Cell::new(ptr::null());
+}
+
+/// Whether this thread is one of `registry`'s threads on its way out (its
+/// stop hook or its loop's teardown): a `shutdown` from here would join
+/// this very thread.
+pub(crate) fn exiting_from(registry: &Registry) -> bool {
+    EXITING.try_with(Cell::get).is_ok_and(|p| ptr::eq(p, ptr::from_ref(registry).cast()))
+}
+
+crate::sync::thread_local_key! {
     /// The worker running on this thread, if any. Points to a `WorkerThread`
     /// on this thread's stack for as long as `main` runs.
     static WORKER: Cell<*const WorkerThread> = Cell::new(ptr::null());
@@ -134,12 +148,17 @@ pub(crate) fn main(
     // the top-level way, which the shut-down pool refuses (as a worker it
     // would be "nested" work that no unit covers) — and before the loop's
     // teardown, so it may still use the loop.
+    // From here to the end the thread is still one `shutdown` joins: a
+    // `shutdown` of this pool from the hook or the teardown would wait for
+    // itself (`exiting_from`).
+    EXITING.with(|e| e.set(ptr::from_ref(&*worker.registry).cast()));
     worker.registry.run_thread_hook(&worker.registry.thread_hooks.stop, index, "stop");
     // Explicit teardown before the thread returns: `join` (loom's in
     // particular) may return before thread-local destructors have run, and
     // `shutdown` promises the loops are gone when it returns.
     let _had_loop = event_loop::teardown_current();
     event_loop::uninstall_owner();
+    EXITING.with(|e| e.set(ptr::null()));
 }
 
 /// The thread-locals that make this thread a worker, set for as long as the
@@ -432,8 +451,6 @@ impl WorkerThread {
         self.defer_rounds.set(0);
         self.registry.injector.push(job());
         Registry::notify_work(&self.registry);
-        // Counted by whoever runs it now: not twice.
-        self.counters().jobs.unbump();
         true
     }
 

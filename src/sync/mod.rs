@@ -173,10 +173,11 @@ impl IdCounter {
 /// knotwork decides anything from it, so there is no interleaving of it
 /// worth exploring, and under loom each access would otherwise be one more
 /// scheduling point in every model. `bump` is a load and a store, not an
-/// RMW: the counter has one writer at a time (the slot's thread; a spare
-/// slot passes to its next thread through the spare lock, which orders the
-/// two), so no increment is lost, and the hot path pays no locked
-/// instruction.
+/// RMW: the counter has one writer (the slot's thread: a slot has at most
+/// one thread in its life — a spare slot's thread is started once, recalled
+/// rather than replaced, and exits only at termination; a loop's poll
+/// counter is bumped by the loop's own thread), so no increment is lost,
+/// and the hot path pays no locked instruction.
 #[derive(Default)]
 pub(crate) struct StatCounter(std::sync::atomic::AtomicU64);
 
@@ -194,13 +195,6 @@ impl StatCounter {
     #[inline]
     pub(crate) fn bump(&self) {
         self.add(1);
-    }
-
-    /// Takes back one `bump` of this writer's (a job that was counted but
-    /// handed on to another thread, which counts it again).
-    #[inline]
-    pub(crate) fn unbump(&self) {
-        self.add(u64::MAX); // wrapping: minus one
     }
 
     /// The count so far.
