@@ -49,7 +49,7 @@ use super::registry::Registry;
 use super::worker::WorkerThread;
 use crate::ShutdownError;
 use crate::hooks;
-use crate::sync::{AtomicBool, Mutex, Ordering, SPIN_ROUNDS, with_thread_parker};
+use crate::sync::{AtomicBool, Mutex, Ordering, with_thread_parker};
 use std::panic::resume_unwind;
 
 /// The jobs addressed to one worker.
@@ -213,17 +213,7 @@ impl Pool {
                 // helps until the others have run theirs.
                 w.expect("checked above").wait_until(all_done, None);
             }),
-            None => {
-                let mut round = 0;
-                while !all_done() {
-                    if round < SPIN_ROUNDS {
-                        crate::sync::backoff(round);
-                        round += 1;
-                    } else {
-                        crate::sync::park_blocking(None);
-                    }
-                }
-            }
+            None => super::wait_off_pool(all_done),
         }
         std::mem::forget(abort);
         let mut results = Vec::with_capacity(n);

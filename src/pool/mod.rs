@@ -282,19 +282,7 @@ impl Pool {
         // SAFETY: `job` stays on this stack frame until its latch is set: the
         // loop below returns only then, and an unwind out of it aborts.
         Registry::inject(&self.registry, unsafe { job.as_job_ref() });
-        // Spin briefly first: short jobs finish sooner than a park/unpark
-        // round trip takes; then park.
-        let mut round = 0;
-        while !job.latch.probe() {
-            if round < SPIN_ROUNDS {
-                crate::sync::backoff(round);
-                round += 1;
-            } else {
-                // On another pool's worker, that pool hands this thread's
-                // place to a spare meanwhile (`spare.rs`).
-                crate::sync::park_blocking(None);
-            }
-        }
+        wait_off_pool(|| job.latch.probe());
         std::mem::forget(abort);
         match job.into_result() {
             Ok(value) => Ok(value),
@@ -514,6 +502,24 @@ impl fmt::Debug for Pool {
             .field("threads", &self.threads())
             .field("shut_down", &self.is_shut_down())
             .finish()
+    }
+}
+
+/// Waits, off this pool, until `done()`: a caller whose work runs on the
+/// pool's workers and whose latch unparks it. Spins briefly first (short
+/// jobs finish sooner than a park/unpark round trip takes), then parks as a
+/// blocking wait: on another pool's worker, that pool hands this thread's
+/// place to a spare meanwhile (`spare.rs`) and the worker still runs the
+/// broadcast calls addressed to it (`sync::park_blocking`).
+fn wait_off_pool(done: impl Fn() -> bool) {
+    let mut round = 0;
+    while !done() {
+        if round < SPIN_ROUNDS {
+            crate::sync::backoff(round);
+            round += 1;
+        } else {
+            crate::sync::park_blocking(None);
+        }
     }
 }
 
