@@ -17,7 +17,8 @@
 //!
 //! * [`block_on`]: run one future to completion, driving the loop.
 //! * [`spawn_local`]: add a task to this thread's loop.
-//! * [`sleep`], [`timeout`], [`yield_now`]: time and fairness.
+//! * [`sleep`], [`sleep_until`], [`timeout`], [`yield_now`]: time and fairness;
+//!   [`interval`]: ticks on a schedule.
 //! * [`Loop`]: a handle to this thread's loop (id, teardown hooks).
 //!
 //! Pool workers drive their loop between jobs (see `pool::worker`), so tasks
@@ -30,6 +31,7 @@
 mod block_on;
 mod loop_core;
 mod thread_slot;
+mod ticks;
 mod time;
 mod timer;
 mod waiting;
@@ -41,10 +43,8 @@ pub(crate) use loop_core::{LoopCore, LoopOwner};
 pub(crate) use thread_slot::{
     current, install_owner, live_task_count, teardown_current, try_current, uninstall_owner,
 };
-pub use time::{
-    Elapsed, Interval, MissedTicks, Sleep, Tick, Timeout, YieldNow, interval, interval_at, sleep,
-    sleep_until, timeout, yield_now,
-};
+pub use ticks::{Interval, MissedTicks, Tick, interval, interval_at};
+pub use time::{Elapsed, Sleep, Timeout, YieldNow, sleep, sleep_until, timeout, yield_now};
 pub(crate) use waiting::{Helping, Waiting};
 
 use std::fmt;

@@ -24,10 +24,12 @@ pub(crate) mod awaited;
 mod broadcast;
 mod builder;
 pub(crate) mod deadline;
+mod defer;
 mod global;
 mod help;
 mod idle;
 pub(crate) mod job;
+mod join;
 pub(crate) mod latch;
 mod metrics;
 pub(crate) mod registry;
@@ -290,114 +292,6 @@ impl Pool {
         }
     }
 
-    /// Runs `a` and `b`, potentially in parallel, and returns both results
-    /// (rayon's `join`, without allocation).
-    ///
-    /// On a worker, `b` is pushed to the worker's deque where an idle worker
-    /// may steal it, `a` runs here, and then — if `b` was stolen — this
-    /// worker keeps running other jobs until `b` is done, so nested joins
-    /// never deadlock, even on one thread. Off-pool, the whole join is first
-    /// moved onto a worker with [`run`](Self::run). If either closure panics,
-    /// the panic is resumed after both have finished.
-    ///
-    /// # Errors
-    ///
-    /// [`ShutdownError`] if called off-pool on a shut-down pool.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// fn fib(pool: &knotwork::Pool, n: u64) -> u64 {
-    ///     if n < 2 { return n; }
-    ///     let (a, b) = pool.join(|| fib(pool, n - 1), || fib(pool, n - 2)).unwrap();
-    ///     a + b
-    /// }
-    /// let pool = knotwork::Pool::builder().threads(2).build()?;
-    /// assert_eq!(fib(&pool, 20), 6765);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn join<A, B, RA, RB>(&self, a: A, b: B) -> Result<(RA, RB), ShutdownError>
-    where
-        A: FnOnce() -> RA + Send,
-        B: FnOnce() -> RB + Send,
-        RA: Send,
-        RB: Send,
-    {
-        let on_own_worker = WorkerThread::with_current(|w| w.is_some_and(|w| w.belongs_to(&self.registry)));
-        if !on_own_worker {
-            return self.run(|| self.join(a, b))?;
-        }
-        WorkerThread::with_current(|w| {
-            let worker = w.expect("checked above");
-            // No unit of outstanding work for `b`: this thread runs accepted
-            // work and waits for `b` before returning, so its own unit
-            // covers `b` until `b` is done.
-            // Inside a task, `b` is part of that task's work wherever it
-            // runs: it runs as a wait for that task, so the scopes it opens
-            // descend from the task (`task::Up::Frame`) and the joiner's
-            // wait below, constrained to the task, may run their children.
-            let target: Option<*const ()> = crate::task::TaskPtr::current().map(|t| t.as_ptr().cast());
-            let part_of = target.map(|t| t as usize);
-            let b = move || {
-                // An address only (compared, never dereferenced), hence
-                // carried as an integer.
-                let _part_of = part_of.map(|t| crate::event_loop::Waiting::enter(Some(t as *const ())));
-                b()
-            };
-            let job_b = StackJob::new(
-                hooks::carry(inherit_bindings(b)),
-                Latch::for_worker(&worker.registry, worker.index()),
-            );
-            // SAFETY: `job_b` stays on this frame until its latch is set or
-            // its reference is taken back below: every path out of the loop
-            // does one of the two, and `a` cannot unwind past it (it runs
-            // under `catch_unwind`).
-            worker.push(unsafe { job_b.as_uncounted_job_ref() });
-            let result_a = std::panic::catch_unwind(std::panic::AssertUnwindSafe(a));
-            // An unwind out of the wait would free `job_b` while another
-            // worker may be running it: abort instead (nothing in the wait
-            // is meant to unwind; this is the last line of defence).
-            let abort = crate::sync::AbortOnUnwind;
-            let result_b = loop {
-                if job_b.latch.probe() {
-                    break job_b.into_result();
-                }
-                match worker.pop_local() {
-                    // Nobody stole `b`: run it here, with no latch to set.
-                    Some(job) if job_b.is(&job) => break job_b.run_inline(),
-                    // Pushed by `a` (a spawn) above `b`: run it first, as
-                    // the wait would.
-                    Some(job) => worker.execute_local(job),
-                    None => {
-                        // For `b`; what runs meanwhile is constrained as for
-                        // the task this runs in, if any.
-                        worker.wait_until(|| job_b.latch.probe(), target);
-                        break job_b.into_result();
-                    }
-                }
-            };
-            std::mem::forget(abort);
-            match (result_a, result_b) {
-                (Ok(ra), Ok(rb)) => Ok((ra, rb)),
-                // The other half's result is dropped before the unwind
-                // starts, its `Drop` contained: dropped during the unwind, a
-                // second panic would abort the process.
-                (Err(payload), Ok(rb)) => {
-                    crate::sync::drop_contained(rb, "a join half's result");
-                    resume_unwind(payload)
-                }
-                (Ok(ra), Err(payload)) => {
-                    crate::sync::drop_contained(ra, "a join half's result");
-                    resume_unwind(payload)
-                }
-                (Err(payload), Err(second)) => {
-                    crate::sync::drop_contained(second, "a panic payload");
-                    resume_unwind(payload)
-                }
-            }
-        })
-    }
-
     /// Shuts the pool down, gracefully and exactly.
     ///
     /// New top-level work is refused from now on; every job already
@@ -530,7 +424,7 @@ fn wait_off_pool(done: impl Fn() -> bool) {
 /// applies), and what they see does not depend on who ran them (T4 in
 /// docs/guarantees.md).
 #[inline]
-fn inherit_bindings<R>(f: impl FnOnce() -> R) -> impl FnOnce() -> R {
+pub(super) fn inherit_bindings<R>(f: impl FnOnce() -> R) -> impl FnOnce() -> R {
     // Nothing bound here: whoever runs `f` has nothing current either (a
     // worker runs jobs with no bindings, and a helped job is `Detached`),
     // so there is nothing to enter — the common fork-join case costs a read.

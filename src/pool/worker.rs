@@ -30,7 +30,6 @@ use crate::sync::time::Instant;
 use crate::sync::{
     Arc, BlockHook, Parker, SPIN_ROUNDS, backoff, install_thread_parker, set_block_hook, with_thread_parker,
 };
-use crate::task::is_waiting;
 use std::cell::Cell;
 use std::ptr;
 
@@ -50,17 +49,17 @@ pub(crate) struct WorkerThread {
     pub(super) stack_top: usize,
     /// The blocking job this worker last left to an idle worker
     /// ([`defer_blocking`](Self::defer_blocking)), by address.
-    deferred: Cell<*const ()>,
+    pub(super) deferred: Cell<*const ()>,
     /// Until then, this worker takes nothing from the injector, so that the
     /// idle worker it woke gets the deferred job.
-    defer_until: Cell<Option<Instant>>,
+    pub(super) defer_until: Cell<Option<Instant>>,
     /// This slot's counters (`metrics.rs`) and inbox (`broadcast.rs`; null
     /// on a spare), in `registry`, which this worker keeps alive: cached
     /// here so that the hot paths do not index the registry's slices.
     counters: *const SlotCounters,
     inbox: *const Inbox,
     /// Grace periods spent on the current deferred job (see [`DEFER_ROUNDS`]).
-    defer_rounds: Cell<u32>,
+    pub(super) defer_rounds: Cell<u32>,
     /// The innermost wait pops this worker's own deque only while it holds
     /// more jobs than this: the ones below were set aside (`set_aside`).
     pub(super) floor: Cell<usize>,
@@ -68,16 +67,6 @@ pub(crate) struct WorkerThread {
     /// no further (stealing more would only set more aside) until it has.
     pub(super) set_aside_since_park: Cell<bool>,
 }
-
-/// How long a worker leaves a deferred blocking job to the idle worker it
-/// woke before it looks again (an idle worker takes it within microseconds,
-/// a loaded machine may take a few milliseconds to schedule it).
-const DEFER_GRACE: std::time::Duration = std::time::Duration::from_millis(2);
-
-/// How many grace periods in a row it waits while some worker still looks
-/// idle; then it takes the job back whatever (the others are busy after
-/// all, or slow to wake: a fixed pool's cost).
-const DEFER_ROUNDS: u32 = 10;
 
 crate::sync::thread_local_key! {
     /// The pool (its registry, by address: compared, never dereferenced)
@@ -396,62 +385,6 @@ impl WorkerThread {
     fn find_work(&self) -> Option<JobRef> {
         let injector = self.deferring().is_none();
         self.deque.pop().or_else(|| self.steal(true, injector))
-    }
-
-    /// While a deferred blocking job is left to an idle worker: until when.
-    fn deferring(&self) -> Option<Instant> {
-        match self.defer_until.get() {
-            Some(until) if Instant::now() < until => Some(until),
-            Some(_) if self.defer_rounds.get() < DEFER_ROUNDS && self.registry.idle.has_idle_or_waking() => {
-                // Not taken yet, but a worker still looks idle: it may be
-                // slow to be scheduled. Another grace period.
-                self.defer_rounds.set(self.defer_rounds.get() + 1);
-                let until = Instant::now() + DEFER_GRACE;
-                self.defer_until.set(Some(until));
-                Some(until)
-            }
-            Some(_) => {
-                self.defer_until.set(None);
-                None
-            }
-            None => None,
-        }
-    }
-
-    /// For a blocking child this worker is about to start from its main
-    /// loop (L2 in docs/guarantees.md): if async tasks are pinned to this
-    /// worker's loop and the pool has other workers, leave the job to one of
-    /// them — on the injector, with a worker woken — so that those tasks and
-    /// their timers keep running. The same job met again (taken back after
-    /// [`DEFER_GRACE`] with no worker idle any more, or after
-    /// [`DEFER_ROUNDS`] of them: the others are busy) runs here. Returns whether the job was deferred; `job` makes it.
-    #[inline]
-    pub(crate) fn defer_blocking(&self, addr: *const (), job: impl FnOnce() -> JobRef) -> bool {
-        if self.registry.num_threads() < 2 {
-            return false;
-        }
-        self.defer_blocking_slow(addr, job)
-    }
-
-    fn defer_blocking_slow(&self, addr: *const (), job: impl FnOnce() -> JobRef) -> bool {
-        // Only to a worker that is idle right now: otherwise the job would
-        // just wait in the injector for a busy one.
-        if is_waiting() || !self.registry.idle.has_idle_or_waking() {
-            self.deferred.set(ptr::null());
-            return false;
-        }
-        if std::ptr::eq(self.deferred.replace(ptr::null()), addr) {
-            return false;
-        }
-        if event_loop::live_task_count() == 0 {
-            return false;
-        }
-        self.deferred.set(addr);
-        self.defer_until.set(Some(Instant::now() + DEFER_GRACE));
-        self.defer_rounds.set(0);
-        self.registry.injector.push(job());
-        Registry::notify_work(&self.registry);
-        true
     }
 
     /// Steals a job: from the injector (when `injector`; a batch into our
