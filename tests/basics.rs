@@ -600,3 +600,59 @@ fn shutdown_from_a_stop_hook_is_an_error_not_a_deadlock() {
 }
 
 static STASHED_FOR_SHUTDOWN: Mutex<Option<knotwork::Pool>> = Mutex::new(None);
+
+/// The shape the fuzzer found (tests/shapes.rs, seed 499 on 3 threads): an
+/// async task's broadcast wait ran a blocking child whose own broadcast
+/// wait polled, on top of itself, the async task that joins that child.
+/// A broadcast's wait is now constrained to the task it runs in.
+#[test]
+fn a_broadcast_wait_never_polls_a_task_that_waits_for_it() {
+    within(120, || {
+        let pool = pool(3);
+        for _ in 0..300 {
+            let leaves = Arc::new(AtomicUsize::new(0));
+            pool.scope(|s| {
+                let (p, l) = (pool.clone(), leaves.clone());
+                let a = s.exec(async move {
+                    p.run(|| {
+                        p.broadcast(|i| {
+                            if i == 0 {
+                                l.fetch_add(1, Ordering::SeqCst);
+                            }
+                        })
+                        .unwrap()
+                    })
+                    .unwrap();
+                });
+                let (p, l) = (pool.clone(), leaves.clone());
+                let b = s.exec(async move {
+                    p.clone()
+                        .scope_async(async move |s2| {
+                            // Both children spawned first, then the handles
+                            // consumed in order, as the fuzzer's bodies do: the
+                            // blocking child may start while the body waits for
+                            // the first.
+                            let l2 = l.clone();
+                            let first = s2.exec(async move {
+                                l2.fetch_add(1, Ordering::SeqCst);
+                            });
+                            let second = s2.exec_blocking(move || {
+                                p.broadcast(|i| {
+                                    if i == 0 {
+                                        l.fetch_add(1, Ordering::SeqCst);
+                                    }
+                                })
+                                .unwrap()
+                            });
+                            first.await.unwrap();
+                            second.join().unwrap();
+                        })
+                        .await
+                });
+                knotwork::block_on(a).unwrap();
+                b.join().unwrap();
+            });
+            assert_eq!(leaves.load(Ordering::SeqCst), 3);
+        }
+    });
+}

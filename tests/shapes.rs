@@ -4,12 +4,12 @@
 //!
 //! **Generator.** One xorshift RNG per tree, seeded with the tree's seed,
 //! picks the pool (1–3 threads), the depth (3–4) and the operations, each
-//! valid where it lands. Sync code: `pool.scope`, `pool.run`, `pool.join`;
+//! valid where it lands. Sync code: `pool.scope`, `pool.run`, `pool.join`, `pool.broadcast`;
 //! `block_on` only where no loop is polling on this thread (inside a task it
 //! is a documented panic); on threads outside the pool, `(threads A B)`, two
 //! OS threads calling in from outside. Async code: `pool.scope_async(..)
 //! .await` (children `'static`: `Arc`s of the tree and the counter) and the
-//! blocking `pool.scope`, `pool.run`, `pool.join`, which are allowed there.
+//! blocking `pool.scope`, `pool.run`, `pool.join`, `pool.broadcast`, which are allowed there.
 //! A scope spawns 1–3 children (`exec` or `exec_blocking`), then consumes
 //! each handle in order: `join()` (in async code too), `.await` (async
 //! code), `block_on(task)` (sync code off any poll), drop (the scope still
@@ -51,7 +51,7 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 const LEGEND: &str = "legend: (scope ..) pool.scope | (scope-async ..) pool.scope_async(..).await | \
-(block-on X) knotwork::block_on(X) | (run X) pool.run(|| X) | (join A B) pool.join(|| A, || B) | \
+(block-on X) knotwork::block_on(X) | (run X) pool.run(|| X) | (join A B) pool.join(|| A, || B) | (broadcast X) pool.broadcast: X in worker 0's call | \
 (threads A B) OS threads outside the pool | (exec.H X), (exec-blocking.H X) a child whose handle is \
 consumed by H: join, await, block-on (block_on(task)), drop, cancel+join, cancel+await | \
 leaf: count += 1 (/nap 100 us thread sleep, /yield yield_now, /sleep 1 ms timer) | \
@@ -109,8 +109,11 @@ enum Call {
     Run,
     Join,
     Threads,
+    /// `pool.broadcast`: the subtree runs in worker 0's call, the others
+    /// return at once.
+    Broadcast,
 }
-const CALL: [&str; 4] = ["block-on", "run", "join", "threads"];
+const CALL: [&str; 5] = ["block-on", "run", "join", "threads", "broadcast"];
 
 struct Child {
     blocking: bool,
@@ -181,8 +184,9 @@ impl Gen {
     }
 
     fn op(&mut self, ctx: Ctx, d: u32) -> Op {
-        // 0 scope, 1 scope-async, 2 block-on, 3 run, 4 join, 5 threads.
-        let mut ops = vec![0, 0, 3, 4];
+        // 0 scope, 1 scope-async, 2 block-on, 3 run, 4 join, 5 threads,
+        // 6 broadcast.
+        let mut ops = vec![0, 0, 3, 4, 6];
         if ctx.asynchronous {
             ops.extend([1, 1, 1]);
         } else {
@@ -206,6 +210,9 @@ impl Gen {
             2 => Op::Call(Call::BlockOn, vec![self.node(ctx.in_async(ctx.off_pool), d)]),
             3 => Op::Call(Call::Run, vec![self.node(inline, d)]),
             4 => Op::Call(Call::Join, vec![self.node(inline, d), self.node(inline, d)]),
+            // Worker 0's call may run on this very worker, on top of its
+            // poll (from a wait), or on another: `inline` covers both.
+            6 => Op::Call(Call::Broadcast, vec![self.node(inline, d)]),
             _ => Op::Call(Call::Threads, vec![self.node(outside, d), self.node(outside, d)]),
         }
     }
@@ -407,6 +414,15 @@ fn blocking_op(n: &Node, env: &E) {
             (Call::Run, [x]) => env.pool.run(|| run_sync(x, env)).expect("pool.run refused"),
             (Call::Join, [a, b]) => {
                 env.pool.join(|| run_sync(a, env), || run_sync(b, env)).expect("pool.join refused");
+            }
+            (Call::Broadcast, [x]) => {
+                env.pool
+                    .broadcast(|i| {
+                        if i == 0 {
+                            run_sync(x, env);
+                        }
+                    })
+                    .expect("pool.broadcast refused");
             }
             (Call::Threads, xs) => std::thread::scope(|ts| {
                 for x in xs {

@@ -210,8 +210,14 @@ impl Pool {
         match on_worker {
             Some(_) => WorkerThread::with_current(|w| {
                 // Runs this worker's own call (its inbox comes first) and
-                // helps until the others have run theirs.
-                w.expect("checked above").wait_until(all_done, None);
+                // helps until the others have run theirs — constrained, as
+                // `join`'s wait is, to the task this runs in, if any: a
+                // sibling task polled on top of this frame could block
+                // waiting for it (the shape fuzzer found one: an async
+                // task's `Task::join` of a blocking child whose broadcast
+                // had polled that task on top of itself).
+                let target = crate::task::TaskPtr::current().map(|t| t.as_ptr().cast::<()>());
+                w.expect("checked above").wait_until(all_done, target);
             }),
             None => super::wait_off_pool(all_done),
         }
