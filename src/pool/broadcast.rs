@@ -50,18 +50,19 @@ use super::worker::WorkerThread;
 use crate::ShutdownError;
 use crate::hooks;
 use crate::sync::{AtomicBool, Mutex, Ordering, with_thread_parker};
+use std::collections::VecDeque;
 use std::panic::resume_unwind;
 
 /// The jobs addressed to one worker.
 pub(crate) struct Inbox {
-    jobs: Mutex<Vec<JobRef>>,
+    jobs: Mutex<VecDeque<JobRef>>,
     /// `jobs` is not empty (set under the lock; read without it).
     pending: AtomicBool,
 }
 
 impl Inbox {
     pub(crate) fn new() -> Inbox {
-        Inbox { jobs: Mutex::new(Vec::new()), pending: AtomicBool::new(false) }
+        Inbox { jobs: Mutex::new(VecDeque::new()), pending: AtomicBool::new(false) }
     }
 
     /// Whether a job waits here (a hint; `take` decides).
@@ -79,7 +80,7 @@ impl Inbox {
             return None;
         }
         let mut jobs = self.jobs.lock();
-        let job = if jobs.is_empty() { None } else { Some(jobs.remove(0)) };
+        let job = jobs.pop_front();
         // ORDERING: under the lock, which orders it with every push.
         self.pending.store(!jobs.is_empty(), Ordering::Relaxed);
         job
@@ -87,7 +88,7 @@ impl Inbox {
 
     fn push(&self, job: JobRef) {
         let mut jobs = self.jobs.lock();
-        jobs.push(job);
+        jobs.push_back(job);
         // ORDERING: under the lock (see `take`).
         self.pending.store(true, Ordering::Relaxed);
     }
@@ -185,7 +186,7 @@ impl Pool {
             self.registry.accept_nested().expect("a unit already held keeps the pool open");
         }
         let f = &f;
-        let latch = |_: usize| match on_worker {
+        let latch = || match on_worker {
             Some(me) => Latch::for_worker(&self.registry, me),
             None => Latch::new(with_thread_parker(|p| p.unparker())),
         };
@@ -196,7 +197,7 @@ impl Pool {
         };
         // Built in full before any reference is taken: the vector is not
         // resized (nor its jobs moved) after that.
-        let jobs: Vec<_> = (0..n).map(|i| StackJob::new(carried(i), latch(i))).collect();
+        let jobs: Vec<_> = (0..n).map(|i| StackJob::new(carried(i), latch())).collect();
         // From the first delivery until every latch is set, workers may run
         // these jobs on this frame: an unwind out of here would free them.
         let abort = crate::sync::AbortOnUnwind;
