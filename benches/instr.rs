@@ -5,7 +5,9 @@
 //!
 //! ```text
 //! instr <path> <n>      # paths: local-spawn, slot-get, loop-current,
-//!                       #        scope-fork, pool-join, exec-blocking, exec
+//!                       #        scope-fork, pool-join, free-join,
+//!                       #        exec-blocking, exec; peers for scale:
+//!                       #        rayon-join, rayon-scope
 //! ```
 //!
 //! Each path is warmed up once (loops created, queues grown) before the
@@ -32,6 +34,34 @@ fn join_fib(pool: &Pool, n: u64) -> u64 {
         return n;
     }
     let (a, b) = pool.join(|| join_fib(pool, n - 1), || join_fib(pool, n - 2)).unwrap();
+    a + b
+}
+
+fn free_join_fib(n: u64) -> u64 {
+    if n < 2 {
+        return n;
+    }
+    let (a, b) = knotwork::join(|| free_join_fib(n - 1), || free_join_fib(n - 2));
+    a + b
+}
+
+fn rayon_join_fib(n: u64) -> u64 {
+    if n < 2 {
+        return n;
+    }
+    let (a, b) = rayon::join(|| rayon_join_fib(n - 1), || rayon_join_fib(n - 2));
+    a + b
+}
+
+fn rayon_scope_fib(n: u64) -> u64 {
+    if n < 2 {
+        return n;
+    }
+    let mut a = 0;
+    let b = rayon::scope(|s| {
+        s.spawn(|_| a = rayon_scope_fib(n - 1));
+        rayon_scope_fib(n - 2)
+    });
     a + b
 }
 
@@ -70,6 +100,16 @@ fn main() {
         "pool-join" => {
             black_box(pool.run(|| join_fib(&pool, 10)).unwrap());
             black_box(pool.run(|| join_fib(&pool, n)).unwrap());
+        }
+        "free-join" => {
+            black_box(pool.run(|| free_join_fib(10)).unwrap());
+            black_box(pool.run(|| free_join_fib(n)).unwrap());
+        }
+        "rayon-join" | "rayon-scope" => {
+            let ry = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+            let fib = if path == "rayon-join" { rayon_join_fib } else { rayon_scope_fib };
+            black_box(ry.install(|| fib(10)));
+            black_box(ry.install(|| fib(n)));
         }
         "exec-blocking" | "exec" => {
             let storm = |k: u64| {

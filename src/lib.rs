@@ -147,7 +147,14 @@ where
     RA: Send,
     RB: Send,
 {
-    match Pool::current_or_global().join(a, b) {
+    // On a worker, its own pool's join, straight from the worker: no pool
+    // handle is cloned (that would be two atomic read-modify-writes on a
+    // line every core writes, per fork; issue 18).
+    if let Some(worker) = pool::worker::WorkerThread::current_ptr() {
+        // SAFETY: this thread's live worker, valid while this call runs on it.
+        return unsafe { worker.as_ref() }.join(a, b);
+    }
+    match Pool::global().join(a, b) {
         Ok(both) => both,
         Err(e) => panic!("knotwork::join: {e}"),
     }

@@ -92,16 +92,44 @@ impl HeapJob {
     }
 }
 
+/// What a stack job carries from the thread that made it to a thread that
+/// executes it through its [`JobRef`] (a thief, or a wait that took it):
+/// entered around the closure there. The owner that takes its own job back
+/// and runs it inline ([`StackJob::run_inline`]) drops it unused: on that
+/// thread, at that point, everything it carries is current already — and
+/// the closure then runs as it was written, with nothing wrapped around it
+/// (`join`'s fast path, issue 18).
+pub(crate) trait Carry: Send {
+    /// Runs `f` inside what was carried.
+    fn run<R>(self, f: impl FnOnce() -> R) -> R;
+}
+
+impl Carry for () {
+    #[inline]
+    fn run<R>(self, f: impl FnOnce() -> R) -> R {
+        f()
+    }
+}
+
 /// A job that lives on the stack of the thread that waits for it.
-pub(crate) struct StackJob<F, R> {
-    func: UnsafeCell<Option<F>>,
+pub(crate) struct StackJob<F, R, C = ()> {
+    func: UnsafeCell<Option<(F, C)>>,
     result: UnsafeCell<Option<std::thread::Result<R>>>,
     pub(crate) latch: Latch,
 }
 
 impl<F: FnOnce() -> R + Send, R: Send> StackJob<F, R> {
     pub(crate) fn new(f: F, latch: Latch) -> Self {
-        StackJob { func: UnsafeCell::new(Some(f)), result: UnsafeCell::new(None), latch }
+        StackJob::carrying(f, (), latch)
+    }
+}
+
+impl<F: FnOnce() -> R + Send, R: Send, C: Carry> StackJob<F, R, C> {
+    /// A job whose closure runs inside `carried` when executed through its
+    /// `JobRef` (see [`Carry`]).
+    #[inline]
+    pub(crate) fn carrying(f: F, carried: C, latch: Latch) -> Self {
+        StackJob { func: UnsafeCell::new(Some((f, carried))), result: UnsafeCell::new(None), latch }
     }
 
     /// A reference to this job for a queue; the job was accepted as one
@@ -126,12 +154,13 @@ impl<F: FnOnce() -> R + Send, R: Send> StackJob<F, R> {
     }
 
     unsafe fn execute<const COUNTED: bool>(data: NonNull<()>, registry: &Registry) {
-        let this = data.cast::<StackJob<F, R>>().as_ptr().cast_const();
+        let this = data.cast::<StackJob<F, R, C>>().as_ptr().cast_const();
         // SAFETY: the owner keeps the job live until the latch is set,
         // and before that only this (single) execution touches `func`
         // and `result`.
-        let func = unsafe { (*this).func.with_mut(|f| (*f).take()) }.expect("a stack job ran twice");
-        let result = catch_unwind(AssertUnwindSafe(func));
+        let (func, carried) =
+            unsafe { (*this).func.with_mut(|f| (*f).take()) }.expect("a stack job ran twice");
+        let result = catch_unwind(AssertUnwindSafe(|| carried.run(func)));
         // SAFETY: as above; the owner reads `result` only after `probe`.
         unsafe { (*this).result.with_mut(|r| *r = Some(result)) };
         // SAFETY: live until the latch is set; `set` touches nothing after.
@@ -150,13 +179,17 @@ impl<F: FnOnce() -> R + Send, R: Send> StackJob<F, R> {
 
     /// Runs the job on this thread, instead of through a `JobRef`: for the
     /// owner that took its own job back from its deque before anyone else
-    /// did (that reference is consumed and never executed).
+    /// did (that reference is consumed and never executed). What the job
+    /// carries is dropped unused ([`Carry`]).
+    #[inline]
     pub(crate) fn run_inline(self) -> std::thread::Result<R> {
-        let func = self.func.with_mut(|f| {
+        let taken = self.func.with_mut(|f| {
             // SAFETY: nobody else holds a reference to the job any more.
             unsafe { (*f).take() }
         });
-        catch_unwind(AssertUnwindSafe(func.expect("a stack job ran twice")))
+        let (func, carried) = taken.expect("a stack job ran twice");
+        drop(carried);
+        catch_unwind(AssertUnwindSafe(func))
     }
 
     /// The result, once the latch is set.

@@ -11,11 +11,12 @@
 //!
 //! Prior art: rayon-core's `join_context` (<https://docs.rs/rayon-core>).
 
-use super::job::StackJob;
+use super::Pool;
+use super::job::{Carry, StackJob};
 use super::latch::Latch;
 use super::worker::WorkerThread;
-use super::{Pool, inherit_bindings};
 use crate::ShutdownError;
+use crate::context::bindings::Snapshot;
 use crate::hooks;
 use std::panic::resume_unwind;
 
@@ -53,12 +54,29 @@ impl Pool {
         RA: Send,
         RB: Send,
     {
-        let on_own_worker = WorkerThread::with_current(|w| w.is_some_and(|w| w.belongs_to(&self.registry)));
-        if !on_own_worker {
-            return self.run(|| self.join(a, b))?;
+        // SAFETY: `current_ptr` is this thread's live worker, valid while
+        // this call runs on it.
+        match WorkerThread::current_ptr().map(|w| unsafe { w.as_ref() }) {
+            Some(w) if w.belongs_to(&self.registry) => Ok(w.join(a, b)),
+            _ => self.run(|| self.join(a, b))?,
         }
-        WorkerThread::with_current(|w| {
-            let worker = w.expect("checked above");
+    }
+}
+
+impl WorkerThread {
+    /// [`Pool::join`] on this worker (of whichever pool it is): also what
+    /// the free [`knotwork::join`](crate::join) calls, with no pool handle
+    /// cloned and no shared counter touched.
+    #[inline]
+    pub(crate) fn join<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
+    where
+        A: FnOnce() -> RA + Send,
+        B: FnOnce() -> RB + Send,
+        RA: Send,
+        RB: Send,
+    {
+        {
+            let worker = self;
             // No unit of outstanding work for `b`: this thread runs accepted
             // work and waits for `b` before returning, so its own unit
             // covers `b` until `b` is done.
@@ -67,15 +85,9 @@ impl Pool {
             // descend from the task (`task::Up::Frame`) and the joiner's
             // wait below, constrained to the task, may run their children.
             let target: Option<*const ()> = crate::task::TaskPtr::current().map(|t| t.as_ptr().cast());
-            let part_of = target.map(|t| t as usize);
-            let b = move || {
-                // An address only (compared, never dereferenced), hence
-                // carried as an integer.
-                let _part_of = part_of.map(|t| crate::event_loop::Waiting::enter(Some(t as *const ())));
-                b()
-            };
-            let job_b = StackJob::new(
-                hooks::carry(inherit_bindings(b)),
+            let job_b = StackJob::carrying(
+                b,
+                Carried::capture(target),
                 Latch::for_worker(&worker.registry, worker.index()),
             );
             // SAFETY: `job_b` stays on this frame until its latch is set or
@@ -108,7 +120,7 @@ impl Pool {
             };
             std::mem::forget(abort);
             match (result_a, result_b) {
-                (Ok(ra), Ok(rb)) => Ok((ra, rb)),
+                (Ok(ra), Ok(rb)) => (ra, rb),
                 // The other half's result is dropped before the unwind
                 // starts, its `Drop` contained: dropped during the unwind, a
                 // second panic would abort the process.
@@ -125,6 +137,41 @@ impl Pool {
                     resume_unwind(payload)
                 }
             }
-        })
+        }
+    }
+}
+
+/// What `b` carries to a thread that takes it from the deque (`Carry`): the
+/// forker's bindings (T4), its trace context, and the task it is part of.
+/// Left unused when `b` runs inline, where all three are current already.
+struct Carried {
+    /// The task `b` is part of, by address (compared, never dereferenced,
+    /// hence carried as an integer): run elsewhere, it runs as a wait for
+    /// that task, so the scopes it opens descend from the task
+    /// (`task::Up::Frame`) and the joiner's wait, constrained to the task,
+    /// may run their children.
+    part_of: Option<usize>,
+    trace: Option<std::sync::Arc<hooks::TraceCtx>>,
+    bindings: Option<Snapshot>,
+}
+
+impl Carried {
+    #[inline]
+    fn capture(part_of: Option<*const ()>) -> Carried {
+        Carried {
+            part_of: part_of.map(|t| t as usize),
+            trace: hooks::current_ctx(),
+            bindings: Snapshot::capture_if_bound(),
+        }
+    }
+}
+
+impl Carry for Carried {
+    fn run<R>(self, f: impl FnOnce() -> R) -> R {
+        // Entered in the order `hooks::carry(inherit_bindings(..))` would.
+        let _trace = self.trace.map(|c| hooks::CtxGuard::enter(Some(c)));
+        let _bindings = self.bindings.as_ref().map(Snapshot::enter);
+        let _part_of = self.part_of.map(|t| crate::event_loop::Waiting::enter(Some(t as *const ())));
+        f()
     }
 }

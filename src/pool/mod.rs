@@ -138,6 +138,25 @@ impl Pool {
         Pool::current().unwrap_or_else(|| Pool::global().clone())
     }
 
+    /// The registry of the pool free functions use here (that of
+    /// [`current_or_global`](Self::current_or_global)), borrowed: no handle
+    /// is cloned, so finding it touches no shared counter (issue 18).
+    ///
+    /// # Safety
+    /// The reference is used only on this thread and only while the
+    /// caller's frame is live: a worker's registry lives as long as the
+    /// worker's run, which encloses every frame on its thread; the global
+    /// pool's lives for ever.
+    #[inline]
+    pub(crate) unsafe fn current_or_global_registry<'a>() -> &'a Arc<Registry> {
+        match WorkerThread::current_ptr() {
+            // SAFETY: this thread's live worker (`current_ptr`), which
+            // outlives the caller's use (the contract above).
+            Some(w) => unsafe { &(*w.as_ptr()).registry },
+            None => &Pool::global().registry,
+        }
+    }
+
     pub(crate) fn from_registry(registry: Arc<Registry>) -> Pool {
         Pool { registry }
     }

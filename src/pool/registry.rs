@@ -45,6 +45,43 @@ const SHUTDOWN: usize = 1;
 /// One unit of outstanding work in `Registry::state`.
 const ONE: usize = 2;
 
+/// How a scope holds its pool's registry: owned (an async scope, whose
+/// core is shared and may outlive any frame), or borrowed from a caller
+/// that outlives it (a sync scope, whose core lives on the frame of the
+/// call that borrows the registry). Borrowing spares a sync scope two
+/// atomic read-modify-writes on the registry's reference count — a line
+/// every core writes — per fork (issue 18).
+pub(crate) enum RegistryLink {
+    Owned(Arc<Registry>),
+    /// Valid for as long as the link is (the constructor's contract).
+    Borrowed(std::ptr::NonNull<Arc<Registry>>),
+}
+
+impl RegistryLink {
+    /// A link that borrows `registry`.
+    ///
+    /// # Safety
+    /// `registry` outlives the link, and every use of a reference obtained
+    /// through it.
+    #[inline]
+    pub(crate) unsafe fn borrowed(registry: &Arc<Registry>) -> RegistryLink {
+        RegistryLink::Borrowed(std::ptr::NonNull::from(registry))
+    }
+}
+
+impl std::ops::Deref for RegistryLink {
+    type Target = Arc<Registry>;
+
+    #[inline]
+    fn deref(&self) -> &Arc<Registry> {
+        match self {
+            RegistryLink::Owned(registry) => registry,
+            // SAFETY: the registry outlives the link (`borrowed`'s contract).
+            RegistryLink::Borrowed(registry) => unsafe { registry.as_ref() },
+        }
+    }
+}
+
 /// What the pool does with the panic of a fire-and-forget job.
 pub(crate) type PanicHandler = Box<dyn Fn(Box<dyn Any + Send>) + Send + Sync>;
 

@@ -157,14 +157,7 @@ impl Pool {
         F: FnOnce(ScopeHandle) -> Fut,
         Fut: Future,
     {
-        let guard = ScopeGuard::open(&self.registry, Location::caller(), None);
-        let handle = guard.handle.clone();
-        ScopeFuture {
-            body: Some(CatchUnwind { fut: f(handle) }),
-            outcome: None,
-            guard,
-            closer: Some(Rethrow),
-        }
+        scope_async_on(&self.registry, f)
     }
 
     /// The async form of [`scope_with`](Self::scope_with): children's
@@ -202,18 +195,49 @@ impl Pool {
         F: FnOnce(ScopeHandle) -> Fut,
         Fut: Future,
     {
-        // On the heap, so that it stays put however the future moves; it is
-        // dropped after the guard, which joins every child first.
-        let policy = Box::new(policy);
-        let hooks: &dyn Hooks = &*policy;
-        let guard = ScopeGuard::open(&self.registry, Location::caller(), Some(NonNull::from(hooks)));
-        let handle = guard.handle.clone();
-        ScopeFuture {
-            body: Some(CatchUnwind { fut: f(handle) }),
-            outcome: None,
-            guard,
-            closer: Some(WithPolicy(policy)),
-        }
+        scope_async_with_on(&self.registry, policy, f)
+    }
+}
+
+/// [`Pool::scope_async`] on `registry`'s pool (the free `scope_async`
+/// borrows its registry instead of cloning a handle).
+#[track_caller]
+pub(crate) fn scope_async_on<F, Fut>(
+    registry: &Arc<Registry>,
+    f: F,
+) -> impl Future<Output = Fut::Output> + use<F, Fut>
+where
+    F: FnOnce(ScopeHandle) -> Fut,
+    Fut: Future,
+{
+    let guard = ScopeGuard::open(registry, Location::caller(), None);
+    let handle = guard.handle.clone();
+    ScopeFuture { body: Some(CatchUnwind { fut: f(handle) }), outcome: None, guard, closer: Some(Rethrow) }
+}
+
+/// [`Pool::scope_async_with`] on `registry`'s pool.
+#[track_caller]
+pub(crate) fn scope_async_with_on<P, F, Fut>(
+    registry: &Arc<Registry>,
+    policy: P,
+    f: F,
+) -> impl Future<Output = P::Output<Fut::Output>> + use<P, F, Fut>
+where
+    P: Policy,
+    F: FnOnce(ScopeHandle) -> Fut,
+    Fut: Future,
+{
+    // On the heap, so that it stays put however the future moves; it is
+    // dropped after the guard, which joins every child first.
+    let policy = Box::new(policy);
+    let hooks: &dyn Hooks = &*policy;
+    let guard = ScopeGuard::open(registry, Location::caller(), Some(NonNull::from(hooks)));
+    let handle = guard.handle.clone();
+    ScopeFuture {
+        body: Some(CatchUnwind { fut: f(handle) }),
+        outcome: None,
+        guard,
+        closer: Some(WithPolicy(policy)),
     }
 }
 

@@ -78,8 +78,8 @@ use super::policy::Hooks;
 use crate::failure::ChildFailure;
 use crate::hooks::{ScopeForm, ScopeTrace};
 use crate::pool::deadline::DeadlineKey;
-use crate::pool::registry::Registry;
-use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, IdCounter, Mutex, Ordering, UnsafeCell};
+use crate::pool::registry::{Registry, RegistryLink};
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, IdCounter, LazyId, Mutex, Ordering, UnsafeCell};
 use crate::task::{TaskPtr, TaskRef, current_body, waiting_for};
 use slab::Slab;
 use std::panic::Location;
@@ -89,10 +89,11 @@ use std::task::Waker;
 static SCOPE_IDS: IdCounter = IdCounter::new();
 
 pub(crate) struct ScopeCore {
-    /// Process-unique id (for `Debug` and traces).
-    pub(crate) id: u64,
-    /// The pool children run on.
-    pub(crate) registry: Arc<Registry>,
+    /// Process-unique id (for `Debug`), taken when first asked for: see [`id`](Self::id).
+    id: LazyId,
+    /// The pool children run on: borrowed by a sync scope, owned by an
+    /// async one (`RegistryLink`).
+    pub(crate) registry: RegistryLink,
     /// Whether the scope holds a lease (a unit of outstanding work) on the
     /// pool; a sync scope opened on one of its workers needs none.
     leased: AtomicBool,
@@ -189,7 +190,9 @@ pub(super) struct Inner {
 
 // SAFETY: the raw pointers in `ScopeCore` (the parent, nested scopes) point
 // to other `ScopeCore`s that are valid while registered (module docs) and
-// are only used through their own thread-safe methods; everything else is
+// are only used through their own thread-safe methods; a borrowed registry
+// (`RegistryLink`) is a `&Arc<Registry>` that outlives the core, and
+// `Arc<Registry>` is `Send + Sync`; everything else is
 // atomics, a mutex and `Send + Sync` types. Sharing `&ScopeCore` across the
 // pool's threads is the whole point.
 unsafe impl Send for ScopeCore {}
@@ -197,6 +200,13 @@ unsafe impl Send for ScopeCore {}
 unsafe impl Sync for ScopeCore {}
 
 impl ScopeCore {
+    /// The scope's process-unique id (for `Debug`): taken from the
+    /// process-wide counter on first use, so that opening a scope touches
+    /// no shared counter.
+    pub(crate) fn id(&self) -> u64 {
+        self.id.get(&SCOPE_IDS)
+    }
+
     /// A new scope on `registry`'s pool, nested in the current child, if any.
     /// The caller must call [`register`](Self::register) once the core is
     /// at its final address.
@@ -204,7 +214,7 @@ impl ScopeCore {
     /// it returns when it closes.
     #[inline(always)]
     pub(crate) fn new(
-        registry: Arc<Registry>,
+        registry: RegistryLink,
         leased: bool,
         location: &'static Location<'static>,
         form: ScopeForm,
@@ -215,7 +225,7 @@ impl ScopeCore {
             spawned: AtomicUsize::new(0),
             body_cancelled: AtomicBool::new(false),
             trace: ScopeTrace::open(location, form),
-            id: SCOPE_IDS.next(),
+            id: LazyId::new(),
             registry,
             leased: AtomicBool::new(leased),
             nested_key: AtomicUsize::new(UNREGISTERED),
@@ -329,7 +339,7 @@ impl ScopeCore {
         location: &'static Location<'static>,
         policy: Option<NonNull<dyn Hooks>>,
     ) -> ScopeCore {
-        ScopeCore::new(registry, false, location, ScopeForm::Async, policy)
+        ScopeCore::new(RegistryLink::Owned(registry), false, location, ScopeForm::Async, policy)
     }
 
     /// Marks an async scope that never opened as opened, with no lease and

@@ -80,7 +80,8 @@ pub fn scope<'env, F, R>(f: F) -> R
 where
     F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
 {
-    Pool::current_or_global().scope(f)
+    // SAFETY: used during this call, on this thread.
+    run::scope_on(unsafe { Pool::current_or_global_registry() }, f)
 }
 
 /// Opens an async scope on the current pool (chosen when this is called);
@@ -101,7 +102,9 @@ where
     F: FnOnce(ScopeHandle) -> Fut,
     Fut: Future,
 {
-    Pool::current_or_global().scope_async(f)
+    // SAFETY: used during this call, on this thread (the future keeps its
+    // own reference to the registry).
+    async_scope::scope_async_on(unsafe { Pool::current_or_global_registry() }, f)
 }
 
 /// Opens a scope on the current pool whose children's completions go
@@ -127,7 +130,8 @@ where
     P: Policy,
     F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
 {
-    Pool::current_or_global().scope_with(policy, f)
+    // SAFETY: used during this call, on this thread.
+    run::scope_with_on(unsafe { Pool::current_or_global_registry() }, policy, f)
 }
 
 /// The async form of [`scope_with`], on the current pool; see
@@ -149,7 +153,8 @@ where
     F: FnOnce(ScopeHandle) -> Fut,
     Fut: Future,
 {
-    Pool::current_or_global().scope_async_with(policy, f)
+    // SAFETY: as in `scope_async`.
+    async_scope::scope_async_with_on(unsafe { Pool::current_or_global_registry() }, policy, f)
 }
 
 /// Whether the current task has been cancelled: the nursery child running

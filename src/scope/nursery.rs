@@ -271,7 +271,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
 impl fmt::Debug for Scope<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scope")
-            .field("id", &self.core.id)
+            .field("id", &self.core.id())
             .field("cancelled", &self.core.is_cancelled())
             .finish_non_exhaustive()
     }

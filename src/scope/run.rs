@@ -27,9 +27,10 @@ use super::policy::{Hooks, Policy};
 use super::wait::wait_latch;
 use crate::failure::{ChildFailure, Failure, ScopeError};
 use crate::hooks::ScopeForm;
-use crate::pool::registry::Registry;
+use crate::pool::registry::{Registry, RegistryLink};
 use crate::pool::worker::WorkerThread;
 use crate::sync::AbortOnUnwind;
+use crate::sync::Arc;
 use crate::{Pool, ShutdownError};
 use std::panic::Location;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -136,16 +137,18 @@ pub(super) fn report_lost(registry: &Registry, failures: Vec<ChildFailure>, why:
 /// nobody observed.
 #[track_caller]
 fn run_sync<'env, F, R>(
-    pool: &Pool,
+    registry: &Arc<Registry>,
     policy: Option<NonNull<dyn Hooks>>,
     f: F,
 ) -> Result<(std::thread::Result<R>, Vec<ChildFailure>), ShutdownError>
 where
     F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
 {
-    let leased = acquire_lease(&pool.registry, true)?;
+    let leased = acquire_lease(registry, true)?;
     let mut scope = Scope::new(ScopeCore::new(
-        pool.registry.clone(),
+        // SAFETY: `registry` is borrowed for this whole call, and the core
+        // lives on this frame: it is dropped before the call returns.
+        unsafe { RegistryLink::borrowed(registry) },
         leased,
         Location::caller(),
         ScopeForm::Sync,
@@ -156,7 +159,7 @@ where
     let guard = AbortOnUnwind;
     // Opened on another pool's worker, that worker waits for the
     // scope's work: its pool is recorded there (`pool::awaited`).
-    let body = catch_unwind(AssertUnwindSafe(crate::pool::awaited::carry_into_scope(&pool.registry, || {
+    let body = catch_unwind(AssertUnwindSafe(crate::pool::awaited::carry_into_scope(registry, || {
         let _body = scope.core.enter_body();
         f(&scope)
     })));
@@ -205,11 +208,7 @@ impl Pool {
     where
         F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
     {
-        match self.try_scope(f) {
-            Ok(value) => value,
-            // Here, not in a closure: the panic names the caller's line.
-            Err(_) => panic!("{SHUT_DOWN_MSG}"),
-        }
+        scope_on(&self.registry, f)
     }
 
     /// Like [`scope`](Self::scope), but returns [`ShutdownError`] instead of
@@ -240,8 +239,7 @@ impl Pool {
     where
         F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
     {
-        let (body, failures) = run_sync(self, None, f)?;
-        Ok(rethrow(&self.registry, body, failures))
+        try_scope_on(&self.registry, f)
     }
 
     /// Opens a scope whose children's completions go through `policy`
@@ -277,19 +275,53 @@ impl Pool {
         P: Policy,
         F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
     {
-        let hooks: &dyn Hooks = &policy;
-        // The policy outlives every child: `run_sync` joins them all before
-        // it returns, and `policy` lives on this frame until then.
-        let (body, failures) = match run_sync(self, Some(NonNull::from(hooks)), f) {
-            Ok(ran) => ran,
-            Err(_) => panic!("{SHUT_DOWN_MSG}"),
-        };
-        match body {
-            Ok(value) => policy.finish(Some(value), failures),
-            Err(payload) => {
-                report_lost(&self.registry, failures, "while its body panicked");
-                resume_unwind(payload)
-            }
+        scope_with_on(&self.registry, policy, f)
+    }
+}
+
+/// [`Pool::scope`] on `registry`'s pool (the free `scope` borrows its
+/// registry instead of cloning a handle).
+#[track_caller]
+pub(crate) fn scope_on<'env, F, R>(registry: &Arc<Registry>, f: F) -> R
+where
+    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+{
+    match try_scope_on(registry, f) {
+        Ok(value) => value,
+        // Here, not in a closure: the panic names the caller's line.
+        Err(_) => panic!("{SHUT_DOWN_MSG}"),
+    }
+}
+
+/// [`Pool::try_scope`] on `registry`'s pool.
+#[track_caller]
+pub(crate) fn try_scope_on<'env, F, R>(registry: &Arc<Registry>, f: F) -> Result<R, ShutdownError>
+where
+    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+{
+    let (body, failures) = run_sync(registry, None, f)?;
+    Ok(rethrow(registry, body, failures))
+}
+
+/// [`Pool::scope_with`] on `registry`'s pool.
+#[track_caller]
+pub(crate) fn scope_with_on<'env, P, F, R>(registry: &Arc<Registry>, policy: P, f: F) -> P::Output<R>
+where
+    P: Policy,
+    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+{
+    let hooks: &dyn Hooks = &policy;
+    // The policy outlives every child: `run_sync` joins them all before
+    // it returns, and `policy` lives on this frame until then.
+    let (body, failures) = match run_sync(registry, Some(NonNull::from(hooks)), f) {
+        Ok(ran) => ran,
+        Err(_) => panic!("{SHUT_DOWN_MSG}"),
+    };
+    match body {
+        Ok(value) => policy.finish(Some(value), failures),
+        Err(payload) => {
+            report_lost(registry, failures, "while its body panicked");
+            resume_unwind(payload)
         }
     }
 }

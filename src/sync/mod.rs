@@ -144,6 +144,34 @@ macro_rules! thread_local_key {
 }
 pub(crate) use thread_local_key;
 
+/// An id handed out from an [`IdCounter`] when first asked for, not when
+/// its owner is made: for objects made on hot paths (a scope per fork)
+/// whose id only `Debug` reads, so that making one takes no
+/// read-modify-write on the counter's line, which every core writes
+/// (issue 18). A plain `std` atomic, like `IdCounter`.
+pub(crate) struct LazyId(std::sync::atomic::AtomicU64);
+
+impl LazyId {
+    pub(crate) const fn new() -> Self {
+        LazyId(std::sync::atomic::AtomicU64::new(0))
+    }
+
+    /// The id, taken from `counter` on the first call (ids start at 1, so
+    /// 0 means "none yet"); every call returns the same one.
+    pub(crate) fn get(&self, counter: &IdCounter) -> u64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        // ORDERING: Relaxed: the id publishes nothing; the compare-exchange
+        // alone makes every caller agree on the one id installed.
+        match self.0.load(Relaxed) {
+            0 => match self.0.compare_exchange(0, counter.next(), Relaxed, Relaxed) {
+                Ok(_) => self.0.load(Relaxed),
+                Err(installed) => installed,
+            },
+            id => id,
+        }
+    }
+}
+
 /// A process-wide source of unique, never-reused ids (loop ids, pool ids).
 ///
 /// This is a plain `std` atomic in both builds on purpose: a `fetch_add`

@@ -85,6 +85,7 @@ pub(crate) struct TaskPtr(NonNull<Header>);
 
 impl TaskPtr {
     /// The task this thread is running, if any.
+    #[inline]
     pub(crate) fn current() -> Option<TaskPtr> {
         let ptr = CURRENT_TASK.try_with(Cell::get).unwrap_or(ptr::null());
         NonNull::new(ptr.cast_mut()).map(TaskPtr)
