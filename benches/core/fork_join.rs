@@ -49,6 +49,32 @@ fn kw_join_fib(pool: &Pool, n: u64) -> u64 {
     a + b
 }
 
+/// The free `knotwork::join`, as rayon users write `rayon::join`.
+fn kw_free_join_fib(n: u64) -> u64 {
+    if n < 2 {
+        return n;
+    }
+    let (a, b) = knotwork::join(|| kw_free_join_fib(n - 1), || kw_free_join_fib(n - 2));
+    a + b
+}
+
+/// chili (heartbeat scheduling): `Scope::join` at every level.
+fn chili_join_fib(s: &mut chili::Scope<'_>, n: u64) -> u64 {
+    if n < 2 {
+        return n;
+    }
+    let (a, b) = s.join(|s| chili_join_fib(s, n - 1), |s| chili_join_fib(s, n - 2));
+    a + b
+}
+
+/// A chili pool of `threads` threads.
+pub fn chili_pool(threads: usize) -> chili::ThreadPool {
+    chili::ThreadPool::with_config(chili::Config {
+        thread_count: std::num::NonZero::new(threads),
+        ..Default::default()
+    })
+}
+
 fn rayon_join_fib(n: u64) -> u64 {
     if n < 2 {
         return n;
@@ -115,14 +141,22 @@ pub fn scope_fib(cfg: &Config) -> Outcome {
     cmp.run(cfg)
 }
 
-/// fib(n) with `Pool::join` at every level, against `rayon::join`.
+/// fib(n) with a join at every level: the free `knotwork::join` (what
+/// users call) and `Pool::join`, against `rayon::join` and chili's
+/// heartbeat-scheduled `Scope::join`.
 pub fn join_fib(cfg: &Config) -> Outcome {
     let n = cfg.size(30, 24);
     let f = forks(n, 0);
     let pools = pools_per_thread_count(cfg);
+    let chili: Vec<chili::ThreadPool> = pools.iter().map(|(t, _, _)| chili_pool(*t)).collect();
     let mut cmp = Comparison::new(format!("fork-join fib({n}): join at every level"), "ns/fork");
-    for (t, kw, ry) in &pools {
+    for ((t, kw, ry), ch) in pools.iter().zip(&chili) {
         cmp = cmp
+            .contender(&format!("knotwork::join, {t} thr"), move || {
+                let start = Instant::now();
+                black_box(kw.run(|| kw_free_join_fib(black_box(n))).unwrap());
+                per_op(start, f)
+            })
             .contender(&format!("knotwork Pool::join, {t} thr"), move || {
                 let start = Instant::now();
                 black_box(kw.run(|| kw_join_fib(kw, black_box(n))).unwrap());
@@ -132,14 +166,31 @@ pub fn join_fib(cfg: &Config) -> Outcome {
                 let start = Instant::now();
                 black_box(ry.install(|| rayon_join_fib(black_box(n))));
                 per_op(start, f)
+            })
+            .contender(&format!("chili join, {t} thr"), move || {
+                let start = Instant::now();
+                black_box(chili_join_fib(&mut ch.scope(), black_box(n)));
+                per_op(start, f)
             });
     }
     for (t, _, _) in &pools {
-        cmp = cmp.check(Check::info(
-            &format!("fib join, {t} thr: knotwork / rayon"),
-            &format!("knotwork Pool::join, {t} thr"),
-            &[&format!("rayon::join, {t} thr")],
-        ));
+        cmp = cmp
+            .check(Check::ratio(
+                &format!("fib join, {t} thr: knotwork::join / rayon::join ≤ 1.0"),
+                &format!("knotwork::join, {t} thr"),
+                &[&format!("rayon::join, {t} thr")],
+                1.0,
+            ))
+            .check(Check::info(
+                &format!("fib join, {t} thr: Pool::join / rayon::join"),
+                &format!("knotwork Pool::join, {t} thr"),
+                &[&format!("rayon::join, {t} thr")],
+            ))
+            .check(Check::info(
+                &format!("fib join, {t} thr: knotwork::join / chili"),
+                &format!("knotwork::join, {t} thr"),
+                &[&format!("chili join, {t} thr")],
+            ));
     }
     cmp.run(cfg)
 }

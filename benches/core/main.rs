@@ -27,6 +27,7 @@ mod offload;
 mod own;
 mod spawn;
 mod timers;
+mod tree;
 
 use harness::{Config, Outcome};
 use std::path::{Path, PathBuf};
@@ -113,6 +114,9 @@ fn main() {
         ("fork-join fib scope", fork_join::scope_fib),
         ("fork-join fib join", fork_join::join_fib),
         ("fib cutoff", fork_join::cutoff_fib),
+        ("tree 2^20", tree::tree_2_20),
+        ("tree 2^24", tree::tree_2_24),
+        ("tree 1,023", tree::tree_small),
         ("storm blocking", spawn::blocking_storm),
         ("storm async", spawn::async_storm),
         ("local spawn", spawn::local_spawn),

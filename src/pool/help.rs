@@ -108,6 +108,9 @@ impl WorkerThread {
     /// parks as a blocked worker, so a spare stands in for it if work it may
     /// not run is queued (`spare.rs`).
     pub(crate) fn wait_until(&self, done: impl Fn() -> bool, target: Option<*const ()>) {
+        // Nothing this worker kept latent may be out of reach while it
+        // waits (`latent.rs`).
+        self.promote_all();
         let _waiting = Waiting::enter(target);
         let constrained = is_waiting();
         // This wait's own floor and look-no-further flag; the outer wait's

@@ -91,32 +91,52 @@ impl WorkerThread {
                 Latch::for_worker(&worker.registry, worker.index()),
             );
             // SAFETY: `job_b` stays on this frame until its latch is set or
-            // its reference is taken back below: every path out of the loop
-            // does one of the two, and `a` cannot unwind past it (it runs
-            // under `catch_unwind`).
-            worker.push(unsafe { job_b.as_uncounted_job_ref() });
+            // its reference is taken back below (from the latent stack or
+            // the deque): every path out of this function does one of the
+            // two, and `a` cannot unwind past it (it runs under
+            // `catch_unwind`).
+            let job_ref = || unsafe { job_b.as_uncounted_job_ref() };
+            // A thief asked for work: the oldest latent fork goes first.
+            worker.answer_thieves();
+            // Latent if this worker already has work exposed (`latent.rs`).
+            let latent = worker.latent.try_push(job_ref);
+            if latent.is_none() {
+                worker.latent.exposed_one();
+                worker.push(job_ref());
+            }
             let result_a = std::panic::catch_unwind(std::panic::AssertUnwindSafe(a));
             // An unwind out of the wait would free `job_b` while another
             // worker may be running it: abort instead (nothing in the wait
             // is meant to unwind; this is the last line of defence).
             let abort = crate::sync::AbortOnUnwind;
-            let result_b = loop {
-                if job_b.latch.probe() {
-                    break job_b.into_result();
-                }
-                match worker.pop_local() {
-                    // Nobody stole `b`: run it here, with no latch to set.
-                    Some(job) if job_b.is(&job) => break job_b.run_inline(),
-                    // Pushed by `a` (a spawn) above `b`: run it first, as
-                    // the wait would.
-                    Some(job) => worker.execute_local(job),
-                    None => {
-                        // For `b`; what runs meanwhile is constrained as for
-                        // the task this runs in, if any.
-                        worker.wait_until(|| job_b.latch.probe(), target);
+            let still_latent = match latent {
+                Some(i) => worker.latent.take_back(i),
+                None => false,
+            };
+            let result_b = if still_latent {
+                // Nobody asked for `b`: it runs here, as written.
+                job_b.run_inline()
+            } else {
+                let result_b = loop {
+                    if job_b.latch.probe() {
                         break job_b.into_result();
                     }
-                }
+                    match worker.pop_local() {
+                        // Nobody stole `b`: run it here, with no latch to set.
+                        Some(job) if job_b.is(&job) => break job_b.run_inline(),
+                        // Pushed by `a` (a spawn) above `b`: run it first, as
+                        // the wait would.
+                        Some(job) => worker.execute_local(job),
+                        None => {
+                            // For `b`; what runs meanwhile is constrained as for
+                            // the task this runs in, if any.
+                            worker.wait_until(|| job_b.latch.probe(), target);
+                            break job_b.into_result();
+                        }
+                    }
+                };
+                worker.latent.exposed_done();
+                result_b
             };
             std::mem::forget(abort);
             match (result_a, result_b) {

@@ -31,6 +31,7 @@ mod idle;
 pub(crate) mod job;
 mod join;
 pub(crate) mod latch;
+mod latent;
 mod metrics;
 pub(crate) mod registry;
 mod spare;

@@ -37,7 +37,7 @@ use super::spare::Spares;
 use crate::ShutdownError;
 use crate::sync::deque::{Injector, Stealer};
 use crate::sync::thread::JoinHandle;
-use crate::sync::{Arc, AtomicUsize, Mutex, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
 use std::any::Any;
 
 /// The shutdown flag in `Registry::state`.
@@ -82,6 +82,12 @@ impl std::ops::Deref for RegistryLink {
     }
 }
 
+/// A thief found this slot's deque empty and asks its worker to promote a
+/// latent fork (`latent.rs`). On a line of its own: the owner reads it at
+/// every fork, and only thieves write it.
+#[repr(align(128))]
+pub(crate) struct Wanted(pub(crate) AtomicBool);
+
 /// What the pool does with the panic of a fire-and-forget job.
 pub(crate) type PanicHandler = Box<dyn Fn(Box<dyn Any + Send>) + Send + Sync>;
 
@@ -114,6 +120,9 @@ pub(crate) struct Registry {
     /// Jobs addressed to one worker (`broadcast.rs`), by worker index
     /// (spares have none).
     pub(crate) inboxes: Box<[Inbox]>,
+    /// Per-slot "a thief found nothing here" flags (`latent.rs`), by slot
+    /// index, spares' included.
+    pub(crate) wanted: Box<[Wanted]>,
     /// Per-slot statistics (`metrics.rs`), by slot index, spares' included.
     pub(crate) counters: Box<[SlotCounters]>,
     /// Called on every thread the pool starts, before it takes work, and
@@ -156,6 +165,7 @@ impl Registry {
             handles: AtomicUsize::new(1),
             inboxes: (0..core).map(|_| Inbox::new()).collect(),
             counters: (0..slots).map(|_| SlotCounters::default()).collect(),
+            wanted: (0..slots).map(|_| Wanted(AtomicBool::new(false))).collect(),
             thread_hooks,
         }
     }

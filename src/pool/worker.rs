@@ -21,6 +21,7 @@
 
 use super::broadcast::Inbox;
 use super::job::JobRef;
+use super::latent::Latent;
 use super::metrics::SlotCounters;
 use super::registry::Registry;
 use crate::event_loop::{self, Helping};
@@ -28,7 +29,8 @@ use crate::hooks;
 use crate::sync::deque::{Steal, Worker};
 use crate::sync::time::Instant;
 use crate::sync::{
-    Arc, BlockHook, Parker, SPIN_ROUNDS, backoff, install_thread_parker, set_block_hook, with_thread_parker,
+    Arc, AtomicBool, BlockHook, Ordering, Parker, SPIN_ROUNDS, backoff, install_thread_parker,
+    set_block_hook, with_thread_parker,
 };
 use std::cell::Cell;
 use std::ptr;
@@ -58,6 +60,11 @@ pub(crate) struct WorkerThread {
     /// here so that the hot paths do not index the registry's slices.
     counters: *const SlotCounters,
     inbox: *const Inbox,
+    /// This slot's "a thief asks" flag (`latent.rs`), in `registry`, cached
+    /// like `counters`.
+    wanted: *const AtomicBool,
+    /// This worker's latent forks (`latent.rs`).
+    pub(super) latent: Latent,
     /// Grace periods spent on the current deferred job (see [`DEFER_ROUNDS`]).
     pub(super) defer_rounds: Cell<u32>,
     /// The innermost wait pops this worker's own deque only while it holds
@@ -104,10 +111,13 @@ pub(crate) fn main(
     event_loop::install_owner(Box::new(super::registry::WorkerLoop { registry: registry.clone(), index }));
     let counters: *const SlotCounters = &registry.counters[index];
     let inbox = registry.inboxes.get(index).map_or(ptr::null(), ptr::from_ref);
+    let wanted: *const AtomicBool = &registry.wanted[index].0;
     let worker = WorkerThread {
         index,
         counters,
         inbox,
+        wanted,
+        latent: Latent::new(),
         registry,
         deque,
         rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
@@ -189,6 +199,9 @@ unsafe fn block_hook(data: *const (), entering: bool) {
     // SAFETY: per the contract above.
     let worker = unsafe { &*data.cast::<WorkerThread>() };
     if entering {
+        // Before the pool is told (and brings in a spare): what this worker
+        // kept latent must be where others can take it (`latent.rs`).
+        worker.promote_all();
         Registry::block_enter(&worker.registry);
     } else {
         worker.registry.block_exit();
@@ -255,6 +268,50 @@ impl WorkerThread {
     pub(crate) fn push(&self, job: JobRef) {
         self.deque.push(job);
         Registry::notify_work(&self.registry);
+    }
+
+    /// This slot's "a thief asks" flag.
+    #[inline]
+    fn wanted(&self) -> &AtomicBool {
+        // SAFETY: points into `self.registry.wanted`, kept alive as
+        // `counters` is.
+        unsafe { &*self.wanted }
+    }
+
+    /// At a fork: if a thief asked, promotes the oldest latent fork
+    /// (`latent.rs`).
+    #[inline]
+    pub(super) fn answer_thieves(&self) {
+        // ORDERING: Relaxed: a hint. The promoted job is published by the
+        // deque push and the idle protocol's fence, not by this flag.
+        if self.wanted().load(Ordering::Relaxed) {
+            self.promote_asked();
+        }
+    }
+
+    #[cold]
+    fn promote_asked(&self) {
+        // ORDERING: Relaxed, as above.
+        self.wanted().store(false, Ordering::Relaxed);
+        if let Some(job) = self.latent.promote_oldest() {
+            self.push(job);
+        }
+    }
+
+    /// Promotes every latent fork, oldest first: before any wait on this
+    /// worker (`latent.rs`).
+    #[inline]
+    pub(crate) fn promote_all(&self) {
+        if self.latent.any() {
+            self.promote_all_slow();
+        }
+    }
+
+    #[cold]
+    fn promote_all_slow(&self) {
+        while let Some(job) = self.latent.promote_oldest() {
+            self.push(job);
+        }
     }
 
     /// Whether this is a spare slot (`spare.rs`), not one the pool was built with.
@@ -419,7 +476,17 @@ impl WorkerThread {
                         return Some(job);
                     }
                     Steal::Retry => retry = true,
-                    Steal::Empty => {}
+                    Steal::Empty => {
+                        // Nothing exposed there: ask for a latent fork
+                        // (`latent.rs`). Written only when not yet set, so
+                        // that the victim's line is not bounced by every
+                        // round of a searching thief.
+                        // ORDERING: Relaxed: a hint (see `answer_thieves`).
+                        let wanted = &self.registry.wanted[victim].0;
+                        if !wanted.load(Ordering::Relaxed) {
+                            wanted.store(true, Ordering::Relaxed);
+                        }
+                    }
                 }
             }
             if !retry {
