@@ -27,7 +27,9 @@
 //!   biggest piece of work it has — to its deque, with the normal push and
 //!   wake-up.
 //! * **Waiting.** Before any wait on a worker (`wait_until`, and a blocking
-//!   park through the block hook), every latent fork is promoted: a wait is
+//!   park through the block hook), and before it runs any job on top of a
+//!   latent fork (`execute`: a job a wait took, a child `Task::join` runs
+//!   inline), every latent fork is promoted: a wait is
 //!   where other code runs on this thread and where other threads may have
 //!   to help, so from then on everything is as it always was — the wait may
 //!   run those halves itself, thieves and spares may take them, and no wait
@@ -55,8 +57,8 @@
 //!   every latent half itself.
 //!
 //! What it cannot do: a latent half is invisible to a wait knotwork does
-//! not know about. A `join` whose `a` blocks on a `std` channel until `b`
-//! sends hangs unless `b` was exposed — as it hangs on one thread in
+//! not know about, written in `a`'s own code. A `join` whose `a` blocks on
+//! a `std` channel until `b` sends hangs unless `b` was exposed — as it hangs on one thread in
 //! rayon, and as any wait outside knotwork may (docs/guarantees.md, L3).
 //!
 //! Prior art: heartbeat scheduling (<https://dl.acm.org/doi/10.1145/3192366.3192391>),

@@ -399,6 +399,10 @@ impl WorkerThread {
 
     /// Runs one job (which settles its own unit of outstanding work).
     pub(crate) fn execute(&self, job: JobRef) {
+        // A job run on top of latent forks (by a wait, or a `Task::join`
+        // running its child inline) may block in ways knotwork cannot see:
+        // what this worker kept latent is exposed first (`latent.rs`).
+        self.promote_all();
         // Counted before it runs: whoever the job's end releases then reads
         // a count that includes it.
         self.counters().jobs.bump();
