@@ -28,6 +28,17 @@ impl Node {
     }
 }
 
+/// A knotwork, a rayon and a chili pool for every thread count asked for.
+fn pools(cfg: &Config) -> Vec<(usize, Pool, rayon::ThreadPool, chili::ThreadPool)> {
+    cfg.threads
+        .iter()
+        .map(|&t| {
+            let ry = rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap();
+            (t, Pool::builder().threads(t).build().unwrap(), ry, chili_pool(t))
+        })
+        .collect()
+}
+
 fn seq_sum(node: &Node) -> u64 {
     node.val + node.left.as_deref().map_or(0, seq_sum) + node.right.as_deref().map_or(0, seq_sum)
 }
@@ -60,18 +71,7 @@ fn big(cfg: &Config, layers: u32) -> Outcome {
     let tree = Node::tree(layers);
     let nodes = (1u64 << layers) - 1;
     let tree = &tree;
-    let pools: Vec<_> = cfg
-        .threads
-        .iter()
-        .map(|&t| {
-            (
-                t,
-                Pool::builder().threads(t).build().unwrap(),
-                rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap(),
-                chili_pool(t),
-            )
-        })
-        .collect();
+    let pools = pools(cfg);
     let mut cmp = Comparison::new(format!("tree sum: 2^{layers} nodes, a join at every node"), "ns/node")
         .contender("sequential sum", move || {
             let start = Instant::now();
@@ -132,18 +132,7 @@ pub fn tree_small(cfg: &Config) -> Outcome {
     let tree = &tree;
     let reps: u32 = cfg.size(2_000, 200);
     let per_sum = move |start: Instant| start.elapsed().as_secs_f64() * 1e6 / f64::from(reps);
-    let pools: Vec<_> = cfg
-        .threads
-        .iter()
-        .map(|&t| {
-            (
-                t,
-                Pool::builder().threads(t).build().unwrap(),
-                rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap(),
-                chili_pool(t),
-            )
-        })
-        .collect();
+    let pools = pools(cfg);
     let mut cmp = Comparison::new("tree sum: 1,023 nodes (overhead-bound)", "µs/sum").contender(
         "sequential sum",
         move || {

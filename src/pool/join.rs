@@ -90,11 +90,10 @@ impl WorkerThread {
                 Carried::capture(target),
                 Latch::for_worker(&worker.registry, worker.index()),
             );
-            // SAFETY: `job_b` stays on this frame until its latch is set or
-            // its reference is taken back below (from the latent stack or
-            // the deque): every path out of this function does one of the
-            // two, and `a` cannot unwind past it (it runs under
-            // `catch_unwind`).
+            // `job_b` stays on this frame until its latch is set or its
+            // reference is taken back below (from the latent stack or the
+            // deque); `a` cannot unwind past it (`catch_unwind`).
+            // SAFETY: as just said: every path out does one of the two.
             let job_ref = || unsafe { job_b.as_uncounted_job_ref() };
             // A thief asked for work: the oldest latent fork goes first.
             worker.answer_thieves();
