@@ -95,14 +95,14 @@ impl WorkerThread {
             // deque); `a` cannot unwind past it (`catch_unwind`).
             // SAFETY: as just said: every path out does one of the two.
             let job_ref = || unsafe { job_b.as_uncounted_job_ref() };
-            // A thief asked for work: the oldest latent fork goes first.
-            worker.answer_thieves();
             // Latent if this worker already has work exposed (`latent.rs`).
             let latent = worker.latent.try_push(job_ref);
             if latent.is_none() {
                 worker.latent.exposed_one();
                 worker.push(job_ref());
             }
+            // A thief asked for work: the oldest latent fork goes out.
+            worker.answer_thieves();
             let result_a = std::panic::catch_unwind(std::panic::AssertUnwindSafe(a));
             // An unwind out of the wait would free `job_b` while another
             // worker may be running it: abort instead (nothing in the wait

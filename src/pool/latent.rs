@@ -23,9 +23,14 @@
 //!   latent stack: a few `Cell` writes.
 //! * **Asked for.** A worker that finds nothing to steal from a victim sets
 //!   the victim's `wanted` flag. At its next fork the victim sees it (one
-//!   relaxed load per fork) and promotes its **oldest** latent fork — the
-//!   biggest piece of work it has — to its deque, with the normal push and
-//!   wake-up.
+//!   relaxed load per fork, only while it has a fork latent) and promotes
+//!   its **oldest** latent fork — the biggest piece of work it has — to its
+//!   deque, with the normal push and wake-up. The flag is cleared only
+//!   where a fork is promoted: a request that arrives while nothing is
+//!   latent waits for the next latent fork instead of being used up (a
+//!   thief that asked and parked does not ask again; the loom model
+//!   `a_thiefs_request_promotes_the_oldest_latent_fork` found the schedule
+//!   where clearing it unanswered left a fork's whole subtree serial).
 //! * **Waiting.** Before any wait on a worker (`wait_until`, and a blocking
 //!   park through the block hook), and before it runs any job on top of a
 //!   latent fork (`execute`: a job a wait took, a child `Task::join` runs
@@ -52,9 +57,16 @@
 //!   promoted) before the job can go away, and `a` cannot unwind past it
 //!   (it runs under `catch_unwind`).
 //! * The stack is only touched by its own worker (`Cell`s; `WorkerThread`
-//!   is not shared). Only `wanted` is shared, and it is a hint: a lost or
-//!   stale request costs parallelism, never a result — the owner runs
-//!   every latent half itself.
+//!   is not shared). Only `wanted` is shared, and it is a hint for
+//!   results: a lost or stale request costs parallelism, never a result —
+//!   the owner runs every latent half itself. A request is not lost while
+//!   the owner keeps forking: it stays set until a promotion answers it,
+//!   and a request made after the clearing store sets it again.
+//!
+//! Checked by the loom models in `loom-tests/tests/latent.rs` (a thief's
+//! request, a blocking park; each catches its planted bug, docs/loom.md)
+//! and by `tests/latent.rs` (the promotion before a wait and before a job
+//! run on top, exactly-once, panics).
 //!
 //! What it cannot do: a latent half is invisible to a wait knotwork does
 //! not know about, written in `a`'s own code. A `join` whose `a` blocks on

@@ -284,16 +284,24 @@ impl WorkerThread {
     pub(super) fn answer_thieves(&self) {
         // ORDERING: Relaxed: a hint. The promoted job is published by the
         // deque push and the idle protocol's fence, not by this flag.
-        if self.wanted().load(Ordering::Relaxed) {
+        if self.latent.any() && self.wanted().load(Ordering::Relaxed) {
             self.promote_asked();
         }
     }
 
+    /// Answers a thief's request. The flag is cleared only here, where a
+    /// fork is promoted: cleared with nothing latent, a request made just
+    /// after this worker's last push would be used up unanswered, and the
+    /// thief, parked, would not ask again (the loom model
+    /// `a_thiefs_request_promotes_the_oldest_latent_fork` found that
+    /// schedule).
     #[cold]
     fn promote_asked(&self) {
-        // ORDERING: Relaxed, as above.
-        self.wanted().store(false, Ordering::Relaxed);
         if let Some(job) = self.latent.promote_oldest() {
+            // ORDERING: Relaxed, as above. Cleared before the push: a
+            // request made after this store sets it again and is answered
+            // at a later fork; one made before is answered by this push.
+            self.wanted().store(false, Ordering::Relaxed);
             self.push(job);
         }
     }
