@@ -7,7 +7,11 @@
 //! cargo bench --bench core -- storm offload    # only workloads whose name contains a word
 //! cargo bench --bench core -- --threads 1,2,4,8,16   # thread counts of the fork-join workload
 //! cargo bench --bench core -- --out docs/bench # where results.md and ratios.svg go
+//! cargo bench --bench core -- memory           # bytes per pending child, peak RSS (Linux)
 //! ```
+//!
+//! The memory workload re-runs this binary as `--memory-probe CASE N`, one
+//! fresh process per figure (`memory.rs`).
 //!
 //! A plain `harness = false` binary. Every workload is a `Comparison`:
 //! each contender runs once to warm up, then in `reps` interleaved rounds
@@ -23,6 +27,8 @@ mod fork_join;
 mod harness;
 mod limiter;
 mod lookups;
+#[cfg(target_os = "linux")]
+mod memory;
 mod offload;
 mod own;
 mod spawn;
@@ -73,6 +79,14 @@ fn target_dir() -> PathBuf {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // A probe process of the memory workload (`memory.rs`).
+    #[cfg(target_os = "linux")]
+    if let [flag, case, n, ..] = args.as_slice()
+        && flag == "--memory-probe"
+    {
+        memory::probe(case, n.parse().expect("--memory-probe CASE N: N is a number"));
+        return;
+    }
     let quick = args.iter().any(|a| a == "--quick");
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
     // binary too (a debug build, no arguments): there it only says how to
@@ -134,8 +148,13 @@ fn main() {
         #[cfg(target_os = "linux")]
         ("idle", own::idle_cpu),
     ];
-    let outcomes: Vec<Outcome> =
+    #[allow(unused_mut)] // extended on Linux only
+    let mut outcomes: Vec<Outcome> =
         workloads.into_iter().filter(|(key, _)| cfg.wants(key)).map(|(_, run)| run(&cfg)).collect();
+    #[cfg(target_os = "linux")]
+    if cfg.wants("memory") {
+        outcomes.extend(memory::memory(&cfg));
+    }
 
     let header = format!(
         "Machine: {machine}. Date: {today}. Command: `{}`. Mode: {}, {} rounds per workload after a warm-up.",
