@@ -78,6 +78,8 @@
 //! (<https://dl.acm.org/doi/10.1145/1693453.1693479>).
 
 use super::job::JobRef;
+use super::worker::WorkerThread;
+use crate::sync::{AtomicBool, Ordering};
 use std::cell::Cell;
 
 /// How many latent forks a worker keeps; a deeper fork is exposed.
@@ -164,5 +166,60 @@ impl Latent {
     #[inline]
     pub(crate) fn any(&self) -> bool {
         self.bottom.get() != self.top.get()
+    }
+}
+
+/// A worker's side of the protocol: answering thieves, promoting before a wait.
+impl WorkerThread {
+    /// This slot's "a thief asks" flag.
+    #[inline]
+    fn wanted(&self) -> &AtomicBool {
+        // SAFETY: points into `self.registry.wanted`, kept alive as
+        // `counters` is.
+        unsafe { &*self.wanted }
+    }
+
+    /// At a fork: if a thief asked, promotes the oldest latent fork
+    /// (`latent.rs`).
+    #[inline]
+    pub(super) fn answer_thieves(&self) {
+        // ORDERING: Relaxed: a hint. The promoted job is published by the
+        // deque push and the idle protocol's fence, not by this flag.
+        if self.latent.any() && self.wanted().load(Ordering::Relaxed) {
+            self.promote_asked();
+        }
+    }
+
+    /// Answers a thief's request. The flag is cleared only here, where a
+    /// fork is promoted: cleared with nothing latent, a request made just
+    /// after this worker's last push would be used up unanswered, and the
+    /// thief, parked, would not ask again (the loom model
+    /// `a_thiefs_request_promotes_the_oldest_latent_fork` found that
+    /// schedule).
+    #[cold]
+    fn promote_asked(&self) {
+        if let Some(job) = self.latent.promote_oldest() {
+            // ORDERING: Relaxed, as above. Cleared before the push: a
+            // request made after this store sets it again and is answered
+            // at a later fork; one made before is answered by this push.
+            self.wanted().store(false, Ordering::Relaxed);
+            self.push(job);
+        }
+    }
+
+    /// Promotes every latent fork, oldest first: before any wait on this
+    /// worker (`latent.rs`).
+    #[inline]
+    pub(crate) fn promote_all(&self) {
+        if self.latent.any() {
+            self.promote_all_slow();
+        }
+    }
+
+    #[cold]
+    fn promote_all_slow(&self) {
+        while let Some(job) = self.latent.promote_oldest() {
+            self.push(job);
+        }
     }
 }

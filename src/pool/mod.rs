@@ -34,6 +34,7 @@ pub(crate) mod latch;
 mod latent;
 mod metrics;
 pub(crate) mod registry;
+mod search;
 mod spare;
 pub(crate) mod worker;
 

@@ -15,7 +15,8 @@
 //!  tear down this thread's loop (explicitly, before the thread returns)
 //! ```
 //!
-//! Waiting, and helping while waiting: `help.rs`.
+//! Finding work and going to sleep: `search.rs`. Waiting, and helping
+//! while waiting: `help.rs`. Latent forks and answering thieves: `latent.rs`.
 //!
 //! Prior art: rayon-core's `WorkerThread` and its main loop (<https://docs.rs/rayon-core>).
 
@@ -26,11 +27,10 @@ use super::metrics::SlotCounters;
 use super::registry::Registry;
 use crate::event_loop::{self, Helping};
 use crate::hooks;
-use crate::sync::deque::{Steal, Worker};
+use crate::sync::deque::Worker;
 use crate::sync::time::Instant;
 use crate::sync::{
-    Arc, AtomicBool, BlockHook, Ordering, Parker, SPIN_ROUNDS, backoff, install_thread_parker,
-    set_block_hook, with_thread_parker,
+    Arc, AtomicBool, BlockHook, Parker, SPIN_ROUNDS, backoff, install_thread_parker, set_block_hook,
 };
 use std::cell::Cell;
 use std::ptr;
@@ -44,7 +44,7 @@ pub(crate) struct WorkerThread {
     pub(crate) registry: Arc<Registry>,
     pub(super) deque: Worker<JobRef>,
     /// xorshift state for picking the first victim to steal from.
-    rng: Cell<u64>,
+    pub(super) rng: Cell<u64>,
     /// How many jobs stolen while waiting are running on this stack.
     pub(super) nested_steals: Cell<u32>,
     /// An address near the top of this worker's stack (in `main`'s frame).
@@ -62,7 +62,7 @@ pub(crate) struct WorkerThread {
     inbox: *const Inbox,
     /// This slot's "a thief asks" flag (`latent.rs`), in `registry`, cached
     /// like `counters`.
-    wanted: *const AtomicBool,
+    pub(super) wanted: *const AtomicBool,
     /// This worker's latent forks (`latent.rs`).
     pub(super) latent: Latent,
     /// Grace periods spent on the current deferred job (see [`DEFER_ROUNDS`]).
@@ -270,58 +270,6 @@ impl WorkerThread {
         Registry::notify_work(&self.registry);
     }
 
-    /// This slot's "a thief asks" flag.
-    #[inline]
-    fn wanted(&self) -> &AtomicBool {
-        // SAFETY: points into `self.registry.wanted`, kept alive as
-        // `counters` is.
-        unsafe { &*self.wanted }
-    }
-
-    /// At a fork: if a thief asked, promotes the oldest latent fork
-    /// (`latent.rs`).
-    #[inline]
-    pub(super) fn answer_thieves(&self) {
-        // ORDERING: Relaxed: a hint. The promoted job is published by the
-        // deque push and the idle protocol's fence, not by this flag.
-        if self.latent.any() && self.wanted().load(Ordering::Relaxed) {
-            self.promote_asked();
-        }
-    }
-
-    /// Answers a thief's request. The flag is cleared only here, where a
-    /// fork is promoted: cleared with nothing latent, a request made just
-    /// after this worker's last push would be used up unanswered, and the
-    /// thief, parked, would not ask again (the loom model
-    /// `a_thiefs_request_promotes_the_oldest_latent_fork` found that
-    /// schedule).
-    #[cold]
-    fn promote_asked(&self) {
-        if let Some(job) = self.latent.promote_oldest() {
-            // ORDERING: Relaxed, as above. Cleared before the push: a
-            // request made after this store sets it again and is answered
-            // at a later fork; one made before is answered by this push.
-            self.wanted().store(false, Ordering::Relaxed);
-            self.push(job);
-        }
-    }
-
-    /// Promotes every latent fork, oldest first: before any wait on this
-    /// worker (`latent.rs`).
-    #[inline]
-    pub(crate) fn promote_all(&self) {
-        if self.latent.any() {
-            self.promote_all_slow();
-        }
-    }
-
-    #[cold]
-    fn promote_all_slow(&self) {
-        while let Some(job) = self.latent.promote_oldest() {
-            self.push(job);
-        }
-    }
-
     /// Whether this is a spare slot (`spare.rs`), not one the pool was built with.
     fn is_spare(&self) -> bool {
         self.index >= self.registry.spares.core
@@ -449,110 +397,5 @@ impl WorkerThread {
             }
             None => false,
         }
-    }
-
-    fn find_work(&self) -> Option<JobRef> {
-        let injector = self.deferring().is_none();
-        self.deque.pop().or_else(|| self.steal(true, injector))
-    }
-
-    /// Steals a job: from the injector (when `injector`; a batch into our
-    /// deque when `batch`), else from another worker, starting at a random
-    /// one.
-    pub(super) fn steal(&self, batch: bool, injector: bool) -> Option<JobRef> {
-        let stealers = self.registry.live_stealers();
-        loop {
-            let mut retry = false;
-            let from_injector = if !injector {
-                Steal::Empty
-            } else if batch {
-                self.registry.injector.steal_batch_and_pop(&self.deque)
-            } else {
-                self.registry.injector.steal()
-            };
-            match from_injector {
-                Steal::Success(job) => return Some(job),
-                Steal::Retry => retry = true,
-                Steal::Empty => {}
-            }
-            let n = stealers.len();
-            let start = self.next_random() as usize % n;
-            for k in 0..n {
-                let victim = (start + k) % n;
-                if victim == self.index {
-                    continue;
-                }
-                match stealers[victim].steal() {
-                    Steal::Success(job) => {
-                        self.counters().steals.bump();
-                        return Some(job);
-                    }
-                    Steal::Retry => retry = true,
-                    Steal::Empty => {
-                        // Nothing exposed there: ask for a latent fork
-                        // (`latent.rs`). Written only when not yet set, so
-                        // that the victim's line is not bounced by every
-                        // round of a searching thief.
-                        // ORDERING: Relaxed: a hint (see `answer_thieves`).
-                        let wanted = &self.registry.wanted[victim].0;
-                        if !wanted.load(Ordering::Relaxed) {
-                            wanted.store(true, Ordering::Relaxed);
-                        }
-                    }
-                }
-            }
-            if !retry {
-                return None;
-            }
-        }
-    }
-
-    /// Whether any queue holds work: this worker's own (above the innermost
-    /// wait's floor), or (when `stealable`) the other workers' and (when
-    /// `injector`) the injector.
-    pub(super) fn has_visible_work(&self, stealable: bool, injector: bool) -> bool {
-        self.deque.len() > self.floor.get()
-            || stealable
-                && (injector && !self.registry.injector.is_empty()
-                    || self.registry.live_stealers().iter().any(|s| !s.is_empty()))
-    }
-
-    /// The idle protocol (see `idle.rs`): announce, re-check, park.
-    fn sleep(&self) {
-        let idle = &self.registry.idle;
-        idle.prepare_to_sleep(self.index);
-        let (loop_ready, mut deadline) = self.loop_state();
-        // While a deferred job waits for the worker it woke, the injector
-        // is not ours to look at: park until the grace period ends instead
-        // of spinning on it.
-        let deferring = self.deferring();
-        if let Some(until) = deferring {
-            deadline = Some(deadline.map_or(until, |d| d.min(until)));
-        }
-        if loop_ready
-            || self.inbox_pending()
-            || self.has_visible_work(true, deferring.is_none())
-            || self.registry.is_terminated()
-        {
-            idle.leave_idle(self.index);
-            return;
-        }
-        self.counters().parks.bump();
-        with_thread_parker(|parker| parker.park(deadline));
-        idle.leave_idle(self.index);
-        // Whoever woke us may have had a job for us; if more work is queued
-        // than we will take, pass the wake on so it is not absorbed.
-        if self.has_visible_work(true, true) {
-            idle.notify_one();
-        }
-    }
-
-    fn next_random(&self) -> u64 {
-        let mut x = self.rng.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng.set(x);
-        x
     }
 }
