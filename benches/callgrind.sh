@@ -23,11 +23,12 @@ total() { # path n -> total instructions
 
 printf '%-16s %14s\n' "path" "instr/op"
 for spec in "local-spawn 10000 30000" "slot-get 100000 300000" "loop-current 100000 300000" \
-            "exec-blocking 10000 30000" "exec 10000 30000" "scope-fork 16 20" "pool-join 16 20"; do
+            "exec-blocking 10000 30000" "exec 10000 30000" "scope-fork 16 20" "pool-join 16 20" \
+            "free-join 16 20" "rayon-join 16 20" "rayon-scope 16 20"; do
     set -- $spec
     a=$(total "$1" "$2"); b=$(total "$1" "$3")
     case "$1" in
-        scope-fork|pool-join) ops=$(( $(forks "$3") - $(forks "$2") )) ;;
+        scope-fork|pool-join|free-join|rayon-join|rayon-scope) ops=$(( $(forks "$3") - $(forks "$2") )) ;;
         *) ops=$(( $3 - $2 )) ;;
     esac
     awk -v p="$1" -v a="$a" -v b="$b" -v ops="$ops" 'BEGIN { printf "%-16s %14.1f\n", p, (b - a) / ops }'

@@ -116,7 +116,7 @@ impl ScopeCore {
             unsafe { (*core.get()).cancel() }
         });
         if let Some(key) = Registry::register_deadline(&self.registry, at, callback) {
-            inner.deadlines.push(key);
+            inner.tables().deadlines.push(key);
         }
     }
 
@@ -129,7 +129,8 @@ impl ScopeCore {
             return;
         }
         cancellation_changed();
-        let inner = self.inner.lock();
+        let locked = self.inner.lock();
+        let Some(inner) = locked.tables_if_any() else { return };
         for (_, task) in inner.tasks.iter() {
             task.cancel_by_parent();
         }

@@ -134,7 +134,7 @@ pub(crate) struct ScopeCore {
     /// spawn through a handle on another thread).
     opening: Mutex<()>,
     /// Registrations and failures; see the module docs.
-    pub(super) inner: Mutex<Inner>,
+    pub(super) inner: Mutex<Locked>,
     /// The completion policy of a `scope_with` (`None`: a plain scope,
     /// which fails fast without a call). Valid while any child can run
     /// (the policy outlives the join; `scope_with`, `scope_async_with`).
@@ -169,6 +169,44 @@ const UNREGISTERED: usize = usize::MAX;
 /// `deadline` of a scope without one.
 pub(super) const NO_DEADLINE: u64 = u64::MAX;
 
+/// What the scope's lock guards: whether it closed, and the tables, made
+/// on first use. The common scope — blocking children only, nothing
+/// failed, no deadline, no nested registration — never makes them, so
+/// opening and closing it neither fills nor drops seven empty collections
+/// (about 70 instructions per scope: docs/performance.md).
+#[derive(Default)]
+pub(super) struct Locked {
+    /// Set by the close: no deadline is registered any more.
+    pub(super) closed: bool,
+    tables: Option<Box<Inner>>,
+}
+
+impl Locked {
+    /// The tables, made now if they were not yet.
+    #[inline]
+    pub(super) fn tables(&mut self) -> &mut Inner {
+        self.tables.get_or_insert_with(Self::make_tables)
+    }
+
+    #[cold]
+    fn make_tables() -> Box<Inner> {
+        Box::default()
+    }
+
+    /// The tables, if they were ever made.
+    #[inline]
+    pub(super) fn tables_if_any(&self) -> Option<&Inner> {
+        self.tables.as_deref()
+    }
+
+    /// The tables, if they were ever made, to change.
+    #[inline]
+    pub(super) fn tables_mut_if_any(&mut self) -> Option<&mut Inner> {
+        self.tables.as_deref_mut()
+    }
+}
+
+/// The scope's tables (`Locked`).
 #[derive(Default)]
 pub(super) struct Inner {
     /// Live async children (one task reference each): what `cancel` cancels.
@@ -177,8 +215,6 @@ pub(super) struct Inner {
     pub(super) nested: Slab<NonNull<ScopeCore>>,
     /// The `cancel_after` deadlines registered with the pool.
     pub(super) deadlines: Vec<DeadlineKey>,
-    /// Set by the close: no deadline is registered any more.
-    pub(super) closed: bool,
     /// Failures nobody can observe any more (their handle was gone).
     pub(super) failures: Vec<ChildFailure>,
     /// Failed children whose handle was alive when they finished.
@@ -239,7 +275,7 @@ impl ScopeCore {
             owner: UnsafeCell::new(None),
             opened: AtomicBool::new(form != ScopeForm::Async),
             opening: Mutex::new(()),
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Locked::default()),
         }
     }
 
@@ -290,7 +326,7 @@ impl ScopeCore {
             if self.nested_key.load(Ordering::Relaxed) != UNREGISTERED {
                 return;
             }
-            let key = inner.nested.insert(NonNull::from(self));
+            let key = inner.tables().nested.insert(NonNull::from(self));
             // ORDERING: Release for the fast path above.
             self.nested_key.store(key, Ordering::Release);
         }
@@ -398,7 +434,7 @@ impl ScopeCore {
             if parent_ref.pending.try_increment() {
                 parent_ref.ensure_registered();
                 let mut inner = parent_ref.inner.lock();
-                let key = inner.nested.insert(NonNull::from(self));
+                let key = inner.tables().nested.insert(NonNull::from(self));
                 // ORDERING: Relaxed: published by `opened` below.
                 self.nested_key.store(key, Ordering::Relaxed);
                 let link = Some(ParentScope { scope: parent, task, holds_unit: true });
@@ -430,7 +466,7 @@ impl ScopeCore {
             // this thread needs nothing.
             let key = self.nested_key.load(Ordering::Acquire);
             if key != UNREGISTERED {
-                parent.inner.lock().nested.remove(key);
+                parent.inner.lock().tables().nested.remove(key);
             }
             if p.holds_unit {
                 // SAFETY: the unit taken in `open_async`; nothing of the
@@ -450,7 +486,7 @@ impl ScopeCore {
         if self.cancelled.load(Ordering::Acquire) {
             task.cancel_by_parent();
         }
-        inner.tasks.insert(task)
+        inner.tables().tasks.insert(task)
     }
 
     /// The scope body and every child are done: remove the `cancel_after`
@@ -458,16 +494,18 @@ impl ScopeCore {
     /// every failure nobody observed, in spawn order.
     fn finish(&self) -> Vec<ChildFailure> {
         let (deadlines, unobserved, mut failures) = {
-            let mut inner = self.inner.lock();
-            inner.closed = true;
+            let mut locked = self.inner.lock();
+            locked.closed = true;
+            let Some(inner) = locked.tables_mut_if_any() else {
+                // The common close: no table was ever made.
+                return Vec::new();
+            };
             if inner.deadlines.is_empty() && inner.unobserved.is_empty() && inner.failures.is_empty() {
-                // The common close: nothing registered, nothing failed.
+                // Nothing registered, nothing failed.
                 inner.body_waker = None;
                 return Vec::new();
             }
-            if inner.body_waker.is_some() {
-                inner.body_waker = None;
-            }
+            inner.body_waker = None;
             (
                 std::mem::take(&mut inner.deadlines),
                 std::mem::take(&mut inner.unobserved),
