@@ -19,6 +19,7 @@
 //! Prior art: async-task (<https://docs.rs/async-task>) and tokio's `runtime/task`
 //! (<https://github.com/tokio-rs/tokio/tree/master/tokio/src/runtime/task>).
 
+mod cell_cache;
 mod current;
 mod inbox;
 mod judge;

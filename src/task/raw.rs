@@ -2,7 +2,7 @@
 //! it is done, its output.
 //!
 //! ```text
-//!  TaskRef ─┐   ┌──────────────── TaskCell<F> (one Box) ──────────────────┐
+//!  TaskRef ─┐   ┌── TaskCell<F> (one allocation, cell_cache.rs) ───────────┐
 //!  Waker  ──┼──▶│ Header { state, vtable, owner, key, awaiter, parent }    │
 //!  handle ──┘   │ stage: Pending(F) | Finished(Result) | Consumed          │
 //!               └──────────────────────────────────────────────────────────┘
@@ -61,6 +61,7 @@ use super::state::State;
 use crate::TaskError;
 use crate::hooks::Outcome;
 use crate::sync::{Arc, AtomicU32, AtomicU64, Mutex, Ordering, UnsafeCell};
+use std::alloc::Layout;
 use std::any::Any;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -373,9 +374,14 @@ impl<F: Future, J: Judge<F::Output>> TaskCell<F, J> {
         // By rule 4 the stage is `Consumed` (every party that could hold the
         // result held a reference, and released it only after taking or
         // dropping it), so this runs no code of the future or its output.
-        // SAFETY: allocated by `Box::new` in `allocate_cell` as this very
-        // `TaskCell<F, J>`; no reference remains.
-        drop(unsafe { Box::from_raw(ptr.cast::<Self>().as_ptr()) });
+        let cell = ptr.cast::<Self>();
+        // SAFETY: written in `allocate_cell` as this very `TaskCell<F, J>`,
+        // in room from `cell_cache::acquire` with this layout; no reference
+        // remains, so it is dropped once, here, and its room given back.
+        unsafe {
+            ptr::drop_in_place(cell.as_ptr());
+            super::cell_cache::release(cell.cast(), Layout::new::<Self>());
+        }
     }
 }
 
@@ -444,13 +450,14 @@ pub(crate) unsafe fn allocate_orphan<F: Future>(fut: F) -> NonNull<Header> {
     allocate_cell::<F, Plain>(fut, None, None, 2)
 }
 
+#[inline]
 fn allocate_cell<F: Future, J: Judge<F::Output>>(
     fut: F,
     owner: Option<Arc<Inbox>>,
     parent: Option<CompletionHook>,
     refs: usize,
 ) -> NonNull<Header> {
-    let cell = Box::new(TaskCell {
+    let cell = TaskCell {
         header: Header {
             state: State::new(refs),
             vtable: &TaskCell::<F, J>::VTABLE,
@@ -462,6 +469,11 @@ fn allocate_cell<F: Future, J: Judge<F::Output>>(
         },
         stage: UnsafeCell::new(Stage::Pending(fut)),
         _judge: PhantomData::<J>,
-    });
-    NonNull::from(Box::leak(cell)).cast::<Header>()
+    };
+    // One allocation per task, usually a block this thread freed last
+    // (`cell_cache.rs`).
+    let room = super::cell_cache::acquire(Layout::new::<TaskCell<F, J>>()).cast::<TaskCell<F, J>>();
+    // SAFETY: fresh room for a `TaskCell<F, J>` (its layout), unused.
+    unsafe { room.as_ptr().write(cell) };
+    room.cast::<Header>()
 }
