@@ -99,8 +99,8 @@ impl ScopeCore {
     /// thread calls `cancel` then, and every cancellation check reads the
     /// deadline meanwhile. Refused once the scope has closed.
     pub(crate) fn cancel_at(&self, at: Instant) {
-        let mut inner = self.inner.lock();
-        if inner.closed {
+        let mut inner = self.lock();
+        if inner.is_closed() {
             return;
         }
         // ORDERING: Relaxed: see `deadline_passed`.
@@ -129,7 +129,7 @@ impl ScopeCore {
             return;
         }
         cancellation_changed();
-        let locked = self.inner.lock();
+        let locked = self.lock();
         let Some(inner) = locked.tables_if_any() else { return };
         for (_, task) in inner.tasks.iter() {
             task.cancel_by_parent();

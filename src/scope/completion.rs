@@ -36,7 +36,7 @@ pub(super) static BLOCKING: HookCalls =
 pub(crate) unsafe fn on_child_cancel(data: NonNull<()>, task: &TaskRef) {
     // SAFETY: per the contract above.
     let core = unsafe { data.cast::<ScopeCore>().as_ref() };
-    let locked = core.inner.lock();
+    let locked = core.lock();
     let Some(inner) = locked.tables_if_any() else { return };
     for (_, nested) in inner.nested.iter() {
         // SAFETY: registered scopes are valid until they unregister, which
@@ -97,9 +97,8 @@ pub(crate) unsafe fn on_async_complete(data: NonNull<()>, task: &TaskRef, comple
     let core = data.cast::<ScopeCore>().as_ptr().cast_const();
     let key = task.parent().and_then(CompletionHook::key);
     // SAFETY: the child's unit keeps the core alive until the decrement.
-    let registered = key.and_then(|k| unsafe {
-        (*core).inner.lock().tables_mut_if_any().and_then(|t| t.tasks.try_remove(k))
-    });
+    let registered =
+        key.and_then(|k| unsafe { (*core).lock().tables_mut_if_any().and_then(|t| t.tasks.try_remove(k)) });
     // Not the last reference (the runner holds one): dropping it is cheap.
     drop(registered);
     // SAFETY: as in `on_blocking_complete`.

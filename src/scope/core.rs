@@ -79,7 +79,9 @@ use crate::failure::ChildFailure;
 use crate::hooks::{ScopeForm, ScopeTrace};
 use crate::pool::deadline::DeadlineKey;
 use crate::pool::registry::{Registry, RegistryLink};
-use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, IdCounter, LazyId, Mutex, Ordering, UnsafeCell};
+use crate::sync::{
+    Arc, AtomicBool, AtomicU64, AtomicUsize, IdCounter, LazyId, Mutex, MutexGuard, Ordering, UnsafeCell,
+};
 use crate::task::{TaskPtr, TaskRef, current_body, waiting_for};
 use slab::Slab;
 use std::panic::Location;
@@ -133,8 +135,16 @@ pub(crate) struct ScopeCore {
     /// Serialises the opening of an async scope (its first poll racing a
     /// spawn through a handle on another thread).
     opening: Mutex<()>,
-    /// Registrations and failures; see the module docs.
-    pub(super) inner: Mutex<Locked>,
+    /// Registrations and failures; see the module docs. Taken through
+    /// [`lock`](Self::lock), which keeps `tables_made` true to its word.
+    inner: Mutex<Locked>,
+    /// Whether the tables under `inner` were ever made: set (under the
+    /// lock) by whoever makes them. A sync scope's close reads it without
+    /// the lock (`finish`).
+    tables_made: AtomicBool,
+    /// Opened by a sync `scope` (not `scope_async`): it closes before its
+    /// caller returns, and gives out no handle that outlives it.
+    sync: bool,
     /// The completion policy of a `scope_with` (`None`: a plain scope,
     /// which fails fast without a call). Valid while any child can run
     /// (the policy outlives the join; `scope_with`, `scope_async_with`).
@@ -172,37 +182,56 @@ pub(super) const NO_DEADLINE: u64 = u64::MAX;
 /// What the scope's lock guards: whether it closed, and the tables, made
 /// on first use. The common scope — blocking children only, nothing
 /// failed, no deadline, no nested registration — never makes them, so
-/// opening and closing it neither fills nor drops seven empty collections
-/// (about 70 instructions per scope: docs/performance.md).
+/// opening and closing it neither fills nor drops seven empty collections,
+/// and a sync one closes without taking the lock (docs/performance.md).
 #[derive(Default)]
-pub(super) struct Locked {
+struct Locked {
     /// Set by the close: no deadline is registered any more.
-    pub(super) closed: bool,
+    closed: bool,
     tables: Option<Box<Inner>>,
 }
 
-impl Locked {
+/// The scope's lock, held ([`ScopeCore::lock`]).
+pub(super) struct Guard<'a> {
+    locked: MutexGuard<'a, Locked>,
+    made: &'a AtomicBool,
+}
+
+impl Guard<'_> {
+    /// Whether the scope has closed (no deadline may be registered).
+    #[inline]
+    pub(super) fn is_closed(&self) -> bool {
+        self.locked.closed
+    }
+
     /// The tables, made now if they were not yet.
     #[inline]
     pub(super) fn tables(&mut self) -> &mut Inner {
-        self.tables.get_or_insert_with(Self::make_tables)
+        if self.locked.tables.is_none() {
+            self.make_tables();
+        }
+        self.locked.tables.as_deref_mut().expect("made just above")
     }
 
     #[cold]
-    fn make_tables() -> Box<Inner> {
-        Box::default()
+    fn make_tables(&mut self) {
+        self.locked.tables = Some(Box::default());
+        // ORDERING: Relaxed: read by the owner's close, which is ordered
+        // after every child (and so after this store) by `pending`; a
+        // maker that is no child is the owner itself.
+        self.made.store(true, Ordering::Relaxed);
     }
 
     /// The tables, if they were ever made.
     #[inline]
     pub(super) fn tables_if_any(&self) -> Option<&Inner> {
-        self.tables.as_deref()
+        self.locked.tables.as_deref()
     }
 
     /// The tables, if they were ever made, to change.
     #[inline]
     pub(super) fn tables_mut_if_any(&mut self) -> Option<&mut Inner> {
-        self.tables.as_deref_mut()
+        self.locked.tables.as_deref_mut()
     }
 }
 
@@ -236,6 +265,12 @@ unsafe impl Send for ScopeCore {}
 unsafe impl Sync for ScopeCore {}
 
 impl ScopeCore {
+    /// Takes the scope's lock.
+    #[inline]
+    pub(super) fn lock(&self) -> Guard<'_> {
+        Guard { locked: self.inner.lock(), made: &self.tables_made }
+    }
+
     /// The scope's process-unique id (for `Debug`): taken from the
     /// process-wide counter on first use, so that opening a scope touches
     /// no shared counter.
@@ -276,6 +311,8 @@ impl ScopeCore {
             opened: AtomicBool::new(form != ScopeForm::Async),
             opening: Mutex::new(()),
             inner: Mutex::new(Locked::default()),
+            tables_made: AtomicBool::new(false),
+            sync: form != ScopeForm::Async,
         }
     }
 
@@ -321,7 +358,7 @@ impl ScopeCore {
         let parent = unsafe { p.scope.as_ref() };
         parent.ensure_registered();
         {
-            let mut inner = parent.inner.lock();
+            let mut inner = parent.lock();
             // ORDERING: Relaxed: under the lock every store below is made.
             if self.nested_key.load(Ordering::Relaxed) != UNREGISTERED {
                 return;
@@ -433,7 +470,7 @@ impl ScopeCore {
             // The running child holds a unit of its scope, so this succeeds.
             if parent_ref.pending.try_increment() {
                 parent_ref.ensure_registered();
-                let mut inner = parent_ref.inner.lock();
+                let mut inner = parent_ref.lock();
                 let key = inner.tables().nested.insert(NonNull::from(self));
                 // ORDERING: Relaxed: published by `opened` below.
                 self.nested_key.store(key, Ordering::Relaxed);
@@ -466,7 +503,7 @@ impl ScopeCore {
             // this thread needs nothing.
             let key = self.nested_key.load(Ordering::Acquire);
             if key != UNREGISTERED {
-                parent.inner.lock().tables().nested.remove(key);
+                parent.lock().tables().nested.remove(key);
             }
             if p.holds_unit {
                 // SAFETY: the unit taken in `open_async`; nothing of the
@@ -480,7 +517,7 @@ impl ScopeCore {
     /// Returns the key; cancels it at once if the scope already is.
     pub(crate) fn register_task(&self, task: TaskRef) -> usize {
         self.ensure_registered();
-        let mut inner = self.inner.lock();
+        let mut inner = self.lock();
         // Under the lock: `cancel` sets the flag before taking it, so either
         // it sees this task or we see the flag.
         if self.cancelled.load(Ordering::Acquire) {
@@ -493,9 +530,17 @@ impl ScopeCore {
     /// deadlines from the pool (waiting out one that is firing). Returns
     /// every failure nobody observed, in spawn order.
     fn finish(&self) -> Vec<ChildFailure> {
+        // A sync scope whose tables were never made closes without the
+        // lock: every child is done (so nobody makes them now), and no
+        // `cancel_after` can come after the close — a sync scope gives out
+        // no handle that outlives it, so there is nothing to refuse.
+        // ORDERING: Relaxed: see `Guard::make_tables`.
+        if self.sync && !self.tables_made.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
         let (deadlines, unobserved, mut failures) = {
-            let mut locked = self.inner.lock();
-            locked.closed = true;
+            let mut locked = self.lock();
+            locked.locked.closed = true;
             let Some(inner) = locked.tables_mut_if_any() else {
                 // The common close: no table was ever made.
                 return Vec::new();

@@ -66,9 +66,9 @@ impl ScopeCore {
         if failed {
             if let Some(failure) = completion.orphan_failure {
                 let failure = child_failure(task, failure);
-                self.inner.lock().tables().failures.push(failure);
+                self.lock().tables().failures.push(failure);
             } else if completion.handle_alive {
-                self.inner.lock().tables().unobserved.push(task.clone());
+                self.lock().tables().unobserved.push(task.clone());
             }
         }
         let verdict = match self.policy {
@@ -92,7 +92,7 @@ impl ScopeCore {
                         info.location,
                         Failure::Panic(PanicPayload::new(payload)),
                     );
-                    self.inner.lock().tables().failures.push(failure);
+                    self.lock().tables().failures.push(failure);
                     failed = true;
                     Verdict::Cancel
                 })
@@ -114,7 +114,7 @@ impl ScopeCore {
         if self.body_cancelled.load(Ordering::Acquire) {
             return false;
         }
-        let mut locked = self.inner.lock();
+        let mut locked = self.lock();
         let inner = locked.tables();
         if !inner.body_waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
             inner.body_waker = Some(waker.clone());
@@ -129,7 +129,7 @@ impl ScopeCore {
     /// Whether a failure is the scope's still: kept for it, or left to a
     /// handle that has not taken it yet.
     pub(crate) fn has_unclaimed_failures(&self) -> bool {
-        let locked = self.inner.lock();
+        let locked = self.lock();
         locked
             .tables_if_any()
             .is_some_and(|inner| !inner.failures.is_empty() || inner.unobserved.iter().any(|t| !t.is_taken()))
@@ -140,7 +140,7 @@ impl ScopeCore {
     fn cancel_body(&self) {
         // ORDERING: Release pairs with the body's Acquire check in its poll.
         self.body_cancelled.store(true, Ordering::Release);
-        let waker = self.inner.lock().tables_mut_if_any().and_then(|t| t.body_waker.take());
+        let waker = self.lock().tables_mut_if_any().and_then(|t| t.body_waker.take());
         if let Some(waker) = waker {
             crate::task::wake_caught(waker);
         }

@@ -402,6 +402,33 @@ impl State {
         Snapshot(prev)
     }
 
+    /// The handle's drop when its reference is the last one: `HANDLE` and
+    /// the reference go in one RMW (a joined child's usual end), and the
+    /// caller frees the task. `None`, with nothing changed, if another
+    /// reference remains: then [`drop_handle`](Self::drop_handle) and
+    /// [`ref_dec`](Self::ref_dec), in turn.
+    ///
+    /// With one reference left — the handle's — nobody else can change the
+    /// word (every other party holds a reference), so the exchange fails
+    /// only if the load was stale, and then the slow path is taken.
+    #[must_use]
+    #[inline]
+    pub(crate) fn drop_last_handle(&self) -> Option<Snapshot> {
+        // ORDERING: Relaxed: only a guess; the exchange decides.
+        let cur = self.0.load(Ordering::Relaxed);
+        if Snapshot(cur).refs() != 1 {
+            return None;
+        }
+        debug_assert!(Snapshot(cur).has_handle(), "knotwork bug: a task handle was dropped twice");
+        // ORDERING: AcqRel, as `drop_handle` and `ref_dec` together: Acquire
+        // to see the stage and every other party's accesses before their
+        // releases, Release for ours before the free.
+        self.0
+            .compare_exchange(cur, cur - HANDLE - REFERENCE, Ordering::AcqRel, Ordering::Relaxed)
+            .ok()
+            .map(Snapshot)
+    }
+
     /// Adds a reference, made from an existing one.
     pub(crate) fn ref_inc(&self) {
         // ORDERING: a new reference is made from an existing one, which already

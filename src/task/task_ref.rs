@@ -310,6 +310,22 @@ impl TaskRef {
     /// Drops the handle's claim (rule 3), then its reference.
     pub(crate) fn drop_handle(self) {
         let header = self.header();
+        if let Some(prev) = header.state.drop_last_handle() {
+            // The last reference: claim and reference went in one RMW, and
+            // the task is ours alone.
+            let (ptr, vtable, parent) = (self.ptr, header.vtable, header.parent.is_some());
+            std::mem::forget(self);
+            if prev.is_completed() && !(prev.is_failed() && parent) {
+                // SAFETY: completed, and we were the handle and the last
+                // reference: exclusive (rule 3).
+                unsafe { (vtable.drop_stage)(ptr) };
+            }
+            // SAFETY: that was the last reference (as in `Drop`); a failed
+            // child's stage, which the scope would have claimed through a
+            // reference of its own, goes with the cell, as it did there.
+            unsafe { (vtable.dealloc)(ptr) };
+            return;
+        }
         let prev = header.state.drop_handle();
         if prev.is_completed() && !(prev.is_failed() && header.parent.is_some()) {
             // SAFETY: completed and we were the handle: exclusive (rule 3).

@@ -169,3 +169,18 @@ fn a_run_of_a_completed_task_is_a_bug() {
     let _ = s.complete(false);
     let _ = s.start_run(&NONE);
 }
+
+#[test]
+fn the_last_handle_drops_claim_and_reference_in_one_step_and_no_other_does() {
+    let s = State::new(2);
+    assert_eq!(s.start_run(&NONE), StartRun::Poll);
+    let _ = s.complete(false);
+    // The runner still holds its reference: not the last one, nothing changes.
+    assert!(s.drop_last_handle().is_none());
+    assert!(word(&s).has_handle() && word(&s).refs() == 2);
+    assert!(!s.ref_dec());
+    // Now the handle's is the last: both go, and the snapshot says completed.
+    let prev = s.drop_last_handle().expect("the last reference");
+    assert!(prev.is_completed() && prev.has_handle() && prev.refs() == 1);
+    assert!(!word(&s).has_handle() && word(&s).refs() == 0);
+}
