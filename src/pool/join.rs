@@ -113,6 +113,11 @@ impl WorkerThread {
                 None => false,
             };
             let result_b = if still_latent {
+                // A thief that asked while `a` ran (and forked no more) gets
+                // the oldest fork still latent below this one: without this, a
+                // left-deep tree whose `a`s do not fork leaves it parked for
+                // the whole chain (`tests/latent.rs`).
+                worker.answer_thieves();
                 // Nobody asked for `b`: it runs here, as written.
                 job_b.run_inline()
             } else {

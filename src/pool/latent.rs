@@ -22,8 +22,9 @@
 //!   runs both halves in parallel). Otherwise `b` goes on this worker's
 //!   latent stack: a few `Cell` writes.
 //! * **Asked for.** A worker that finds nothing to steal from a victim sets
-//!   the victim's `wanted` flag. At its next fork the victim sees it (one
-//!   relaxed load per fork, only while it has a fork latent) and promotes
+//!   the victim's `wanted` flag. At its next fork, or when it next takes a
+//!   latent half back, the victim sees it (one relaxed load, only while it
+//!   has a fork latent) and promotes
 //!   its **oldest** latent fork — the biggest piece of work it has — to its
 //!   deque, with the normal push and wake-up. The flag is cleared only
 //!   where a fork is promoted: a request that arrives while nothing is
@@ -67,6 +68,13 @@
 //! request, a blocking park; each catches its planted bug, docs/loom.md)
 //! and by `tests/latent.rs` (the promotion before a wait and before a job
 //! run on top, exactly-once, panics).
+//!
+//! Limits, for parallelism (never for results): a request waits for the
+//! owner's next fork or take-back, so an `a` that runs long without either
+//! holds it that long (a heartbeat — a timer that interrupts the owner, as
+//! in the PLDI'18 paper — would bound that; knotwork has none); and the flag
+//! is one bit, so several thieves asking at once get one promotion per
+//! such point, the next at the next one.
 //!
 //! What it cannot do: a latent half is invisible to a wait knotwork does
 //! not know about, written in `a`'s own code. A `join` whose `a` blocks on
