@@ -193,3 +193,32 @@ fn cancelling_a_scope_reaches_an_async_scope_driven_by_block_on_in_a_blocking_ch
         });
     });
 }
+
+/// Fills a stretch of this thread's stack with a pattern, where the frames
+/// of calls that have returned were.
+#[inline(never)]
+fn scribble_stack() -> u64 {
+    let mut buf = [0xA5u8; 16384];
+    std::hint::black_box(&mut buf);
+    buf.iter().map(|&b| u64::from(b)).sum()
+}
+
+/// A `ScopeHandle` that escapes its async scope, which was nested in a sync
+/// scope's body, is asked `is_cancelled()` after both are gone: the answer
+/// comes from the async scope's own state, never from its parent link,
+/// which points into the sync scope's freed frame. (Found by review: the
+/// lookup walked the freed frame; with the stack overwritten it read the
+/// pattern as "cancelled". A cancellation elsewhere first makes the cached
+/// answer stale, so the walk would be taken.)
+#[test]
+fn an_escaped_handle_asks_nothing_of_scopes_that_are_gone() {
+    let handle = knotwork::scope(|_s| knotwork::block_on(knotwork::scope_async(async |h| h)));
+    std::hint::black_box(scribble_stack());
+    knotwork::scope(|s| s.cancel());
+    std::hint::black_box(scribble_stack());
+    assert!(!handle.is_cancelled(), "an uncancelled, finished scope reads as not cancelled");
+    assert!(format!("{handle:?}").contains("cancelled: false"));
+    // Its own cancellation still shows.
+    handle.cancel();
+    assert!(handle.is_cancelled());
+}

@@ -55,6 +55,31 @@ impl ScopeCore {
         cancelled || (deadline && walk_from(p))
     }
 
+    /// [`is_cancelled`](Self::is_cancelled) for a caller that may hold no
+    /// unit of this scope: `Scope::is_cancelled` and `Debug`, reached
+    /// through an async scope's `ScopeHandle`, which may outlive the scope
+    /// and the scopes it was nested in. The lineage above is read only
+    /// while a unit taken here keeps this scope open — and so its parent
+    /// link alive (the scope holds its parent's unit until it closes);
+    /// once the scope has finished, its own flag and deadline answer.
+    /// (Found by review: the walk read a sync parent's freed frame.) A sync
+    /// scope's `&Scope` never outlives it, so it needs no unit.
+    pub(crate) fn is_cancelled_from_outside(&self) -> bool {
+        if self.is_sync() {
+            return self.is_cancelled();
+        }
+        if !self.pending.try_increment() {
+            // ORDERING: as in `is_cancelled`.
+            return self.cancelled.load(Ordering::Acquire) || self.deadline_passed();
+        }
+        let answer = self.is_cancelled();
+        // SAFETY: the unit taken just above; `self` stays alive after it
+        // (the caller's handle keeps the core), and nothing of the lineage
+        // is touched after the decrement.
+        unsafe { super::latch::CountLatch::decrement(&raw const self.pending) };
+        answer
+    }
+
     /// Above this scope, as of `epoch`: whether a task or scope is
     /// cancelled, and whether a scope has a deadline. Cached per epoch.
     fn above(&self, epoch: u64) -> (bool, bool) {

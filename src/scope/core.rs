@@ -217,8 +217,11 @@ impl Guard<'_> {
     fn make_tables(&mut self) {
         self.locked.tables = Some(Box::default());
         // ORDERING: Relaxed: read by the owner's close, which is ordered
-        // after every child (and so after this store) by `pending`; a
-        // maker that is no child is the owner itself.
+        // after this store by `pending`: every maker is the owner's own
+        // thread, a child (its unit's release comes after), a scope nested
+        // in the body (closed, through its own latch, before the body
+        // returns) or an async scope nested in it (which holds a unit until
+        // it closes).
         self.made.store(true, Ordering::Relaxed);
     }
 
@@ -265,6 +268,12 @@ unsafe impl Send for ScopeCore {}
 unsafe impl Sync for ScopeCore {}
 
 impl ScopeCore {
+    /// Whether this is a sync scope (`scope`, not `scope_async`).
+    #[inline]
+    pub(super) fn is_sync(&self) -> bool {
+        self.sync
+    }
+
     /// Takes the scope's lock.
     #[inline]
     pub(super) fn lock(&self) -> Guard<'_> {

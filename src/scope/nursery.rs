@@ -264,7 +264,8 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// });
     /// ```
     pub fn is_cancelled(&self) -> bool {
-        self.core.is_cancelled()
+        // Through a `ScopeHandle` this may come after the scope finished.
+        self.core.is_cancelled_from_outside()
     }
 }
 
@@ -272,7 +273,7 @@ impl fmt::Debug for Scope<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scope")
             .field("id", &self.core.id())
-            .field("cancelled", &self.core.is_cancelled())
+            .field("cancelled", &self.core.is_cancelled_from_outside())
             .finish_non_exhaustive()
     }
 }
