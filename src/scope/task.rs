@@ -99,7 +99,7 @@ impl<'scope, T> Task<'scope, T> {
             let mut cx = Context::from_waker(Waker::noop());
             // SAFETY: the handle's reference; `T` is the child's output type.
             if let Poll::Ready(result) = unsafe { raw.poll_output::<T>(&mut cx) } {
-                raw.drop_handle();
+                raw.release_completed_handle();
                 return result;
             }
         }
@@ -113,7 +113,7 @@ impl<'scope, T> Task<'scope, T> {
             // Our waker is registered as the awaiter: completion unparks us.
             block_until(|| raw.is_completed(), target);
         };
-        raw.drop_handle();
+        raw.release_completed_handle();
         result
     }
 

@@ -13,13 +13,20 @@
 //!
 //! # How
 //!
-//! * **Size classes.** A cell whose layout fits `CLASS * k` bytes (k = 1 ..
-//!   `CLASSES`) with an alignment of at most `ALIGN` belongs to class k, and
-//!   is *always* allocated with the class's layout, whether it comes from
-//!   the cache or from the allocator; so a cached block can serve any cell
-//!   of its class, and one that leaves the cache goes back to the
-//!   allocator with the layout it was allocated with. Bigger or more
-//!   aligned cells bypass the cache (`Box`).
+//! * **Size classes.** A cell of `size` bytes with an alignment of at most
+//!   `ALIGN` belongs to class m = ⌈(size + 8) / 16⌉ (m = 1 .. `CLASSES`),
+//!   and is *always* allocated with the class's layout, 16·m − 8 bytes,
+//!   whether it comes from the cache or from the allocator; so a cached
+//!   block can serve any cell of its class, and one that leaves the cache
+//!   goes back to the allocator with the layout it was allocated with.
+//!   The class size is the largest request that glibc's `malloc` serves
+//!   with the same chunk as the cell's own size (a chunk is the request
+//!   plus an 8-byte header, rounded up to 16): rounding up further (the
+//!   first version used 64-byte classes) moved a 120-byte blocking child's
+//!   chunk from 128 to 144 bytes, out of glibc's lock-free fast bins, and
+//!   made the million-child storm on two threads 2× slower (the frees on
+//!   the thief contended for the arena lock with the spawner's mallocs;
+//!   docs/performance.md). Bigger or more aligned cells bypass the cache.
 //! * **Per thread, bounded.** Each thread keeps, per class, a singly linked
 //!   list of at most `DEPTH` free blocks, threaded through their first
 //!   word. A cell freed on a thread goes to *that* thread's list (a cell
@@ -42,29 +49,30 @@
 use std::alloc::Layout;
 use std::ptr::NonNull;
 
-/// The size step of the classes, in bytes.
-const CLASS: usize = 64;
-/// How many classes: cells up to `CLASS * CLASSES` bytes are cached.
-const CLASSES: usize = 8;
+/// The size step of the classes, in bytes (glibc's chunk granularity).
+const STEP: usize = 16;
+/// How many classes: cells up to `STEP * CLASSES - 8` bytes are cached.
+const CLASSES: usize = 32;
 /// The most blocks a thread keeps per class.
-const DEPTH: usize = 16;
+const DEPTH: usize = 8;
 /// The largest alignment a cached cell may need (every class's layout has it).
 const ALIGN: usize = 16;
 
 /// The class of a cell of `layout` (1-based), if it is cached.
 #[inline]
 const fn class_of(layout: Layout) -> Option<usize> {
-    let k = layout.size().div_ceil(CLASS);
-    // `k - 1 < CLASSES` (wrapping): 1 ..= CLASSES.
-    if layout.align() <= ALIGN && k.wrapping_sub(1) < CLASSES { Some(k) } else { None }
+    let m = (layout.size() + 8).div_ceil(STEP);
+    // `m - 1 < CLASSES` (wrapping): 1 ..= CLASSES.
+    if layout.align() <= ALIGN && m.wrapping_sub(1) < CLASSES { Some(m) } else { None }
 }
 
-/// The layout every block of class `k` is allocated with.
+/// The layout every block of class `m` is allocated with: the largest
+/// request glibc serves with the chunk of the class's cells (module docs).
 #[inline]
-const fn class_layout(k: usize) -> Layout {
-    // SAFETY: the size is a multiple of 64, non-zero and far below
-    // `isize::MAX`; 16 is a power of two.
-    unsafe { Layout::from_size_align_unchecked(k * CLASS, ALIGN) }
+const fn class_layout(m: usize) -> Layout {
+    // SAFETY: 16·m − 8 is non-zero and far below `isize::MAX` for m ≥ 1;
+    // 16 is a power of two (a size need not be a multiple of the alignment).
+    unsafe { Layout::from_size_align_unchecked(m * STEP - 8, ALIGN) }
 }
 
 /// Allocates room for a cell of `layout` (which [`release`] must be given
@@ -160,7 +168,7 @@ mod imp {
             .try_with(|lists| {
                 let block = NonNull::new(lists.head[k - 1].get())?;
                 // SAFETY: a free block of this list: its first word is the
-                // next one (written by `push`); blocks are at least 64 bytes.
+                // next one (written by `push`); blocks are at least 8 bytes.
                 let next = unsafe { block.as_ptr().cast::<*mut u8>().read() };
                 lists.head[k - 1].set(next);
                 lists.len[k - 1].set(lists.len[k - 1].get() - 1);
@@ -184,7 +192,7 @@ mod imp {
                     return Err(block);
                 }
                 // SAFETY: the block is ours (the caller's contract), at
-                // least 64 bytes and 16-aligned: room for the link.
+                // least 8 bytes and 16-aligned: room for the link.
                 unsafe { block.as_ptr().cast::<*mut u8>().write(lists.head[k - 1].get()) };
                 lists.head[k - 1].set(block.as_ptr());
                 lists.len[k - 1].set(len + 1);
@@ -217,12 +225,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn classes_round_up_and_bound_alignment() {
-        assert_eq!(class_of(Layout::from_size_align(1, 8).unwrap()), Some(1));
-        assert_eq!(class_of(Layout::from_size_align(64, 8).unwrap()), Some(1));
-        assert_eq!(class_of(Layout::from_size_align(65, 8).unwrap()), Some(2));
-        assert_eq!(class_of(Layout::from_size_align(512, 16).unwrap()), Some(8));
-        assert_eq!(class_of(Layout::from_size_align(513, 8).unwrap()), None);
+    fn classes_keep_the_cells_own_malloc_chunk_and_bound_alignment() {
+        // A chunk is the request plus 8 bytes, rounded up to 16.
+        let chunk = |size: usize| (size + 8).div_ceil(16) * 16;
+        for size in 1..=504 {
+            let layout = Layout::from_size_align(size, 8).unwrap();
+            let m = class_of(layout).expect("cached");
+            assert!(class_layout(m).size() >= size, "room for the cell");
+            assert_eq!(chunk(class_layout(m).size()), chunk(size), "same chunk for size {size}");
+        }
+        assert_eq!(class_of(Layout::from_size_align(505, 8).unwrap()), None);
         assert_eq!(class_of(Layout::from_size_align(64, 32).unwrap()), None);
     }
 

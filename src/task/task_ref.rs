@@ -307,8 +307,10 @@ impl TaskRef {
         }
     }
 
-    /// Drops the handle's claim (rule 3), then its reference.
-    pub(crate) fn drop_handle(self) {
+    /// After the handle took the output (`poll_output` was `Ready`): as
+    /// [`drop_handle`](Self::drop_handle), in one exchange when the
+    /// handle's is the last reference — a joined child's usual end.
+    pub(crate) fn release_completed_handle(self) {
         let header = self.header();
         if let Some(prev) = header.state.drop_last_handle() {
             // The last reference: claim and reference went in one RMW, and
@@ -326,6 +328,12 @@ impl TaskRef {
             unsafe { (vtable.dealloc)(ptr) };
             return;
         }
+        self.drop_handle();
+    }
+
+    /// Drops the handle's claim (rule 3), then its reference.
+    pub(crate) fn drop_handle(self) {
+        let header = self.header();
         let prev = header.state.drop_handle();
         if prev.is_completed() && !(prev.is_failed() && header.parent.is_some()) {
             // SAFETY: completed and we were the handle: exclusive (rule 3).
@@ -367,7 +375,7 @@ pub(crate) unsafe fn poll_handle<T>(
     let poll = unsafe { task.poll_output::<T>(cx) };
     if poll.is_ready() {
         if let Some(task) = raw.take() {
-            task.drop_handle();
+            task.release_completed_handle();
         }
     }
     poll
