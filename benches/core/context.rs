@@ -98,12 +98,12 @@ pub fn capture(cfg: &Config) -> Outcome {
             &["knotwork Context::capture() + drop, 1 slot bound"],
         ))
         .check(Check::info(
-            "Context::capture / Arc<HashMap> clone, 1 slot",
+            "Context::capture / `Arc<HashMap>` clone, 1 slot",
             "knotwork Context::capture() + drop, 1 slot bound",
             &["std Arc<HashMap> clone + drop, 1 entry"],
         ))
         .check(Check::info(
-            "Context::capture / Arc<HashMap> clone, 8 slots",
+            "Context::capture / `Arc<HashMap>` clone, 8 slots",
             "knotwork Context::capture() + drop, 8 slots bound",
             &["std Arc<HashMap> clone + drop, 8 entries"],
         ))

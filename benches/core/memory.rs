@@ -176,57 +176,60 @@ fn name(case: &str) -> &'static str {
     CASES.iter().find(|c| c.0 == case).expect("a known case").1
 }
 
+/// One comparison over every case, each contender's figure picked by
+/// `pick` from its probe (bytes per child, peak bytes), with `checks`
+/// named after the cases' contenders (`name`).
+fn comparison(
+    title: String,
+    unit: &'static str,
+    n: u64,
+    pick: fn((f64, f64)) -> f64,
+    checks: Vec<Check>,
+    cfg: &Config,
+) -> Outcome {
+    let mut c = Comparison::new(title, unit);
+    for (case, _) in CASES {
+        c = c.contender(name(case), move || pick(run_probe(case, n)));
+    }
+    checks.into_iter().fold(c, Comparison::check).run(cfg)
+}
+
 /// Bytes per pending child, and the peak RSS of `n` of them (one process
 /// per figure; module docs).
 pub fn memory(cfg: &Config) -> Vec<Outcome> {
     let n: u64 = cfg.size(1_000_000, 100_000);
     let reps = Config { reps: cfg.reps.min(3), quick: cfg.quick, only: Vec::new(), threads: Vec::new() };
-    let mut per_child =
-        Comparison::new(format!("memory: resident bytes per pending child ({n} children)"), "bytes");
-    for (case, _) in CASES {
-        per_child = per_child.contender(name(case), move || run_probe(case, n).0);
-    }
-    let per_child = per_child
-        .check(Check::ratio(
-            "pending blocking child: knotwork / tokio spawn_blocking ≤ 1.0",
-            name("kw-blocking"),
-            &[name("tokio-blocking")],
-            1.0,
-        ))
-        .check(Check::info(
-            "pending blocking child: knotwork / rayon",
-            name("kw-blocking"),
-            &[name("rayon-blocking")],
-        ))
-        .check(Check::ratio(
-            "suspended async child: knotwork / tokio ≤ 1.0",
-            name("kw-async"),
-            &[name("tokio-async")],
-            1.0,
-        ))
-        .run(&reps);
-    let mut peak = Comparison::new(format!("memory: peak resident set with {n} pending children"), "MiB");
-    for (case, _) in CASES {
-        peak = peak.contender(name(case), move || run_probe(case, n).1 / (1024.0 * 1024.0));
-    }
-    let peak = peak
-        .check(Check::ratio(
-            "peak RSS, blocking: knotwork / tokio ≤ 1.0",
-            name("kw-blocking"),
-            &[name("tokio-blocking")],
-            1.0,
-        ))
-        .check(Check::info(
-            "peak RSS, blocking: knotwork / rayon",
-            name("kw-blocking"),
-            &[name("rayon-blocking")],
-        ))
-        .check(Check::ratio(
-            "peak RSS, async: knotwork / tokio ≤ 1.0",
-            name("kw-async"),
-            &[name("tokio-async")],
-            1.0,
-        ))
-        .run(&reps);
+    let (blocking, rayon, tokio_blocking) =
+        (name("kw-blocking"), name("rayon-blocking"), name("tokio-blocking"));
+    let (kw_async, tokio_async) = (name("kw-async"), name("tokio-async"));
+    let per_child = comparison(
+        format!("memory: resident bytes per pending child ({n} children)"),
+        "bytes",
+        n,
+        |(bytes, _)| bytes,
+        vec![
+            Check::ratio(
+                "pending blocking child: knotwork / tokio spawn_blocking ≤ 1.0",
+                blocking,
+                &[tokio_blocking],
+                1.0,
+            ),
+            Check::info("pending blocking child: knotwork / rayon", blocking, &[rayon]),
+            Check::ratio("suspended async child: knotwork / tokio ≤ 1.0", kw_async, &[tokio_async], 1.0),
+        ],
+        &reps,
+    );
+    let peak = comparison(
+        format!("memory: peak resident set with {n} pending children"),
+        "MiB",
+        n,
+        |(_, peak)| peak / (1024.0 * 1024.0),
+        vec![
+            Check::ratio("peak RSS, blocking: knotwork / tokio ≤ 1.0", blocking, &[tokio_blocking], 1.0),
+            Check::info("peak RSS, blocking: knotwork / rayon", blocking, &[rayon]),
+            Check::ratio("peak RSS, async: knotwork / tokio ≤ 1.0", kw_async, &[tokio_async], 1.0),
+        ],
+        &reps,
+    );
     vec![per_child, peak]
 }

@@ -104,3 +104,43 @@ impl Drop for DropCounter {
         self.0.fetch_add(1, loom::sync::atomic::Ordering::SeqCst);
     }
 }
+
+/// A one-shot signal that cannot lose a wake-up: the waiter registers its
+/// waker under a loom lock and the setter takes it under the same lock, so
+/// whichever comes first, the waiter is woken or sees the signal set; any
+/// deadlock a model reports is knotwork's. For a signal set from another
+/// thread, possibly before the waiter exists.
+pub struct SharedSignal(loom::sync::Mutex<(bool, Option<std::task::Waker>)>);
+
+impl SharedSignal {
+    /// An unset signal.
+    pub fn new() -> loom::sync::Arc<SharedSignal> {
+        loom::sync::Arc::new(SharedSignal(loom::sync::Mutex::new((false, None))))
+    }
+
+    /// Sets the signal and wakes the waiter, if one is registered.
+    pub fn set(&self) {
+        let waker = {
+            let mut state = self.0.lock().unwrap();
+            state.0 = true;
+            state.1.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Ready once the signal is set.
+    pub async fn wait(&self) {
+        std::future::poll_fn(|cx| {
+            let mut state = self.0.lock().unwrap();
+            if state.0 {
+                std::task::Poll::Ready(())
+            } else {
+                state.1 = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        })
+        .await
+    }
+}

@@ -10,12 +10,10 @@
 #![cfg(loom)]
 
 use knotwork::Pool;
-use knotwork_loom_tests::check;
+use knotwork_loom_tests::{SharedSignal, check};
+use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, Ordering};
-use loom::sync::{Arc, Mutex};
 use loom::thread;
-use std::future::poll_fn;
-use std::task::{Poll, Waker};
 
 /// **A thief's request is answered at the next fork.** The nested `a`
 /// spins, forking an empty `join` on each round, until the latent `b`
@@ -53,37 +51,6 @@ fn a_thiefs_request_promotes_the_oldest_latent_fork() {
     });
 }
 
-/// A one-shot signal under a loom lock: the waiter registers its waker and
-/// the setter takes it in the same critical section, so the signal cannot
-/// lose a wake-up itself; any deadlock a model reports is the pool's.
-struct Signal(Mutex<(bool, Option<Waker>)>);
-
-impl Signal {
-    fn set(&self) {
-        let waker = {
-            let mut state = self.0.lock().unwrap();
-            state.0 = true;
-            state.1.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-
-    async fn wait(&self) {
-        poll_fn(|cx| {
-            let mut state = self.0.lock().unwrap();
-            if state.0 {
-                Poll::Ready(())
-            } else {
-                state.1 = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await
-    }
-}
-
 /// **A blocking park exposes every latent fork first.** The nested `a`
 /// blocks in `knotwork::block_on` until the latent `b` above it has run.
 /// The park goes through the worker's block hook, which promotes the latent
@@ -94,7 +61,7 @@ impl Signal {
 fn a_blocking_park_promotes_every_latent_fork() {
     check("a_blocking_park_promotes_every_latent_fork", 2, || {
         let pool = Pool::builder().threads(2).build().unwrap();
-        let signal = Arc::new(Signal(Mutex::new((false, None))));
+        let signal = SharedSignal::new();
         let s = signal.clone();
         pool.run(move || {
             knotwork::join(|| knotwork::join(|| knotwork::block_on(signal.wait()), || s.set()), || ())

@@ -11,9 +11,9 @@
 #![cfg(loom)]
 
 use knotwork::{Loop, Pool};
-use knotwork_loom_tests::check;
+use knotwork_loom_tests::{SharedSignal, check};
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use loom::sync::{Arc, Mutex};
+use loom::sync::Arc;
 use loom::thread;
 use std::future::poll_fn;
 use std::task::{Poll, Waker};
@@ -43,43 +43,6 @@ impl Signal {
     /// Ready once the signal is set.
     async fn wait(&self) {
         poll_fn(|_| if self.set.load(Ordering::SeqCst) { Poll::Ready(()) } else { Poll::Pending }).await
-    }
-}
-
-/// A one-shot signal for a job submitted from another thread, before the
-/// waiter exists: the waiter registers its waker under a loom lock, and the
-/// job takes it under the same lock, so this signal cannot lose a wake-up.
-struct SharedSignal(Mutex<(bool, Option<Waker>)>);
-
-impl SharedSignal {
-    fn new() -> Arc<SharedSignal> {
-        Arc::new(SharedSignal(Mutex::new((false, None))))
-    }
-
-    /// Sets the signal and wakes the waiter, if one is registered.
-    fn set(&self) {
-        let waker = {
-            let mut state = self.0.lock().unwrap();
-            state.0 = true;
-            state.1.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-
-    /// Ready once the signal is set.
-    async fn wait(&self) {
-        poll_fn(|cx| {
-            let mut state = self.0.lock().unwrap();
-            if state.0 {
-                Poll::Ready(())
-            } else {
-                state.1 = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await
     }
 }
 

@@ -54,6 +54,7 @@ const STEP: usize = 16;
 /// How many classes: cells up to `STEP * CLASSES - 8` bytes are cached.
 const CLASSES: usize = 32;
 /// The most blocks a thread keeps per class.
+#[cfg(not(loom))]
 const DEPTH: usize = 8;
 /// The largest alignment a cached cell may need (every class's layout has it).
 const ALIGN: usize = 16;
