@@ -12,8 +12,8 @@
 
 use knotwork::{Loop, Pool};
 use knotwork_loom_tests::{SharedSignal, check};
-use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::sync::Arc;
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
 use std::future::poll_fn;
 use std::task::{Poll, Waker};
