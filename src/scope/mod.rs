@@ -39,6 +39,7 @@ mod policy;
 mod run;
 mod shield;
 mod start;
+mod tables;
 mod task;
 mod task_set;
 mod wait;
