@@ -196,7 +196,7 @@ impl ScopeCore {
     /// Takes the scope's lock.
     #[inline]
     pub(super) fn lock(&self) -> Guard<'_> {
-        Guard { locked: self.inner.lock(), made: &self.tables_made }
+        Guard::new(self.inner.lock(), &self.tables_made)
     }
 
     /// The scope's process-unique id (for `Debug`): taken from the
@@ -431,7 +431,10 @@ impl ScopeCore {
             // this thread needs nothing.
             let key = self.nested_key.load(Ordering::Acquire);
             if key != UNREGISTERED {
-                parent.lock().tables().nested.remove(key);
+                let mut parent_lock = parent.lock();
+                let tables =
+                    parent_lock.tables_mut_if_any().expect("a registered scope's parent has its tables");
+                tables.nested.remove(key);
             }
             if p.holds_unit {
                 // SAFETY: the unit taken in `open_async`; nothing of the
@@ -468,7 +471,7 @@ impl ScopeCore {
         }
         let (deadlines, unobserved, mut failures) = {
             let mut locked = self.lock();
-            locked.locked.closed = true;
+            locked.close();
             let Some(inner) = locked.tables_mut_if_any() else {
                 // The common close: no table was ever made.
                 return Vec::new();

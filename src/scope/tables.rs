@@ -28,17 +28,29 @@ use std::task::Waker;
 #[derive(Default)]
 pub(super) struct Locked {
     /// Set by the close: no deadline is registered any more.
-    pub(super) closed: bool,
+    closed: bool,
     tables: Option<Box<Inner>>,
 }
 
 /// The scope's lock, held ([`ScopeCore::lock`]).
 pub(super) struct Guard<'a> {
-    pub(super) locked: MutexGuard<'a, Locked>,
-    pub(super) made: &'a AtomicBool,
+    locked: MutexGuard<'a, Locked>,
+    made: &'a AtomicBool,
 }
 
-impl Guard<'_> {
+impl<'a> Guard<'a> {
+    /// The guard of `locked`, whose maker of tables sets `made`.
+    #[inline]
+    pub(super) fn new(locked: MutexGuard<'a, Locked>, made: &'a AtomicBool) -> Self {
+        Guard { locked, made }
+    }
+
+    /// Marks the scope closed: no deadline is registered from now on.
+    #[inline]
+    pub(super) fn close(&mut self) {
+        self.locked.closed = true;
+    }
+
     /// Whether the scope has closed (no deadline may be registered).
     #[inline]
     pub(super) fn is_closed(&self) -> bool {
